@@ -1,0 +1,272 @@
+//! The validated, typed configuration. Everything downstream of `config::load`
+//! works on these types and never re-checks them: durations are positive,
+//! names are unique, references (notifiers, maintenance services) resolve,
+//! timeouts are not longer than intervals, regexes compile, URLs parse.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use regex::Regex;
+
+/// The whole daemon configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub storage: Storage,
+    pub defaults: Defaults,
+    pub notifiers: Vec<Notifier>,
+    /// Keyed by severity name (`P1`, `P2`, ...).
+    pub response_targets: BTreeMap<String, ResponseTarget>,
+    pub maintenance: Vec<Maintenance>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Address for `/metrics`, `/api/v1`, health endpoints. Default `127.0.0.1:9464`.
+    pub listen: SocketAddr,
+    /// Name of the environment variable holding the bearer token for write
+    /// endpoints. `None` (or an unset/empty variable) disables write endpoints.
+    pub api_token_env: Option<String>,
+    /// Global cap on probes running at once. Default 1024.
+    pub max_concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// SQLite file. Default `data/sentinel.db`. Parent directory is created.
+    pub path: PathBuf,
+    /// How long minute buckets are kept. Default 3d (the longest burn window).
+    pub minute_retention: Duration,
+    /// How long hour buckets and incidents are kept. Default 400d.
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// Default 30s.
+    pub interval: Duration,
+    /// Default 5s (clamped to the interval when the interval is shorter and no
+    /// timeout is given explicitly).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: NotifierKind,
+    /// Give up delivering an event after this long. Default 24h.
+    pub max_age: Duration,
+    /// Per-attempt HTTP timeout. Default 10s.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    /// Generic JSON, signed per Standard Webhooks when `secret_env` is set.
+    Webhook {
+        url: UrlSource,
+        secret_env: Option<String>,
+    },
+    /// PagerDuty Events API v2.
+    PagerDuty {
+        url: UrlSource,
+        routing_key_env: String,
+    },
+    /// Slack incoming webhook.
+    Slack { url: UrlSource },
+    /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
+    Alertmanager { url: UrlSource },
+}
+
+/// A URL given inline (`url:`) or through an environment variable (`url_env:`),
+/// for URLs that embed a secret (Slack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    Inline(url::Url),
+    Env(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseTarget {
+    pub acknowledge: Duration,
+    pub restore: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Service names (validated to exist). Empty never happens: validation rejects it.
+    pub services: Vec<String>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tier: Option<u8>,
+    pub checks: Vec<Check>,
+    pub slo: Option<Slo>,
+    pub incident: IncidentPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub interval: Duration,
+    /// Never longer than `interval`.
+    pub timeout: Duration,
+    pub probe: ProbeSpec,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    Http(HttpSpec),
+    Tcp(TcpSpec),
+    Dns(DnsSpec),
+    Tls(TlsSpec),
+}
+
+impl ProbeSpec {
+    /// Closed set, used as a metric label / in logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Dns(_) => "dns",
+            ProbeSpec::Tls(_) => "tls",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub url: url::Url,
+    /// Upper-case method, default `GET`.
+    pub method: String,
+    /// In file order.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// Follow redirects (up to 10). Default false: a 3xx is judged by `expect.status`.
+    pub follow_redirects: bool,
+    /// Verify the server certificate. Default true.
+    pub tls_verify: bool,
+    /// Stop reading the body after this many bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+    pub expect: HttpExpect,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpExpect {
+    /// Accepted status codes. Default: 200..=299.
+    pub status: Vec<u16>,
+    pub body_contains: Option<String>,
+    pub body_regex: Option<Regex>,
+    /// JSON path (`$.a.b[0].c`) → expected value, in file order.
+    pub json: Vec<(String, serde_json::Value)>,
+    pub max_latency: Option<Duration>,
+    pub cert_min_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpSpec {
+    pub host: String,
+    pub port: u16,
+    /// Do a TLS handshake after connecting.
+    pub tls: bool,
+    /// Verify the certificate when `tls`. Default true.
+    pub tls_verify: bool,
+    /// SNI / name to verify; default `host`.
+    pub server_name: Option<String>,
+    /// Bytes to write after connecting (and the handshake).
+    pub send: Option<String>,
+    /// Substring that must appear in what the server sends back (read up to 64 KiB).
+    pub expect: Option<String>,
+    pub cert_min_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsSpec {
+    pub name: String,
+    pub record: RecordType,
+    /// The server to ask; no resolver, no cache.
+    pub server: SocketAddr,
+    /// Every expected answer must be present (as text: `10.0.0.1`, `mail.example.com.`...).
+    /// Empty: any NOERROR answer with at least one record of the type is good.
+    pub expect: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Ns,
+    Srv,
+    Ptr,
+    Soa,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    pub host: String,
+    pub port: u16,
+    pub server_name: Option<String>,
+    /// Default true.
+    pub tls_verify: bool,
+    /// Default 14.
+    pub cert_min_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// As a ratio in (0, 1): `objective: 99.9` in the file becomes 0.999.
+    pub objective: f64,
+    pub window: SloWindow,
+    pub latency: Option<LatencySlo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SloWindow {
+    Rolling(Duration),
+    /// Calendar month, UTC.
+    Month,
+}
+
+impl SloWindow {
+    /// The label used in metrics: `30d`, `4w`, `month`, ...
+    pub fn label(&self) -> String {
+        match self {
+            SloWindow::Month => "month".to_string(),
+            SloWindow::Rolling(d) => crate::config::duration::format(*d),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySlo {
+    pub threshold: Duration,
+    /// Ratio in (0, 1).
+    pub objective: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentPolicy {
+    /// Default 3.
+    pub open_after: u32,
+    /// Default 2.
+    pub resolve_after: u32,
+    /// Default true (only meaningful with an `slo`).
+    pub burn_rate_alerts: bool,
+    /// Default `P2`.
+    pub severity: String,
+    /// Notifier names (validated to exist).
+    pub notify: Vec<String>,
+}
