@@ -10,7 +10,10 @@
 //! - [`metrics`]: per-check counters and HdrHistograms, rendered as Prometheus text.
 //! - [`http`]: the axum router: `/metrics`, health, the JSON API.
 //! - [`daemon`]: wires the pieces together for `sentinel run`.
+//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
+//! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
 
 pub mod clock;
 pub mod config;
 pub mod probe;
+pub mod store;
