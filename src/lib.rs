@@ -16,4 +16,5 @@
 pub mod clock;
 pub mod config;
 pub mod probe;
+pub mod report;
 pub mod store;
