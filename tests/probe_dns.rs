@@ -7,10 +7,13 @@ use std::net::SocketAddr;
 use sentinel::config::{DnsSpec, ProbeSpec, RecordType};
 use sentinel::probe::{Prober, Reason};
 
+/// The question and the answers that must be present.
+type Question<'a> = (&'a str, RecordType, &'a [&'a str]);
+
 async fn check(
     prober: &Prober,
     server: SocketAddr,
-    (name, record, expect): (&str, RecordType, &[&str]),
+    (name, record, expect): Question<'_>,
     reason: Option<Reason>,
     detail: &str,
 ) {
@@ -39,7 +42,7 @@ async fn dns_table() {
     let prober = Prober::new().unwrap();
     let server = support::dns_server().await;
     use RecordType::*;
-    let cases: Vec<((&str, RecordType, &[&str]), Option<Reason>, &str)> = vec![
+    let cases: Vec<(Question, Option<Reason>, &str)> = vec![
         (("svc.test", A, &[]), None, "svc.test A: 2 answers"),
         (
             ("svc.test", A, &["10.0.0.1"]),

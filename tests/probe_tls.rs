@@ -5,6 +5,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{ProbeSpec, TcpSpec, TlsSpec};
@@ -12,8 +13,9 @@ use sentinel::probe::{Outcome, Prober, Reason};
 use support::{LEAF_NOT_AFTER, Pki, http_spec, response};
 
 fn ten_days_before_expiry() -> Arc<dyn Clock> {
-    let now = jiff::Timestamp::from_second(LEAF_NOT_AFTER - 10 * 86_400).unwrap();
-    Arc::new(ManualClock::new(now))
+    let clock = ManualClock::new(jiff::Timestamp::UNIX_EPOCH);
+    clock.advance(Duration::from_secs((LEAF_NOT_AFTER - 10 * 86_400) as u64));
+    Arc::new(clock)
 }
 
 /// The verdict we expect: reason, exact detail (or prefix) and certificate.
@@ -132,8 +134,16 @@ async fn tcp_with_tls_table() {
     let plain = Prober::new_with_clock(ten_days_before_expiry()).unwrap();
     let known = Some(LEAF_NOT_AFTER);
 
-    type Tweak = fn(&mut TcpSpec);
-    let cases: Vec<(&str, bool, Tweak, Option<Reason>, &str, Option<i64>)> = vec![
+    /// name, trust the test CA, tweak, reason, detail, certificate.
+    type Case = (
+        &'static str,
+        bool,
+        fn(&mut TcpSpec),
+        Option<Reason>,
+        &'static str,
+        Option<i64>,
+    );
+    let cases: Vec<Case> = vec![
         ("handshake", true, |_| {}, None, "connected, TLS ok", known),
         (
             "banner",

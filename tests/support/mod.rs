@@ -1,7 +1,8 @@
 //! Loopback servers and builders shared by the `probe_*` tests. Every server
 //! listens on 127.0.0.1:0 and lives as long as the test's runtime.
-// Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
+// Each test file uses a different subset of these helpers, and a helper that
+// cannot set up its server should fail the test loudly.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
