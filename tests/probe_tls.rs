@@ -300,3 +300,32 @@ async fn tls_kind_table() {
         None,
     );
 }
+
+#[tokio::test]
+async fn expired_certificate_is_a_cert_failure() {
+    let pki = Pki::valid_until(2021, 1, 1);
+    let addr = support::tls_line_server(&pki, "hi\r\n").await;
+    let trusting = support::prober_trusting(&pki, ten_days_before_expiry());
+
+    // Verification on: rustls rejects it against the real clock.
+    let out = run(&trusting, ProbeSpec::Tls(tls(addr.port()))).await;
+    check(
+        "verify on",
+        &out,
+        Some(Reason::Cert),
+        "tls: invalid peer certificate: certificate expired",
+        None,
+    );
+
+    // Verification off: the days-left check catches it against our clock.
+    let mut spec = tls(addr.port());
+    spec.tls_verify = false;
+    let out = run(&trusting, ProbeSpec::Tls(spec)).await;
+    check(
+        "verify off",
+        &out,
+        Some(Reason::Cert),
+        "certificate expired 28479 days ago",
+        Some(1_609_459_200),
+    );
+}

@@ -70,6 +70,14 @@ fn classify_one(e: &(dyn StdError + 'static)) -> Option<Failure> {
         return Some(Failure::new(Reason::Dns, r.to_string()));
     }
     if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        // An expired certificate is the very thing `cert` exists to catch;
+        // reporting it as a generic TLS failure would hide it.
+        if let rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. },
+        ) = t
+        {
+            return Some(Failure::new(Reason::Cert, format!("tls: {t}")));
+        }
         return Some(Failure::new(Reason::Tls, format!("tls: {t}")));
     }
     if let Some(io) = e.downcast_ref::<io::Error>() {
@@ -104,7 +112,7 @@ pub(crate) fn classify_io(io: &io::Error) -> Failure {
 pub(crate) fn classify_handshake(io: &io::Error) -> Failure {
     let f = classify(io).unwrap_or_else(|| classify_io(io));
     match f.reason {
-        Reason::Tls | Reason::Refused | Reason::Timeout => f,
+        Reason::Tls | Reason::Cert | Reason::Refused | Reason::Timeout => f,
         _ => Failure::new(Reason::Tls, format!("tls handshake failed: {io}")),
     }
 }
@@ -282,9 +290,14 @@ mod tests {
         assert_eq!(classify(&refused).unwrap().reason, Reason::Refused);
         let wrapped_tls = io::Error::new(
             io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(classify(&wrapped_tls).unwrap().reason, Reason::Tls);
+        let expired = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        assert_eq!(classify(&expired).unwrap().reason, Reason::Cert);
         let dns = io::Error::other(ResolveFailure {
             host: "x.invalid".into(),
         });

@@ -70,8 +70,39 @@ impl Prober {
     /// Runs one check. Enforces `check.timeout` around everything (resolve,
     /// connect, TLS, request, body) → [`Reason::Timeout`].
     /// Never panics, never returns an error: every failure is an [`Outcome`].
+    ///
+    /// The run happens on its own task so that a panic deep in a dependency
+    /// (a parser meeting hostile bytes) becomes an outcome instead of taking
+    /// the scheduler down; dropping the returned future aborts that task.
     pub async fn run(&self, check: &Check) -> Outcome {
         let start = Instant::now();
+        let this = self.clone();
+        let owned = check.clone();
+        let task = tokio::spawn(async move { this.run_here(&owned, start).await });
+        let _abort = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome {
+                // A panic is almost always input we failed to handle: the
+                // peer's bytes. `protocol` is the closest closed reason.
+                reason: Some(if e.is_panic() {
+                    Reason::Protocol
+                } else {
+                    Reason::Network
+                }),
+                latency: start.elapsed(),
+                cert_not_after: None,
+                detail: if e.is_panic() {
+                    "probe panicked (a bug in sentinel)".to_string()
+                } else {
+                    "probe cancelled".to_string()
+                },
+            },
+        }
+    }
+
+    /// The run itself, on the caller's task.
+    async fn run_here(&self, check: &Check, start: Instant) -> Outcome {
         let clock = self.clock.as_ref();
         let probe = async {
             match &check.probe {
@@ -93,5 +124,14 @@ impl Prober {
                 ),
             },
         }
+    }
+}
+
+/// Aborts the probe task when the caller stops waiting for it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

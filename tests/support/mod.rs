@@ -230,7 +230,7 @@ pub async fn closed_port() -> u16 {
 }
 
 /// A test CA and a leaf it signed for `localhost` and `127.0.0.1`, valid
-/// until [`LEAF_NOT_AFTER`].
+/// until [`LEAF_NOT_AFTER`] unless made with [`Pki::valid_until`].
 pub struct Pki {
     pub ca: CertificateDer<'static>,
     pub leaf: CertificateDer<'static>,
@@ -239,6 +239,11 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Pki {
+        Pki::valid_until(2099, 1, 1)
+    }
+
+    /// Same shape, leaf valid from 2020-01-01 until the given day.
+    pub fn valid_until(year: i32, month: u8, day: u8) -> Pki {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -258,7 +263,7 @@ impl Pki {
             .push(rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year, month, day);
         let leaf = params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
 
         Pki {
