@@ -117,7 +117,7 @@ pub struct RawHttp {
     pub url: Opt<String>,
     pub method: Opt<String>,
     #[serde(default)]
-    pub headers: OrderedMap<String>,
+    pub headers: OrderedMap<Spanned<String>>,
     pub body: Option<String>,
     pub follow_redirects: Option<bool>,
     pub tls_verify: Option<bool>,
@@ -132,7 +132,7 @@ pub struct RawHttpExpect {
     pub body_contains: Option<String>,
     pub body_regex: Opt<String>,
     #[serde(default)]
-    pub json: OrderedMap<serde_json::Value>,
+    pub json: OrderedMap<Spanned<serde_json::Value>>,
     pub max_latency: Opt<String>,
     pub cert_min_days: Opt<i64>,
 }
@@ -196,11 +196,12 @@ pub struct RawIncident {
     pub notify: Vec<Spanned<String>>,
 }
 
-/// A YAML mapping kept in file order with spanned keys. Headers and JSON
-/// expectations are applied in the order written, and response-target keys
-/// need a location for their own errors; a `BTreeMap` would lose both.
+/// A YAML mapping kept in file order. Headers and JSON expectations are
+/// applied in the order written; a `BTreeMap` would sort them. Keys stay plain
+/// strings so error paths name them (`response_targets.P1.restore`); problems
+/// about an entry point at its (spanned) value instead.
 #[derive(Debug)]
-pub struct OrderedMap<V>(pub Vec<(Spanned<String>, V)>);
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
 
 impl<V> Default for OrderedMap<V> {
     fn default() -> Self {
@@ -295,7 +296,7 @@ pub fn parse(text: &str, file: &str) -> Result<RawConfig, Problem> {
             e.into_inner()
         })
     })
-    .map_err(|e| problem_from_serde(&e, path, file))
+    .map_err(|e| problem_from_serde(&e, path, text, file))
 }
 
 /// `services[0].checks[1].interval`, without the `value` hops that
@@ -331,7 +332,7 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn problem_from_serde(err: &serde_saphyr::Error, path: String, file: &str) -> Problem {
+fn problem_from_serde(err: &serde_saphyr::Error, path: String, text: &str, file: &str) -> Problem {
     use serde_saphyr::Error as E;
     let (line, column) = err
         .location()
@@ -379,6 +380,16 @@ fn problem_from_serde(err: &serde_saphyr::Error, path: String, file: &str) -> Pr
         } => {
             problem.message = format!("expected {expected}, found {unexpected}");
         }
+        E::InvalidScalar { ty, location } => {
+            let found = location
+                .span()
+                .byte_offset()
+                .zip(location.span().byte_len())
+                .and_then(|(at, len)| text.get(at as usize..(at + len) as usize))
+                .map(|s| format!(", found `{s}`"))
+                .unwrap_or_default();
+            problem.message = format!("expected {}{found}", describe_type(ty));
+        }
         E::DuplicateMappingKey { key: Some(key), .. } => {
             problem.key_path = join(&problem.key_path, key);
             problem.message = format!("duplicate key `{key}`");
@@ -394,6 +405,18 @@ fn problem_from_serde(err: &serde_saphyr::Error, path: String, file: &str) -> Pr
         }
     }
     problem
+}
+
+/// Rust scalar type names as an operator would say them.
+fn describe_type(ty: &str) -> String {
+    match ty {
+        "u8" => "a whole number 0..=255".into(),
+        "u16" | "u32" | "u64" | "usize" => "a whole number".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "bool" => "`true` or `false`".into(),
+        other => format!("a value of type {other}"),
+    }
 }
 
 /// The closest candidate to a misspelt `word`: edit distance of at most 2, or

@@ -474,9 +474,9 @@ impl Validator<'_> {
     ) -> std::collections::BTreeMap<String, ResponseTarget> {
         let mut out = std::collections::BTreeMap::new();
         for (key, target) in &raw.0 {
-            let path = format!("response_targets.{}", key.value);
-            if key.value.trim().is_empty() {
-                self.problem(pos(&key.referenced), &path, "empty severity name");
+            let path = format!("response_targets.{key}");
+            if key.trim().is_empty() {
+                self.problem(pos(&target.referenced), &path, "empty severity name");
                 continue;
             }
             let at = pos(&target.referenced);
@@ -485,7 +485,7 @@ impl Validator<'_> {
             let restore = self.required_duration(&t.restore, at, &path, "restore");
             if let (Some(acknowledge), Some(restore)) = (ack, restore) {
                 out.insert(
-                    key.value.clone(),
+                    key.clone(),
                     ResponseTarget {
                         acknowledge,
                         restore,
@@ -627,7 +627,8 @@ impl Validator<'_> {
                     format!("duplicate service name `{name}` (first defined on line {line})"),
                 );
             }
-            let label = name.clone().unwrap_or_default();
+            // Messages quote the name as written, even when it is invalid.
+            let label = s.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
             let checks = self.checks(s, at, &path, &label, defaults);
             let slo = s
                 .slo
@@ -662,10 +663,15 @@ impl Validator<'_> {
             Some(c) if !c.value.is_empty() => &c.value,
             other => {
                 let at = other.as_ref().map_or(at, |c| pos(&c.referenced));
+                let who = if service.is_empty() {
+                    "service".to_string()
+                } else {
+                    format!("service `{service}`")
+                };
                 self.report(
                     at,
                     &checks_path,
-                    format!("service `{service}` has no checks"),
+                    format!("{who} has no checks"),
                     Some("add at least one check (`http`, `tcp`, `dns` or `tls`)".into()),
                 );
                 return Vec::new();
@@ -797,23 +803,23 @@ impl Validator<'_> {
         };
         let mut headers = Vec::new();
         for (k, v) in &h.headers.0 {
-            let hp = format!("{path}.headers.{}", k.value);
-            if reqwest::header::HeaderName::from_bytes(k.value.as_bytes()).is_err() {
+            let hp = format!("{path}.headers.{k}");
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 self.problem(
-                    pos(&k.referenced),
+                    pos(&v.referenced),
                     &hp,
-                    format!("invalid header name `{}`", k.value),
+                    format!("invalid header name `{k}`"),
                 );
                 ok = false;
-            } else if reqwest::header::HeaderValue::from_str(v).is_err() {
+            } else if reqwest::header::HeaderValue::from_str(&v.value).is_err() {
                 self.problem(
-                    pos(&k.referenced),
+                    pos(&v.referenced),
                     &hp,
                     "invalid header value (control characters or line breaks)",
                 );
                 ok = false;
             }
-            headers.push((k.value.clone(), v.clone()));
+            headers.push((k.clone(), v.value.clone()));
         }
         let max_body_bytes = match &h.max_body_bytes {
             None => DEFAULT_MAX_BODY_BYTES,
@@ -905,16 +911,16 @@ impl Validator<'_> {
             }
         }
         for (k, v) in &e.json.0 {
-            if !k.value.starts_with('$') {
+            if !k.starts_with('$') {
                 self.report(
-                    pos(&k.referenced),
-                    &format!("{path}.json.{}", k.value),
-                    format!("JSON path `{}` must start with `$`", k.value),
-                    Some(format!("e.g. `$.{}`", k.value.trim_start_matches('.'))),
+                    pos(&v.referenced),
+                    &format!("{path}.json.{k}"),
+                    format!("JSON path `{k}` must start with `$`"),
+                    Some(format!("e.g. `$.{}`", k.trim_start_matches('.'))),
                 );
                 ok = false;
             }
-            expect.json.push((k.value.clone(), v.clone()));
+            expect.json.push((k.clone(), v.value.clone()));
         }
         match self.duration(&e.max_latency, &sub(path, "max_latency")) {
             Ok(d) => expect.max_latency = d,
