@@ -1121,7 +1121,11 @@ impl Validator<'_> {
             return None;
         };
         if o.value > 0.0 && o.value < 100.0 {
-            return Some(o.value / 100.0);
+            // Plain `/ 100.0` turns 99.9 into 0.9990000000000001; going through
+            // an integer count of billionths of a percent gives the double
+            // closest to what was written (0.999), so `1 - objective` and the
+            // `rules` output read as the operator expects.
+            return Some((o.value * 1e9).round() / 1e11);
         }
         self.report(
             pos(&o.referenced),
