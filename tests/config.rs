@@ -662,3 +662,117 @@ services:
         (1, 5, false)
     );
 }
+
+#[test]
+fn syntax_and_structure_errors() {
+    check(
+        "hello\n",
+        &["t.yaml:1:1: expected a mapping of `key: value` pairs"],
+    );
+    check(
+        "services: foo\n",
+        &["t.yaml:1:11: services: expected a list (`- item` lines or `[a, b]`)"],
+    );
+    check(
+        "services:\n  - name: a\n    checks: [\n",
+        &["t.yaml:3:13: services[0].checks: unclosed bracket '['"],
+    );
+    check(
+        "services:\n  - name: a\n    name: b\n",
+        &["t.yaml:3:5: services[0].name: duplicate key `name`"],
+    );
+}
+
+#[test]
+fn http_headers_json_status_method_cert() {
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          method: "GE T"
+          headers: { "Bad Header": v }
+          expect: { json: { status: UP }, status: [], cert_min_days: 3 }
+"#,
+        &[
+            "t.yaml:7:19: services[0].checks[0].http.method: invalid HTTP method `GE T`",
+            "t.yaml:8:36: services[0].checks[0].http.headers.Bad Header: invalid header name `Bad Header`",
+            "t.yaml:9:37: services[0].checks[0].http.expect.json.status: JSON path `status` must start with `$` — e.g. `$.status`",
+            "t.yaml:9:51: services[0].checks[0].http.expect.status: empty `status` list; leave it out to accept 200..=299",
+            "t.yaml:9:70: services[0].checks[0].http.expect.cert_min_days: `cert_min_days` needs an https URL",
+        ],
+    );
+}
+
+#[test]
+fn notifier_keys_that_do_not_fit_the_type() {
+    check(
+        r#"notifiers:
+  - name: s
+    type: slack
+    url: http://x
+    url_env: X
+    secret_env: Y
+  - name: w
+    type: webhook
+    url: http://x
+    routing_key_env: K
+services:
+  - name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#,
+        &[
+            "t.yaml:4:10: notifiers[0].url: give either `url` or `url_env`, not both",
+            "t.yaml:6:17: notifiers[0].secret_env: `secret_env` is only used by `webhook` notifiers, not `slack`",
+            "t.yaml:10:22: notifiers[1].routing_key_env: `routing_key_env` is only used by `pagerduty` notifiers, not `webhook`",
+        ],
+    );
+}
+
+#[test]
+fn counts_and_ports_in_range() {
+    check(
+        r#"server:
+  max_concurrency: 0
+services:
+  - name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: -1 }
+      - name: y
+        tls: { host: h, port: 0, cert_min_days: -2 }
+    incident: { open_after: 0, resolve_after: 0, severity: "" }
+"#,
+        &[
+            "t.yaml:2:20: server.max_concurrency: max_concurrency 0 is out of range 1..=1000000",
+            "t.yaml:7:31: services[0].checks[0].tcp.port: port -1 is out of range 1..=65535",
+            "t.yaml:9:31: services[0].checks[1].tls.port: port 0 is out of range 1..=65535",
+            "t.yaml:9:49: services[0].checks[1].tls.cert_min_days: cert_min_days -2 must be at least 0",
+            "t.yaml:10:29: services[0].incident.open_after: open_after 0 must be at least 1",
+            "t.yaml:10:47: services[0].incident.resolve_after: resolve_after 0 must be at least 1",
+            "t.yaml:10:60: services[0].incident.severity: empty value; leave the key out instead",
+        ],
+    );
+}
+
+#[test]
+fn anchors_and_merges_are_followed() {
+    // A merged copy of a service is still a duplicate, reported where the
+    // name is written.
+    check(
+        r#"services:
+  - &c
+    name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+  - <<: *c
+    name: a
+"#,
+        &["t.yaml:8:11: services[1].name: duplicate service name `a` (first defined on line 3)"],
+    );
+}

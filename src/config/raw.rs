@@ -390,6 +390,13 @@ fn problem_from_serde(err: &serde_saphyr::Error, path: String, text: &str, file:
                 .unwrap_or_default();
             problem.message = format!("expected {}{found}", describe_type(ty));
         }
+        E::Unexpected { expected, .. } => {
+            problem.message = match *expected {
+                "mapping start" => "expected a mapping of `key: value` pairs".to_string(),
+                "sequence start" => "expected a list (`- item` lines or `[a, b]`)".to_string(),
+                other => format!("expected {other}"),
+            };
+        }
         E::DuplicateMappingKey { key: Some(key), .. } => {
             problem.key_path = join(&problem.key_path, key);
             problem.message = format!("duplicate key `{key}`");

@@ -195,6 +195,14 @@ impl Validator<'_> {
         let s = value.as_ref()?;
         if range.contains(&s.value) {
             Some(s.value)
+        } else if s.value < *range.start() && *range.end() >= i64::from(u32::MAX) {
+            // "out of range 1..=4294967295" says less than "at least 1".
+            self.problem(
+                pos(&s.referenced),
+                path,
+                format!("{what} {} must be at least {}", s.value, range.start()),
+            );
+            None
         } else {
             self.problem(
                 pos(&s.referenced),
@@ -1323,4 +1331,79 @@ fn regex_reason(err: &regex::Error) -> String {
             || text.lines().last().unwrap_or_default().trim().to_string(),
             str::to_string,
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<T: std::fmt::Debug + PartialEq>(got: T, expected: T) {
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn dns_servers() {
+        let addr = |s: &str| s.parse::<SocketAddr>().ok();
+        check(parse_dns_server("10.0.0.2:53"), addr("10.0.0.2:53"));
+        check(parse_dns_server("10.0.0.2"), addr("10.0.0.2:53"));
+        check(parse_dns_server(" 10.0.0.2:5353 "), addr("10.0.0.2:5353"));
+        check(parse_dns_server("::1"), addr("[::1]:53"));
+        check(parse_dns_server("[::1]"), addr("[::1]:53"));
+        check(parse_dns_server("[::1]:5300"), addr("[::1]:5300"));
+        check(parse_dns_server("dns.local"), None);
+        check(parse_dns_server("10.0.0.2:99999"), None);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let addr = |s: &str| s.parse::<SocketAddr>().ok();
+        check(parse_listen("127.0.0.1:9464"), addr("127.0.0.1:9464"));
+        check(parse_listen("[::]:9464"), addr("[::]:9464"));
+        check(parse_listen("localhost:8080"), addr("127.0.0.1:8080"));
+        check(parse_listen("9464"), None);
+        check(parse_listen(":9464"), None);
+        check(parse_listen("example.com:9464"), None);
+    }
+
+    #[test]
+    fn record_types_are_case_insensitive() {
+        check(parse_record("a"), Some(RecordType::A));
+        check(parse_record("Aaaa"), Some(RecordType::Aaaa));
+        check(parse_record("cname"), Some(RecordType::Cname));
+        check(parse_record("MX"), Some(RecordType::Mx));
+        check(parse_record("txt"), Some(RecordType::Txt));
+        check(parse_record("ns"), Some(RecordType::Ns));
+        check(parse_record("srv"), Some(RecordType::Srv));
+        check(parse_record("ptr"), Some(RecordType::Ptr));
+        check(parse_record("soa"), Some(RecordType::Soa));
+        check(parse_record("AAA"), None);
+    }
+
+    #[test]
+    fn urls() {
+        let msg = |s: &str| parse_url(s).map(|u| u.to_string()).map_err(|e| e.0);
+        check(msg("https://x.example/h"), Ok("https://x.example/h".into()));
+        check(
+            msg(" http://127.0.0.1:8080 "),
+            Ok("http://127.0.0.1:8080/".into()),
+        );
+        check(
+            msg("mailto:a@b"),
+            Err("invalid URL `mailto:a@b`: scheme must be http or https, not `mailto`".into()),
+        );
+        check(msg("x/y"), Err("invalid URL `x/y`: missing scheme".into()));
+        check(
+            msg("http://[::1"),
+            Err("invalid URL `http://[::1`: invalid IPv6 address".into()),
+        );
+    }
+
+    #[test]
+    fn regex_errors_become_one_line() {
+        let err = regex::Regex::new("a{2,1}").unwrap_err();
+        check(
+            regex_reason(&err).as_str(),
+            "invalid repetition count range, the start must be <= the end",
+        );
+    }
 }
