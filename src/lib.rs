@@ -13,4 +13,5 @@
 
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod probe;
