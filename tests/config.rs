@@ -776,3 +776,38 @@ fn anchors_and_merges_are_followed() {
         &["t.yaml:8:11: services[1].name: duplicate service name `a` (first defined on line 3)"],
     );
 }
+
+#[test]
+fn keys_without_values_mean_empty() {
+    let c = config::parse_str(
+        r#"notifiers:
+maintenance:
+response_targets:
+services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          headers:
+          expect: { json: { $.a: [1, { b: 2 }], $.c: null } }
+    incident:
+      notify:
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    assert!(c.notifiers.is_empty() && c.maintenance.is_empty() && c.response_targets.is_empty());
+    let ProbeSpec::Http(h) = &c.services[0].checks[0].probe else {
+        panic!("http")
+    };
+    assert!(h.headers.is_empty());
+    assert_eq!(
+        h.expect.json,
+        [
+            ("$.a".to_string(), serde_json::json!([1, { "b": 2 }])),
+            ("$.c".to_string(), serde_json::Value::Null)
+        ]
+    );
+    assert!(c.services[0].incident.notify.is_empty());
+}

@@ -25,13 +25,13 @@ pub struct RawConfig {
     pub server: Option<Spanned<RawServer>>,
     pub storage: Option<Spanned<RawStorage>>,
     pub defaults: Option<Spanned<RawDefaults>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub notifiers: Vec<Spanned<RawNotifier>>,
     #[serde(default)]
     pub response_targets: OrderedMap<Spanned<RawResponseTarget>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub maintenance: Vec<Spanned<RawMaintenance>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub services: Vec<Spanned<RawService>>,
 }
 
@@ -156,7 +156,7 @@ pub struct RawDns {
     pub name: Opt<String>,
     pub record: Opt<String>,
     pub server: Opt<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub expect: Vec<String>,
 }
 
@@ -192,8 +192,18 @@ pub struct RawIncident {
     pub resolve_after: Opt<i64>,
     pub burn_rate_alerts: Option<bool>,
     pub severity: Opt<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub notify: Vec<Spanned<String>>,
+}
+
+/// A list key written with no value (`notifiers:` with every entry
+/// commented out) means an empty list, not a type error.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A YAML mapping kept in file order. Headers and JSON expectations are
@@ -220,7 +230,12 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
                 f.write_str("a mapping")
             }
 
+            // A key with no value (`headers:`) is an empty mapping.
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OrderedMap(Vec::new()))
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(OrderedMap(Vec::new()))
             }
 
@@ -233,7 +248,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
             }
         }
 
-        deserializer.deserialize_map(MapVisitor(PhantomData))
+        // `deserialize_map` would reject null before the visitor sees it.
+        deserializer.deserialize_any(MapVisitor(PhantomData))
     }
 }
 
