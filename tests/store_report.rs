@@ -267,3 +267,84 @@ fn bad_windows_are_refused() {
         Ok(SloWindow::Rolling(Duration::from_secs(30 * DAY)))
     );
 }
+
+/// WAL lets `sentinel report` read while the daemon's writer is open, and it
+/// sees every committed write.
+#[tokio::test]
+async fn report_reads_while_the_daemon_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    let cfg = config(&path);
+    let store = Store::open(&path).unwrap();
+    let runs = || {
+        let out = report::run(&cfg, &path, None, true, now()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["services"][0]["runs"].clone()
+    };
+    store
+        .add_counts(vec![delta(
+            "identity",
+            "login",
+            "2026-11-23T10:20:00Z",
+            4,
+            3,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        runs(),
+        serde_json::json!({ "valid": 4, "good": 3, "bad": 1 })
+    );
+    store
+        .add_counts(vec![delta("identity", "dns", "2026-11-23T10:21:00Z", 6, 6)])
+        .await
+        .unwrap();
+    assert_eq!(
+        runs(),
+        serde_json::json!({ "valid": 10, "good": 9, "bad": 1 })
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn latency_slo_is_reported_from_latency_good_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    let mut cfg = config(&path);
+    if let Some(slo) = cfg.services[0].slo.as_mut() {
+        slo.latency = Some(LatencySlo {
+            threshold: Duration::from_millis(300),
+            objective: 0.99,
+        });
+    }
+    let store = Store::open(&path).unwrap();
+    let mut slow = delta("identity", "login", "2026-11-23T10:20:00Z", 100, 100);
+    slow.counts.latency_good = 97;
+    store.add_counts(vec![slow]).await.unwrap();
+    store.close().await.unwrap();
+
+    let out = report::run(&cfg, &path, None, true, now()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &doc["services"][0];
+    assert_eq!(s["availability"]["sli"], 1.0);
+    assert_eq!(s["availability"]["error_budget_remaining_ratio"], 1.0);
+    let l = &s["latency"];
+    assert_eq!(l["objective"], 0.99);
+    assert_eq!(l["sli"], 0.97);
+    assert_eq!(l["error_budget_remaining_ratio"], -2.0);
+    // −2 × 1% of 30 days = −51 840 s = −864 min.
+    assert_eq!(l["error_budget_remaining_seconds"], -51840.0);
+    assert_eq!(l["error_budget_remaining_minutes"], -864.0);
+    assert_eq!(
+        l["burn_rates"][1],
+        serde_json::json!({ "window": "30m", "burn_rate": 3.0, "sli": 0.97, "valid": 100 })
+    );
+
+    let text = report::run(&cfg, &path, None, false, now()).unwrap();
+    assert!(
+        text.contains(
+            "  latency       objective 99.000%  SLI 97.000%  budget left -2.000 (-864.0 min)\n"
+        ),
+        "{text}"
+    );
+}

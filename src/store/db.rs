@@ -76,36 +76,41 @@ pub fn load_buckets(
     since_hour: i64,
 ) -> Result<Vec<BucketRow>, StoreError> {
     const OP: &str = "load_buckets";
+    // One range scan of the primary key per resolution: no sort, no second
+    // index, rows already in (resolution, start, service, check) order.
     let mut stmt = conn
         .prepare_cached(
-            "SELECT service, check_name, resolution, start, valid, good, latency_good
+            "SELECT service, check_name, start, valid, good, latency_good
              FROM buckets
-             WHERE (resolution = 0 AND start >= ?1) OR (resolution = 1 AND start >= ?2)
-             ORDER BY service, check_name, resolution, start",
+             WHERE resolution = ?1 AND start >= ?2
+             ORDER BY resolution, start, service, check_name",
         )
         .map_err(read_err(OP))?;
-    let rows = stmt
-        .query_map(params![since_minute, since_hour], |row| {
-            let code: i64 = row.get(2)?;
-            let resolution = if code == 0 {
-                Resolution::Minute
-            } else {
-                Resolution::Hour
-            };
-            Ok(BucketRow {
-                service: row.get(0)?,
-                check: row.get(1)?,
-                resolution,
-                start: row.get(3)?,
-                counts: Counts {
-                    valid: count_at(row, 4)?,
-                    good: count_at(row, 5)?,
-                    latency_good: count_at(row, 6)?,
-                },
+    let mut out = Vec::new();
+    for (resolution, since) in [
+        (Resolution::Minute, since_minute),
+        (Resolution::Hour, since_hour),
+    ] {
+        let rows = stmt
+            .query_map(params![resolution_code(resolution), since], |row| {
+                Ok(BucketRow {
+                    service: row.get(0)?,
+                    check: row.get(1)?,
+                    resolution,
+                    start: row.get(2)?,
+                    counts: Counts {
+                        valid: count_at(row, 3)?,
+                        good: count_at(row, 4)?,
+                        latency_good: count_at(row, 5)?,
+                    },
+                })
             })
-        })
-        .map_err(read_err(OP))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+            .map_err(read_err(OP))?;
+        for row in rows {
+            out.push(row.map_err(read_err(OP))?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn prune(
@@ -114,14 +119,21 @@ pub fn prune(
     hour_before: i64,
 ) -> Result<u64, StoreError> {
     const OP: &str = "prune";
-    let n = conn
-        .execute(
-            "DELETE FROM buckets
-             WHERE (resolution = 0 AND start < ?1) OR (resolution = 1 AND start < ?2)",
-            params![minute_before, hour_before],
-        )
-        .map_err(write_err(OP))?;
-    Ok(n as u64)
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    let mut deleted = 0;
+    for (resolution, before) in [
+        (Resolution::Minute, minute_before),
+        (Resolution::Hour, hour_before),
+    ] {
+        deleted += tx
+            .execute(
+                "DELETE FROM buckets WHERE resolution = ?1 AND start < ?2",
+                params![resolution_code(resolution), before],
+            )
+            .map_err(write_err(OP))?;
+    }
+    tx.commit().map_err(write_err(OP))?;
+    Ok(deleted as u64)
 }
 
 pub fn prune_incidents(conn: &mut Connection, before: i64) -> Result<u64, StoreError> {

@@ -213,7 +213,8 @@ impl Store {
     }
 
     /// Minute buckets starting at or after `since_minute` and hour buckets at
-    /// or after `since_hour`, ordered by service, check, resolution, start.
+    /// or after `since_hour`: all minute rows, then all hour rows, each by
+    /// start, then service, then check.
     pub async fn load_buckets(
         &self,
         since_minute: i64,
@@ -307,6 +308,14 @@ impl Store {
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (key, value) = (key.to_string(), value.to_string());
         self.call(move |c| db::set_meta(c, &key, &value)).await
+    }
+
+    /// Runs `PRAGMA quick_check` over the whole file. [`Store::open`] skips
+    /// it for large files to keep start-up fast; the daemon may run this in
+    /// the background instead. Blocks other store work while it runs.
+    pub async fn quick_check(&self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.call(move |c| schema::quick_check(c, &path)).await
     }
 
     /// Finishes queued work, checkpoints and closes the connection, and stops

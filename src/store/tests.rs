@@ -102,6 +102,80 @@ async fn garbage_file_is_corrupt_and_left_byte_for_byte() {
 }
 
 #[tokio::test]
+async fn damaged_page_in_a_real_database_is_corrupt_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    let store = Store::open(&path).unwrap();
+    let deltas = (0..2000)
+        .map(|i| delta("identity", &format!("check-{i}"), T0, 1, 1, 1))
+        .collect();
+    store.add_counts(deltas).await.unwrap();
+    store.close().await.unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 16 * 4096, "{}", bytes.len());
+    // Keep the header and the schema page; trash a data page in the middle.
+    let mid = bytes.len() / 2 / 4096 * 4096;
+    for b in &mut bytes[mid..mid + 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn full_disk_is_a_write_error_that_commits_nothing_and_the_store_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    store
+        .add_counts(vec![delta("identity", "login", T0, 1, 1, 1)])
+        .await
+        .unwrap();
+    let set_max_pages = |pages: i64| {
+        store.call(move |c| {
+            c.pragma_update(None, "max_page_count", pages)
+                .map_err(|source| StoreError::Write { op: "test", source })
+        })
+    };
+    // SQLite reports SQLITE_FULL once the file may not grow: a full disk.
+    let pages: i64 = store
+        .call(|c| {
+            c.pragma_query_value(None, "page_count", |r| r.get(0))
+                .map_err(|source| StoreError::Read { op: "test", source })
+        })
+        .await
+        .unwrap();
+    set_max_pages(pages).await.unwrap();
+    let big: Vec<BucketDelta> = (0..5000)
+        .map(|i| delta("identity", &format!("check-{i}"), T0, 1, 1, 1))
+        .collect();
+    let err = store.add_counts(big.clone()).await.unwrap_err();
+    match &err {
+        StoreError::Write { op, source } => {
+            assert_eq!(*op, "add_counts");
+            assert_eq!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            );
+        }
+        other => panic!("expected Write, got {other:?}"),
+    }
+    assert_eq!(
+        store.load_buckets(i64::MIN, i64::MIN).await.unwrap().len(),
+        2
+    );
+
+    set_max_pages(1_000_000).await.unwrap();
+    store.add_counts(big).await.unwrap();
+    assert_eq!(
+        store.load_buckets(i64::MIN, i64::MIN).await.unwrap().len(),
+        2 + 2 * 5000
+    );
+}
+
+#[tokio::test]
 async fn newer_schema_is_refused_and_not_touched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sentinel.db");
@@ -172,10 +246,10 @@ async fn add_counts_accumulates_exactly_into_minute_and_hour_rows() {
         rows,
         vec![
             row("dns", Resolution::Minute, T0 + 60, 1, 1, 1),
-            row("dns", Resolution::Hour, T0, 1, 1, 1),
             row("login", Resolution::Minute, T0 + 60, 6, 5, 4),
             row("login", Resolution::Minute, T0 + 120, 5, 0, 0),
             row("login", Resolution::Minute, T0 + 3600, 1, 1, 0),
+            row("dns", Resolution::Hour, T0, 1, 1, 1),
             row("login", Resolution::Hour, T0, 11, 5, 4),
             row("login", Resolution::Hour, T0 + 3600, 1, 1, 0),
         ]
