@@ -9,10 +9,20 @@ use crate::config::{self, ConfigError};
 /// Validated subcommand, built by `main.rs` from clap's parse.
 #[derive(Debug)]
 pub enum Command {
-    Run { config: PathBuf },
-    Validate { config: PathBuf },
-    Report { config: PathBuf, window: Option<String>, json: bool },
-    Rules { config: PathBuf },
+    Run {
+        config: PathBuf,
+    },
+    Validate {
+        config: PathBuf,
+    },
+    Report {
+        config: PathBuf,
+        window: Option<String>,
+        json: bool,
+    },
+    Rules {
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +65,10 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
                 .enable_all()
                 .build()
                 .map_err(|e| CliError::Runtime(e.into()))?;
-            rt.block_on(async { crate::daemon::run(config, cfg, crate::daemon::shutdown_on_signals()).await })
-                .map_err(CliError::Runtime)
+            rt.block_on(async {
+                crate::daemon::run(config, cfg, crate::daemon::shutdown_on_signals()).await
+            })
+            .map_err(CliError::Runtime)
         }
         Command::Report { .. } | Command::Rules { .. } => {
             Err(CliError::Runtime(anyhow::anyhow!("not implemented yet")))

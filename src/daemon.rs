@@ -54,7 +54,11 @@ impl Shared {
         engine::render_slo(&mut out, &self.engine.snapshot());
         engine::render_engine_stats(&mut out, &self.engine.stats);
         self.render_start_lag(&mut out);
-        crate::metrics::render_process(&mut out, env!("CARGO_PKG_VERSION"), self.last_reload_ok.load(Ordering::Relaxed));
+        crate::metrics::render_process(
+            &mut out,
+            env!("CARGO_PKG_VERSION"),
+            self.last_reload_ok.load(Ordering::Relaxed),
+        );
         out.into_string()
     }
 
@@ -69,11 +73,23 @@ impl Shared {
             crate::metrics::MetricType::Summary,
         );
         for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
-            let v = if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1e6 };
-            out.sample("sentinel_scheduler_start_lag_seconds", &[("quantile", label)], v);
+            let v = if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1e6
+            };
+            out.sample(
+                "sentinel_scheduler_start_lag_seconds",
+                &[("quantile", label)],
+                v,
+            );
         }
         // HDR keeps no exact sum; the mean × count is exact to the histogram's precision.
-        out.sample("sentinel_scheduler_start_lag_seconds_sum", &[], h.mean() * h.len() as f64 / 1e6);
+        out.sample(
+            "sentinel_scheduler_start_lag_seconds_sum",
+            &[],
+            h.mean() * h.len() as f64 / 1e6,
+        );
         out.sample_u64("sentinel_scheduler_start_lag_seconds_count", &[], h.len());
     }
 }
@@ -95,7 +111,12 @@ struct Sink {
 impl RunSink for Sink {
     fn deliver(&self, event: RunEvent) {
         match event {
-            RunEvent::Finished { id, scheduled, started, outcome } => {
+            RunEvent::Finished {
+                id,
+                scheduled,
+                started,
+                outcome,
+            } => {
                 let lag = started.saturating_duration_since(scheduled);
                 if let Ok(mut h) = self.shared.start_lag.lock() {
                     // Saturates at the histogram's top (60 s) instead of failing.
@@ -131,7 +152,13 @@ fn scheduled_checks(cfg: &Config) -> Vec<(CheckId, Check)> {
     for svc in &cfg.services {
         let service: Arc<str> = Arc::from(svc.name.as_str());
         for c in &svc.checks {
-            out.push((CheckId { service: Arc::clone(&service), check: Arc::from(c.name.as_str()) }, c.clone()));
+            out.push((
+                CheckId {
+                    service: Arc::clone(&service),
+                    check: Arc::from(c.name.as_str()),
+                },
+                c.clone(),
+            ));
         }
     }
     out
@@ -139,19 +166,30 @@ fn scheduled_checks(cfg: &Config) -> Vec<(CheckId, Check)> {
 
 /// Runs until `shutdown` is cancelled. Errors are start-up failures (port in
 /// use, state not loadable); once running, failures are logged and counted.
-pub async fn run(config_path: PathBuf, cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config_path: PathBuf,
+    cfg: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let prober = Prober::new().context("initialising probes")?;
     // State before the port: a corrupt or unwritable store stops start-up
     // with its own message, and nothing is listening meanwhile.
     let store = crate::store::Store::open(&cfg.storage.path)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (engine, engine_task) =
-        engine::start(Arc::new(cfg.clone()), store.clone(), Arc::clone(&clock), EngineOptions::default(), shutdown.clone())
-            .await?;
+    let (engine, engine_task) = engine::start(
+        Arc::new(cfg.clone()),
+        store.clone(),
+        Arc::clone(&clock),
+        EngineOptions::default(),
+        shutdown.clone(),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
-    let local = listener.local_addr().context("reading the listen address")?;
+    let local = listener
+        .local_addr()
+        .context("reading the listen address")?;
 
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let metrics = Arc::new(CheckMetrics::new());
@@ -172,14 +210,27 @@ pub async fn run(config_path: PathBuf, cfg: Config, shutdown: CancellationToken)
     let app = crate::http::router(Arc::clone(&shared));
     let http_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
     });
     tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
 
-    let sink = Arc::new(Sink { shared: Arc::clone(&shared) });
-    let mut scheduler = Scheduler::new(Arc::new(RealProbe(prober)), sink, cfg.server.max_concurrency, shutdown.clone());
+    let sink = Arc::new(Sink {
+        shared: Arc::clone(&shared),
+    });
+    let mut scheduler = Scheduler::new(
+        Arc::new(RealProbe(prober)),
+        sink,
+        cfg.server.max_concurrency,
+        shutdown.clone(),
+    );
     let (started, _) = scheduler.sync(scheduled_checks(&cfg));
-    tracing::info!(checks = started, services = cfg.services.len(), "checks scheduled");
+    tracing::info!(
+        checks = started,
+        services = cfg.services.len(),
+        "checks scheduled"
+    );
     shared.ready.store(true, Ordering::Release);
 
     let mut hup = sighup()?;
@@ -228,7 +279,10 @@ fn log_reload(result: &Result<(), String>) {
 /// Reload the config file: a bad file is refused (its errors returned) and
 /// the running config stays; checks whose definition did not change keep
 /// their schedule and counters.
-fn reload<P: Probe, S: RunSink>(shared: &Shared, scheduler: &mut Scheduler<P, S>) -> Result<(), String> {
+fn reload<P: Probe, S: RunSink>(
+    shared: &Shared,
+    scheduler: &mut Scheduler<P, S>,
+) -> Result<(), String> {
     let new = match config::load(&shared.config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -241,7 +295,9 @@ fn reload<P: Probe, S: RunSink>(shared: &Shared, scheduler: &mut Scheduler<P, S>
         tracing::warn!("server.listen changed; it takes effect at the next restart");
     }
     shared.metrics.sync(&CheckMetrics::checks_of(&new));
-    shared.engine.send(EngineMsg::Reconfigure(Arc::new(new.clone())));
+    shared
+        .engine
+        .send(EngineMsg::Reconfigure(Arc::new(new.clone())));
     let (started, stopped) = scheduler.sync(scheduled_checks(&new));
     tracing::info!(started, stopped, "checks rescheduled");
     match shared.config.write() {
@@ -254,7 +310,8 @@ fn reload<P: Probe, S: RunSink>(shared: &Shared, scheduler: &mut Scheduler<P, S>
 
 #[cfg(unix)]
 fn sighup() -> anyhow::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing SIGHUP handler")
 }
 
 /// A token cancelled on SIGTERM or SIGINT. Must be called inside the runtime.

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{Config, SloWindow};
 use crate::metrics::{Expo, MetricType};
-use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo};
+use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo, SloFigures};
 use crate::store::{BucketDelta, BucketRow, Store};
 
 /// One finished run, as the engine needs it.
@@ -124,9 +124,17 @@ impl EngineState {
         let slos = cfg
             .services
             .iter()
-            .filter_map(|s| s.slo.as_ref().map(|slo| (s.name.clone(), ServiceSlo::new(slo))))
+            .filter_map(|s| {
+                s.slo
+                    .as_ref()
+                    .map(|slo| (s.name.clone(), ServiceSlo::new(slo)))
+            })
             .collect();
-        Self { cfg, slos, pending: HashMap::new() }
+        Self {
+            cfg,
+            slos,
+            pending: HashMap::new(),
+        }
     }
 
     /// Restore persisted buckets (rows of services without an SLO are ignored).
@@ -180,7 +188,11 @@ impl EngineState {
         for d in deltas {
             let c = self
                 .pending
-                .entry((Arc::from(d.service.as_str()), Arc::from(d.check.as_str()), d.at_minute))
+                .entry((
+                    Arc::from(d.service.as_str()),
+                    Arc::from(d.check.as_str()),
+                    d.at_minute,
+                ))
                 .or_default();
             c.valid += d.counts.valid;
             c.good += d.counts.good;
@@ -209,7 +221,10 @@ impl EngineState {
                 }
             })
             .collect();
-        Snapshot { at: Some(now), services }
+        Snapshot {
+            at: Some(now),
+            services,
+        }
     }
 
     /// Adopt a reloaded config. Services whose SLO definition changed need
@@ -218,7 +233,9 @@ impl EngineState {
         let mut rebuild = Vec::new();
         let mut slos = HashMap::new();
         for svc in &cfg.services {
-            let Some(new) = svc.slo.as_ref() else { continue };
+            let Some(new) = svc.slo.as_ref() else {
+                continue;
+            };
             match self.slos.remove(&svc.name) {
                 Some(old) if old.slo() == new => {
                     slos.insert(svc.name.clone(), old);
@@ -237,7 +254,7 @@ impl EngineState {
     /// Re-read history for `services` from `rows` (after a reconfigure).
     pub fn restore_only(&mut self, services: &[String], rows: &[BucketRow]) {
         for r in rows {
-            if services.iter().any(|s| *s == r.service)
+            if services.contains(&r.service)
                 && let Some(s) = self.slos.get_mut(&r.service)
             {
                 s.add_bucket(r.resolution, r.start, r.counts);
@@ -292,8 +309,14 @@ pub async fn start(
     let snapshot = Arc::new(RwLock::new(Arc::new(state.snapshot(now))));
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(EngineStats::default());
-    let handle = EngineHandle { tx, snapshot: Arc::clone(&snapshot), stats: Arc::clone(&stats) };
-    let task = tokio::spawn(run_loop(state, store, clock, opts, rx, snapshot, stats, shutdown));
+    let handle = EngineHandle {
+        tx,
+        snapshot: Arc::clone(&snapshot),
+        stats: Arc::clone(&stats),
+    };
+    let task = tokio::spawn(run_loop(
+        state, store, clock, opts, rx, snapshot, stats, shutdown,
+    ));
     Ok((handle, task))
 }
 
@@ -376,25 +399,42 @@ async fn flush_pending(state: &mut EngineState, store: &Store, stats: &EngineSta
     if let Err(e) = store.add_counts(deltas.clone()).await {
         let n = stats.store_write_errors.fetch_add(1, Ordering::Relaxed);
         // Log the first failure and then every 60th, so a full disk does not flood the log.
-        if n % 60 == 0 {
+        if n.is_multiple_of(60) {
             tracing::error!(error = %e, deltas = deltas.len(), "writing run counts failed; keeping them in memory and retrying");
         }
         state.requeue(deltas);
     }
-    stats.pending_deltas.store(state.pending_len() as u64, Ordering::Relaxed);
+    stats
+        .pending_deltas
+        .store(state.pending_len() as u64, Ordering::Relaxed);
+}
+
+/// The availability SLO and, when configured, the latency SLO, with their `slo` label.
+fn each(f: &Figures) -> impl Iterator<Item = (&'static str, &SloFigures)> {
+    std::iter::once(&f.availability)
+        .chain(f.latency.as_ref())
+        .map(|s| (s.kind.label(), s))
 }
 
 /// The `sentinel_slo_*` families (SPEC §3) from a snapshot.
 pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
-    let with_slo: Vec<(&str, &Figures)> =
-        snap.services.iter().filter_map(|s| s.figures.as_ref().map(|f| (s.name.as_str(), f))).collect();
-    let each = |f: &Figures| {
-        std::iter::once(&f.availability).chain(f.latency.as_ref()).map(|s| (s.kind.label(), s)).collect::<Vec<_>>()
-    };
-    out.family("sentinel_slo_objective_ratio", "SLO target as a ratio.", MetricType::Gauge);
+    let with_slo: Vec<(&str, &Figures)> = snap
+        .services
+        .iter()
+        .filter_map(|s| s.figures.as_ref().map(|f| (s.name.as_str(), f)))
+        .collect();
+    out.family(
+        "sentinel_slo_objective_ratio",
+        "SLO target as a ratio.",
+        MetricType::Gauge,
+    );
     for (svc, f) in &with_slo {
         for (kind, s) in each(f) {
-            out.sample("sentinel_slo_objective_ratio", &[("service", svc), ("slo", kind)], s.objective);
+            out.sample(
+                "sentinel_slo_objective_ratio",
+                &[("service", svc), ("slo", kind)],
+                s.objective,
+            );
         }
     }
     out.family(
@@ -406,7 +446,11 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
         for (kind, s) in each(f) {
             for b in &s.burn {
                 if let Some(v) = b.sli {
-                    out.sample("sentinel_slo_sli_ratio", &[("service", svc), ("slo", kind), ("window", b.window)], v);
+                    out.sample(
+                        "sentinel_slo_sli_ratio",
+                        &[("service", svc), ("slo", kind), ("window", b.window)],
+                        v,
+                    );
                 }
             }
             if let Some(v) = s.sli {
@@ -446,11 +490,19 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
             );
         }
     }
-    out.family("sentinel_slo_burn_rate", "(bad/valid over the window)/(1 - objective).", MetricType::Gauge);
+    out.family(
+        "sentinel_slo_burn_rate",
+        "(bad/valid over the window)/(1 - objective).",
+        MetricType::Gauge,
+    );
     for (svc, f) in &with_slo {
         for (kind, s) in each(f) {
             for b in &s.burn {
-                out.sample("sentinel_slo_burn_rate", &[("service", svc), ("slo", kind), ("window", b.window)], b.burn_rate);
+                out.sample(
+                    "sentinel_slo_burn_rate",
+                    &[("service", svc), ("slo", kind), ("window", b.window)],
+                    b.burn_rate,
+                );
             }
         }
     }
@@ -463,8 +515,16 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
         let _ = f;
         let view = snap.services.iter().find(|s| s.name == *svc);
         let a = view.map(|v| v.alerts).unwrap_or_default();
-        out.sample("sentinel_slo_burn_alert", &[("service", svc), ("severity", "page")], f64::from(u8::from(a.page)));
-        out.sample("sentinel_slo_burn_alert", &[("service", svc), ("severity", "ticket")], f64::from(u8::from(a.ticket)));
+        out.sample(
+            "sentinel_slo_burn_alert",
+            &[("service", svc), ("severity", "page")],
+            f64::from(u8::from(a.page)),
+        );
+        out.sample(
+            "sentinel_slo_burn_alert",
+            &[("service", svc), ("severity", "ticket")],
+            f64::from(u8::from(a.ticket)),
+        );
     }
 }
 
@@ -475,13 +535,29 @@ pub fn render_engine_stats(out: &mut Expo, stats: &EngineStats) {
         "Failed writes of run counts to the state store (e.g. disk full); counts are kept and retried.",
         MetricType::Counter,
     );
-    out.sample_u64("sentinel_store_write_errors_total", &[], stats.store_write_errors.load(Ordering::Relaxed));
-    out.family("sentinel_store_pending_deltas", "Run-count deltas waiting to be written to the store.", MetricType::Gauge);
-    out.sample_u64("sentinel_store_pending_deltas", &[], stats.pending_deltas.load(Ordering::Relaxed));
+    out.sample_u64(
+        "sentinel_store_write_errors_total",
+        &[],
+        stats.store_write_errors.load(Ordering::Relaxed),
+    );
+    out.family(
+        "sentinel_store_pending_deltas",
+        "Run-count deltas waiting to be written to the store.",
+        MetricType::Gauge,
+    );
+    out.sample_u64(
+        "sentinel_store_pending_deltas",
+        &[],
+        stats.pending_deltas.load(Ordering::Relaxed),
+    );
     out.family(
         "sentinel_runs_in_maintenance_total",
         "Runs that fell in a maintenance window and count toward nothing.",
         MetricType::Counter,
     );
-    out.sample_u64("sentinel_runs_in_maintenance_total", &[], stats.runs_in_maintenance.load(Ordering::Relaxed));
+    out.sample_u64(
+        "sentinel_runs_in_maintenance_total",
+        &[],
+        stats.runs_in_maintenance.load(Ordering::Relaxed),
+    );
 }

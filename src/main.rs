@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "sentinel", version, about = "Synthetic checks, SLOs, error budgets and incident webhooks")]
+#[command(
+    name = "sentinel",
+    version,
+    about = "Synthetic checks, SLOs, error budgets and incident webhooks"
+)]
 struct Cli {
     /// Log format on stderr. Filter with RUST_LOG (default `info`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -78,7 +82,15 @@ fn to_lib(c: Command) -> sentinel::cli::Command {
     match c {
         Command::Run { config } => L::Run { config },
         Command::Validate { config } => L::Validate { config },
-        Command::Report { config, window, json } => L::Report { config, window, json },
+        Command::Report {
+            config,
+            window,
+            json,
+        } => L::Report {
+            config,
+            window,
+            json,
+        },
         Command::Rules { config } => L::Rules { config },
     }
 }
@@ -86,7 +98,9 @@ fn to_lib(c: Command) -> sentinel::cli::Command {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end: the real `sentinel` binary on a config in a temp dir, probing a
 //! real HTTP target on 127.0.0.1 that goes down and comes back; `/metrics`
 //! read over HTTP and checked with the real `promtool`.
@@ -25,7 +26,11 @@ struct Daemon {
 impl Daemon {
     fn start(config: &std::path::Path, envs: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(BIN);
-        cmd.args(["run", "-c"]).arg(config).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.args(["run", "-c"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -45,10 +50,19 @@ impl Daemon {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
-            panic!("daemon did not report its listen address; stderr: {:?}", lines.lock().unwrap())
-        });
-        Daemon { child, addr, stderr: lines }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "daemon did not report its listen address; stderr: {:?}",
+                    lines.lock().unwrap()
+                )
+            });
+        Daemon {
+            child,
+            addr,
+            stderr: lines,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -82,7 +96,11 @@ async fn start_target(up: Arc<AtomicBool>) -> SocketAddr {
         get(move || {
             let up = Arc::clone(&up);
             async move {
-                if up.load(Ordering::SeqCst) { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "down") }
+                if up.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
             }
         }),
     );
@@ -94,19 +112,36 @@ async fn start_target(up: Arc<AtomicBool>) -> SocketAddr {
 
 /// Value of the first sample whose name and labels contain `needle`s.
 fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-        (n == name && labels.iter().all(|lab| rest.contains(lab))).then(|| value.parse().ok())?
-    })
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|lab| rest.contains(lab)))
+                .then(|| value.parse().ok())?
+        })
 }
 
 async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
-    client.get(d.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    client
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Polls until `pred` holds on a scrape, or fails after `secs`.
-async fn wait_for(client: &reqwest::Client, d: &Daemon, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+async fn wait_for(
+    client: &reqwest::Client,
+    d: &Daemon,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let m = scrape(client, d).await;
@@ -114,7 +149,10 @@ async fn wait_for(client: &reqwest::Client, d: &Daemon, secs: u64, what: &str, p
             return m;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}; last scrape:\n{m}\nstderr: {:?}", d.stderr.lock().unwrap());
+            panic!(
+                "timed out waiting for {what}; last scrape:\n{m}\nstderr: {:?}",
+                d.stderr.lock().unwrap()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -176,21 +214,43 @@ async fn target_goes_down_and_up_and_metrics_follow() {
     up.store(false, Ordering::SeqCst);
     let m = wait_for(&client, &d, 10, "health down with reason status", |m| {
         sample(m, "sentinel_check_up", &[r#"check="health""#]) == Some(0.0)
-            && sample(m, "sentinel_check_failures_total", &[r#"check="health""#, r#"reason="status""#]).unwrap_or(0.0) >= 1.0
+            && sample(
+                m,
+                "sentinel_check_failures_total",
+                &[r#"check="health""#, r#"reason="status""#],
+            )
+            .unwrap_or(0.0)
+                >= 1.0
     })
     .await;
     // The TCP port stays open while HTTP answers 503: only the HTTP check is down.
-    assert_eq!(sample(&m, "sentinel_check_up", &[r#"check="port""#]), Some(1.0));
+    assert_eq!(
+        sample(&m, "sentinel_check_up", &[r#"check="port""#]),
+        Some(1.0)
+    );
 
     up.store(true, Ordering::SeqCst);
     let m = wait_for(&client, &d, 10, "health back up", |m| {
         sample(m, "sentinel_check_up", &[r#"check="health""#]) == Some(1.0)
     })
     .await;
-    let bad = sample(&m, "sentinel_check_runs_total", &[r#"check="health""#, r#"result="bad""#]).unwrap();
+    let bad = sample(
+        &m,
+        "sentinel_check_runs_total",
+        &[r#"check="health""#, r#"result="bad""#],
+    )
+    .unwrap();
     assert!(bad >= 1.0);
     assert_eq!(sample(&m, "sentinel_build_info", &[]), Some(1.0));
-    assert!(sample(&m, "sentinel_check_duration_seconds_count", &[r#"check="health""#]).unwrap() >= 3.0);
+    assert!(
+        sample(
+            &m,
+            "sentinel_check_duration_seconds_count",
+            &[r#"check="health""#]
+        )
+        .unwrap()
+            >= 3.0
+    );
 
     let status = d.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
@@ -218,8 +278,15 @@ async fn promtool_accepts_a_live_scrape() {
         .expect("promtool is installed by scripts/test.sh (Debian package `prometheus`)");
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), m.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}\n--- scrape:\n{m}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}\n--- scrape:\n{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,38 +302,87 @@ async fn reload_endpoint_requires_a_token_and_refuses_a_bad_file() {
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("Authorization"));
-    let r = client.post(d.url("/-/reload")).bearer_auth("wrong").send().await.unwrap();
+    let r = client
+        .post(d.url("/-/reload"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // A broken file is refused with its errors; the daemon keeps running.
     let good_text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, good_text.replace("interval: 200ms", "intervl: 200ms")).unwrap();
-    let r = client.post(d.url("/-/reload")).bearer_auth("s3cret-token").send().await.unwrap();
+    let r = client
+        .post(d.url("/-/reload"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("intervl"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("intervl"),
+        "{body}"
+    );
     let m = scrape(&client, &d).await;
-    assert_eq!(sample(&m, "sentinel_config_last_reload_successful", &[]), Some(0.0));
+    assert_eq!(
+        sample(&m, "sentinel_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
 
     // A good file with one more check: the old checks keep their counters.
     let before = wait_for(&client, &d, 10, "runs", |m| {
-        sample(m, "sentinel_check_runs_total", &[r#"check="health""#, r#"result="good""#]).unwrap_or(0.0) >= 3.0
+        sample(
+            m,
+            "sentinel_check_runs_total",
+            &[r#"check="health""#, r#"result="good""#],
+        )
+        .unwrap_or(0.0)
+            >= 3.0
     })
     .await;
-    let runs_before = sample(&before, "sentinel_check_runs_total", &[r#"check="health""#, r#"result="good""#]).unwrap();
+    let runs_before = sample(
+        &before,
+        "sentinel_check_runs_total",
+        &[r#"check="health""#, r#"result="good""#],
+    )
+    .unwrap();
     let extra = format!(
         "{good_text}      - name: health2\n        interval: 200ms\n        timeout: 150ms\n        http: {{ url: \"http://{target}/health\" }}\n"
     );
     std::fs::write(&cfg, extra).unwrap();
-    let r = client.post(d.url("/-/reload")).bearer_auth("s3cret-token").send().await.unwrap();
+    let r = client
+        .post(d.url("/-/reload"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let m = wait_for(&client, &d, 10, "the new check runs", |m| {
-        sample(m, "sentinel_check_runs_total", &[r#"check="health2""#, r#"result="good""#]).unwrap_or(0.0) >= 1.0
+        sample(
+            m,
+            "sentinel_check_runs_total",
+            &[r#"check="health2""#, r#"result="good""#],
+        )
+        .unwrap_or(0.0)
+            >= 1.0
     })
     .await;
-    let runs_after = sample(&m, "sentinel_check_runs_total", &[r#"check="health""#, r#"result="good""#]).unwrap();
-    assert!(runs_after >= runs_before, "counters of an unchanged check were reset: {runs_before} -> {runs_after}");
-    assert_eq!(sample(&m, "sentinel_config_last_reload_successful", &[]), Some(1.0));
+    let runs_after = sample(
+        &m,
+        "sentinel_check_runs_total",
+        &[r#"check="health""#, r#"result="good""#],
+    )
+    .unwrap();
+    assert!(
+        runs_after >= runs_before,
+        "counters of an unchanged check were reset: {runs_before} -> {runs_after}"
+    );
+    assert_eq!(
+        sample(&m, "sentinel_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
 
     // The token never shows up in the logs.
     let logs = d.stderr.lock().unwrap().join("\n");
@@ -279,24 +395,45 @@ fn a_bad_config_exits_2_and_binds_nothing() {
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, "server:\n  listen: 127.0.0.1:0\nservices:\n  - name: a\n    checks:\n      - name: x\n        intervl: 5s\n        tcp: { host: 127.0.0.1, port: 1 }\n").unwrap();
     for verb in ["run", "validate"] {
-        let out = Command::new(BIN).args([verb, "-c"]).arg(&path).output().unwrap();
+        let out = Command::new(BIN)
+            .args([verb, "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{verb}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("intervl") && err.contains(":7:"), "{verb}: {err}");
+        assert!(
+            err.contains("intervl") && err.contains(":7:"),
+            "{verb}: {err}"
+        );
         assert!(!err.contains("listening"), "{verb} must not bind: {err}");
     }
 }
 
 #[test]
 fn the_shipped_config_validates() {
-    let out = Command::new(BIN).args(["validate", "-c", "config/sentinel.yaml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["validate", "-c", "config/sentinel.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn bad_arguments_exit_2() {
-    let out = Command::new(BIN).args(["run", "--no-such-flag"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(BIN).args(["validate", "-c", "/nonexistent/sentinel.yaml"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["validate", "-c", "/nonexistent/sentinel.yaml"])
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0));
 }

@@ -31,7 +31,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -58,11 +61,21 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let body = match tokio::task::spawn_blocking(move || shared.render_metrics()).await {
         Ok(b) => b,
         Err(e) => {
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("rendering metrics failed: {e}"))
-                .into_response();
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering metrics failed: {e}"),
+            )
+            .into_response();
         }
     };
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -77,7 +90,10 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+async fn reload(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
     auth::require_bearer(&shared, &headers)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     shared
@@ -91,10 +107,16 @@ async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
             StatusCode::BAD_REQUEST,
             format!("config refused; the running config stays:\n{errors}"),
         )),
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon is shutting down")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "daemon is shutting down",
+        )),
     }
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see the README's API section")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see the README's API section",
+    )
 }
