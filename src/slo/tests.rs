@@ -298,6 +298,18 @@ fn bucket_start_floors_to_minute_and_hour() {
 }
 
 #[test]
+fn add_bucket_floors_unaligned_starts_and_feeds_one_ring_only() {
+    let mut s = ServiceSlo::new(&slo(0.999, D30, None));
+    let t = ts("2026-03-10T12:34:00Z").as_second();
+    s.add_bucket(Resolution::Minute, t + 59, c(10, 9, 0));
+    s.add_bucket(Resolution::Hour, t - 34 * 60 + 1, c(100, 90, 0));
+    let now = ts("2026-03-10T12:34:30Z");
+    // Minute row only in windows ≤ 6h, hour row only in longer ones: no double count.
+    assert_eq!(s.counts(now, M5), c(10, 9, 0));
+    assert_eq!(s.counts(now, D1), c(100, 90, 0));
+}
+
+#[test]
 fn memory_stays_small() {
     assert_eq!(
         ServiceSlo::new(&slo(0.999, D30, None)).heap_bytes(),
@@ -438,6 +450,25 @@ proptest! {
                 prop_assert_eq!(b.burn_rate, 1.0 - reference_ratio(b.counts.valid - b.counts.latency_good, b.counts.valid, lo));
             }
         }
+    }
+
+    #[test]
+    fn any_rolling_window_equals_brute_force(
+        runs in runs_strategy(),
+        window_secs in 1u64..=3 * 86_400,
+        after in 0i64..86_400,
+    ) {
+        // 30d SLO: the hour ring reaches back 30 days, the minute ring 6 h.
+        let mut s = ServiceSlo::new(&slo(0.999, D30, Some(0.99)));
+        for r in &runs {
+            s.record(Timestamp::from_second(r.at).unwrap(), r.good, r.latency_good);
+        }
+        let now_s = runs.iter().map(|r| r.at).max().unwrap_or(BASE) + after;
+        let w = Window::Rolling(Duration::from_secs(window_secs));
+        prop_assert_eq!(
+            s.counts(Timestamp::from_second(now_s).unwrap(), w),
+            reference_counts(&runs, now_s, w)
+        );
     }
 
     #[test]
