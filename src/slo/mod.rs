@@ -196,6 +196,19 @@ impl SloKind {
     }
 }
 
+/// Bucket counts of the (minute, hour) rings for `slo`: 6 h of minutes; hours
+/// for the SLO window but at least 3 days (the longest burn window), 31 days for `month`.
+fn ring_lens(slo: &Slo) -> (usize, usize) {
+    let minute_len = usize::try_from(buckets_for(MINUTE_RING_SPAN, 60)).unwrap_or(360);
+    let hour_len = match slo.window {
+        SloWindow::Month => MONTH_HOURS,
+        SloWindow::Rolling(d) => {
+            usize::try_from(buckets_for(d.max(MIN_HOUR_RING_SPAN), 3600)).unwrap_or(MONTH_HOURS)
+        }
+    };
+    (minute_len, hour_len)
+}
+
 /// Bucketed history of ONE service, all its checks pooled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSlo {
@@ -206,19 +219,27 @@ pub struct ServiceSlo {
 
 impl ServiceSlo {
     pub fn new(slo: &Slo) -> Self {
+        let (minute_len, hour_len) = ring_lens(slo);
         let track_latency = slo.latency.is_some();
-        let minute_len = usize::try_from(buckets_for(MINUTE_RING_SPAN, 60)).unwrap_or(360);
-        let hour_len = match slo.window {
-            SloWindow::Month => MONTH_HOURS,
-            SloWindow::Rolling(d) => {
-                usize::try_from(buckets_for(d.max(MIN_HOUR_RING_SPAN), 3600)).unwrap_or(MONTH_HOURS)
-            }
-        };
         ServiceSlo {
             slo: slo.clone(),
             minutes: Ring::new(60, minute_len, track_latency),
             hours: Ring::new(3600, hour_len, track_latency),
         }
+    }
+
+    /// The same history under a changed SLO (config reload), when the buckets
+    /// held are enough: `None` when the new SLO reaches further back than this
+    /// history does, or adds a latency objective whose counts were not kept —
+    /// then rebuild from the store with [`ServiceSlo::add_bucket`].
+    pub fn reconfigured(&self, slo: &Slo) -> Option<ServiceSlo> {
+        let (minute_len, hour_len) = ring_lens(slo);
+        let track_latency = slo.latency.is_some();
+        Some(ServiceSlo {
+            slo: slo.clone(),
+            minutes: self.minutes.carried(minute_len, track_latency)?,
+            hours: self.hours.carried(hour_len, track_latency)?,
+        })
     }
 
     /// The SLO this history was built for.

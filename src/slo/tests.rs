@@ -472,6 +472,35 @@ proptest! {
     }
 
     #[test]
+    fn reconfigured_equals_a_fresh_history_or_asks_for_a_rebuild(
+        runs in runs_strategy(),
+        from in windows(),
+        to in windows(),
+        latency_from in any::<bool>(),
+        latency_to in any::<bool>(),
+        after in 0i64..86_400,
+    ) {
+        let old_cfg = slo(0.999, from, latency_from.then_some(0.99));
+        let new_cfg = slo(0.99, to, latency_to.then_some(0.9));
+        let mut old = ServiceSlo::new(&old_cfg);
+        let mut fresh = ServiceSlo::new(&new_cfg);
+        for r in &runs {
+            let at = Timestamp::from_second(r.at).unwrap();
+            old.record(at, r.good, r.latency_good);
+            fresh.record(at, r.good, r.latency_good);
+        }
+        let now = Timestamp::from_second(runs.iter().map(|r| r.at).max().unwrap_or(BASE) + after).unwrap();
+        let hours = |w: SloWindow| ring_lens(&slo(0.9, w, None)).1;
+        match old.reconfigured(&new_cfg) {
+            Some(carried) => {
+                prop_assert!(hours(to) <= hours(from) && (latency_from || !latency_to));
+                prop_assert_eq!(carried.figures(now), fresh.figures(now));
+            }
+            None => prop_assert!(hours(to) > hours(from) || (latency_to && !latency_from)),
+        }
+    }
+
+    #[test]
     fn add_bucket_restore_equals_recording(
         runs in runs_strategy(),
         window in windows(),
