@@ -348,6 +348,30 @@ pub struct Figures {
     pub latency: Option<SloFigures>,
 }
 
+impl Figures {
+    /// The SLOs present: availability, then latency when configured.
+    pub fn slos(&self) -> impl Iterator<Item = &SloFigures> {
+        std::iter::once(&self.availability).chain(self.latency.as_ref())
+    }
+
+    /// Rows of `sentinel_slo_sli_ratio{slo, window}`: each SLO over the seven
+    /// burn windows, then over the SLO window — unless its label is already one
+    /// of the burn windows (`window: 1d`), which would be a duplicate series
+    /// (and is the same number). `None` means no valid runs in that window.
+    pub fn sli_rows(&self) -> Vec<(SloKind, String, Option<f64>)> {
+        let mut rows = Vec::with_capacity(16);
+        for s in self.slos() {
+            for b in &s.burn {
+                rows.push((s.kind, b.window.to_string(), b.sli));
+            }
+            if !BURN_WINDOWS.iter().any(|(l, _)| *l == self.window_label) {
+                rows.push((s.kind, self.window_label.clone(), s.sli));
+            }
+        }
+        rows
+    }
+}
+
 /// The figures of one SLO (availability or latency) of one service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloFigures {

@@ -310,6 +310,34 @@ fn add_bucket_floors_unaligned_starts_and_feeds_one_ring_only() {
 }
 
 #[test]
+fn sli_rows_cover_burn_windows_and_the_slo_window_once() {
+    let t = ts("2026-03-10T12:00:00Z");
+    let mut s = ServiceSlo::new(&slo(0.999, D30, Some(0.99)));
+    s.record(t, true, false);
+    s.record(t, false, false);
+    let rows = s.figures(t).sli_rows();
+    assert_eq!(rows.len(), 16);
+    assert_eq!(
+        rows[0],
+        (SloKind::Availability, "5m".to_string(), Some(0.5))
+    );
+    assert_eq!(
+        rows[7],
+        (SloKind::Availability, "30d".to_string(), Some(0.5))
+    );
+    assert_eq!(rows[15], (SloKind::Latency, "30d".to_string(), Some(0.0)));
+    // A 1d SLO window is already a burn window: no duplicate series.
+    let s = ServiceSlo::new(&slo(
+        0.999,
+        SloWindow::Rolling(Duration::from_secs(86_400)),
+        None,
+    ));
+    let rows = s.figures(t).sli_rows();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[5], (SloKind::Availability, "1d".to_string(), None));
+}
+
+#[test]
 fn memory_stays_small() {
     assert_eq!(
         ServiceSlo::new(&slo(0.999, D30, None)).heap_bytes(),
