@@ -121,10 +121,13 @@ fn generated_rules_pass_promtool_check() {
         threshold: Duration::from_millis(300),
         objective: 0.99,
     });
+    let mut quiet = service("quiet", Some(slo(0.99, D30)));
+    quiet.incident.burn_rate_alerts = false;
     let cfg = config(vec![
         service("identity", Some(slo(0.999, D30))),
         service("billing", Some(with_latency)),
         service("no-slo", None),
+        quiet,
         service(
             "weird \"name\" \\ x",
             Some(slo(
@@ -140,8 +143,9 @@ fn generated_rules_pass_promtool_check() {
     std::fs::write(dir.path().join("rules.yml"), &text).unwrap();
     let (ok, out) = run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
     assert!(ok, "promtool failed:\n{out}\n---\n{text}");
-    // 3 services × (7 recording + 2 alerting) rules.
-    assert!(out.contains("SUCCESS: 27 rules found"), "{out}");
+    // 3 services × (7 recording + 2 alerting) rules, and 7 recording rules for `quiet`.
+    assert!(out.contains("SUCCESS: 34 rules found"), "{out}");
+    assert!(text.contains("incident.burn_rate_alerts is false"));
 }
 
 #[test]
