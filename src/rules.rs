@@ -9,7 +9,8 @@
 //!   just as sentinel's own burn rate is 0 with no valid runs (no alert);
 //! - two `SentinelErrorBudgetBurn` alerts (`severity: page` and `ticket`) with
 //!   the same window pairs and thresholds as [`crate::slo::burn_alerts`], taken
-//!   from [`crate::slo::burn_alert_rules`] so the two cannot drift apart. The
+//!   from [`crate::slo::burn_alert_rules`] so the two cannot drift apart
+//!   (left out when the service sets `incident.burn_rate_alerts: false`). The
 //!   comparison is `error_ratio > factor × (1 − objective)`, which is
 //!   `burn_rate > factor` multiplied out. There is no `for:`, like sentinel.
 //!
@@ -36,7 +37,7 @@ pub fn generate(cfg: &Config) -> String {
     }
     out.push_str("groups:\n");
     for (service, slo) in services {
-        write_group(&mut out, &service.name, slo);
+        write_group(&mut out, service, slo);
     }
     out
 }
@@ -134,7 +135,8 @@ fn indent(text: &str, n: usize) -> String {
         .collect::<String>()
 }
 
-fn write_group(out: &mut String, service: &str, slo: &Slo) {
+fn write_group(out: &mut String, svc: &Service, slo: &Slo) {
+    let service = svc.name.as_str();
     let window = slo.window.label();
     let _ = writeln!(
         out,
@@ -150,6 +152,13 @@ fn write_group(out: &mut String, service: &str, slo: &Slo) {
         // different services are distinct to `promtool check rules`' duplicate lint.
         out.push_str("        labels:\n");
         let _ = writeln!(out, "          service: {}", yaml_str(service));
+    }
+    if !svc.incident.burn_rate_alerts {
+        // Same as the daemon: the service opted out of burn-rate alerting.
+        out.push_str(
+            "      # incident.burn_rate_alerts is false: no SentinelErrorBudgetBurn alerts.\n",
+        );
+        return;
     }
     let rules = burn_alert_rules(Window::from(slo.window));
     for severity in [AlertSeverity::Page, AlertSeverity::Ticket] {

@@ -3,6 +3,7 @@
 //! fires the same alerts sentinel's own `burn_alerts` would.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +13,7 @@ use sentinel::config::{
     Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, Storage,
 };
 use sentinel::rules::{alert_expr, error_ratio_expr, generate};
-use sentinel::slo::AlertSeverity;
+use sentinel::slo::{AlertSeverity, AlertState, Counts, Resolution, ServiceSlo, burn_alerts};
 
 const D30: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
 
@@ -120,10 +121,13 @@ fn generated_rules_pass_promtool_check() {
         threshold: Duration::from_millis(300),
         objective: 0.99,
     });
+    let mut quiet = service("quiet", Some(slo(0.99, D30)));
+    quiet.incident.burn_rate_alerts = false;
     let cfg = config(vec![
         service("identity", Some(slo(0.999, D30))),
         service("billing", Some(with_latency)),
         service("no-slo", None),
+        quiet,
         service(
             "weird \"name\" \\ x",
             Some(slo(
@@ -139,8 +143,9 @@ fn generated_rules_pass_promtool_check() {
     std::fs::write(dir.path().join("rules.yml"), &text).unwrap();
     let (ok, out) = run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
     assert!(ok, "promtool failed:\n{out}\n---\n{text}");
-    // 3 services × (7 recording + 2 alerting) rules.
-    assert!(out.contains("SUCCESS: 27 rules found"), "{out}");
+    // 3 services × (7 recording + 2 alerting) rules, and 7 recording rules for `quiet`.
+    assert!(out.contains("SUCCESS: 34 rules found"), "{out}");
+    assert!(text.contains("incident.burn_rate_alerts is false"));
 }
 
 #[test]
@@ -152,4 +157,123 @@ fn no_slo_gives_an_empty_but_valid_file() {
     let (ok, out) = run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
     assert!(ok, "{out}");
     assert!(out.contains("SUCCESS: 0 rules found"), "{out}");
+}
+
+/// Minutes of history in the equivalence scenarios: 4 days, more than the 3d window.
+const MINUTES: usize = 4 * 24 * 60;
+const RUNS_PER_MINUTE: u64 = 1000;
+
+/// Feeds per-minute bad counts to sentinel (through the restore path, which the
+/// slo proptests prove equal to recording) and returns its burn alerts just
+/// before the end of the last minute.
+fn sentinel_alerts(slo_cfg: &Slo, bad: &[u64]) -> AlertState {
+    let base: i64 = 1_772_323_200; // 2026-03-01T00:00:00Z
+    let mut s = ServiceSlo::new(slo_cfg);
+    let mut hours = BTreeMap::<i64, Counts>::new();
+    for (m, b) in bad.iter().enumerate() {
+        let start = base + 60 * m as i64;
+        let c = Counts {
+            valid: RUNS_PER_MINUTE,
+            good: RUNS_PER_MINUTE - b,
+            latency_good: 0,
+        };
+        s.add_bucket(Resolution::Minute, start, c);
+        let h = hours.entry(start.div_euclid(3600) * 3600).or_default();
+        h.valid += c.valid;
+        h.good += c.good;
+    }
+    for (start, c) in hours {
+        s.add_bucket(Resolution::Hour, start, c);
+    }
+    let now = jiff::Timestamp::from_second(base + 60 * bad.len() as i64 - 1).unwrap();
+    burn_alerts(&s.figures(now))
+}
+
+/// Cumulative counter samples, one a minute: sample m = runs in minutes < m.
+fn counter_values(per_minute: impl Iterator<Item = u64>) -> String {
+    let mut total = 0u64;
+    let mut v = vec!["0".to_string()];
+    for x in per_minute {
+        total += x;
+        v.push(total.to_string());
+    }
+    v.join(" ")
+}
+
+/// What `promtool test rules` says fires at the end of the same history.
+fn promtool_agrees(slo_cfg: &Slo, bad: &[u64], expected: AlertState) {
+    let cfg = config(vec![service("identity", Some(slo_cfg.clone()))]);
+    let window = slo_cfg.window.label();
+    let mut samples = String::new();
+    for (on, severity) in [(expected.page, "page"), (expected.ticket, "ticket")] {
+        if on {
+            samples.push_str(&format!(
+                "          - labels: 'ALERTS{{alertname=\"SentinelErrorBudgetBurn\",alertstate=\"firing\",service=\"identity\",severity=\"{severity}\",slo=\"availability\",slo_window=\"{window}\"}}'\n            value: 1\n"
+            ));
+        }
+    }
+    if samples.is_empty() {
+        samples = "          []\n".into();
+    }
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1h\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"good\"}}'\n        values: '{good}'\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"bad\"}}'\n        values: '{badv}'\n    promql_expr_test:\n      - expr: ALERTS{{alertname=\"SentinelErrorBudgetBurn\"}}\n        eval_time: {MINUTES}m\n        exp_samples:\n{samples}",
+        good = counter_values(bad.iter().map(|b| RUNS_PER_MINUTE - b)),
+        badv = counter_values(bad.iter().copied()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), generate(&cfg)).unwrap();
+    std::fs::write(dir.path().join("test.yml"), test).unwrap();
+    let (ok, out) = run_promtool(dir.path(), &["test", "rules", "test.yml"]);
+    assert!(
+        ok,
+        "promtool disagrees with sentinel ({expected:?}):\n{out}"
+    );
+}
+
+/// One scenario: `bad_per_mille` bad runs per 1000 during the last `minutes`
+/// minutes (good before). Sentinel must give `expected`, and Prometheus too.
+fn check(bad_per_mille: u64, minutes: usize, expected: AlertState) {
+    let slo_cfg = slo(0.999, D30);
+    let bad: Vec<u64> = (0..MINUTES)
+        .map(|m| {
+            if m >= MINUTES - minutes {
+                bad_per_mille
+            } else {
+                0
+            }
+        })
+        .collect();
+    assert_eq!(
+        sentinel_alerts(&slo_cfg, &bad),
+        expected,
+        "sentinel, {bad_per_mille}‰ for {minutes}m"
+    );
+    promtool_agrees(&slo_cfg, &bad, expected);
+}
+
+#[test]
+fn promtool_fires_the_same_burn_alerts_as_sentinel() {
+    let (none, page, ticket, both) = (
+        AlertState::default(),
+        AlertState {
+            page: true,
+            ticket: false,
+        },
+        AlertState {
+            page: false,
+            ticket: true,
+        },
+        AlertState {
+            page: true,
+            ticket: true,
+        },
+    );
+    // Healthy.
+    check(0, 0, none);
+    // Fast burn, 15% for 10m: 1h = 2.5% > 1.44%, 6h = 0.42% < 0.6%; 1d < 0.3%.
+    check(150, 10, page);
+    // Slow burn, 0.5% for 2 days: 1d and 2h > 0.3%, 6h < 0.6%, 1h < 1.44%.
+    check(5, 2 * 24 * 60, ticket);
+    // 1% for 8h: 6h and 30m > 0.6%; 1d = 0.33% and 2h > 0.3%.
+    check(10, 8 * 60, both);
 }

@@ -196,6 +196,19 @@ impl SloKind {
     }
 }
 
+/// Bucket counts of the (minute, hour) rings for `slo`: 6 h of minutes; hours
+/// for the SLO window but at least 3 days (the longest burn window), 31 days for `month`.
+fn ring_lens(slo: &Slo) -> (usize, usize) {
+    let minute_len = usize::try_from(buckets_for(MINUTE_RING_SPAN, 60)).unwrap_or(360);
+    let hour_len = match slo.window {
+        SloWindow::Month => MONTH_HOURS,
+        SloWindow::Rolling(d) => {
+            usize::try_from(buckets_for(d.max(MIN_HOUR_RING_SPAN), 3600)).unwrap_or(MONTH_HOURS)
+        }
+    };
+    (minute_len, hour_len)
+}
+
 /// Bucketed history of ONE service, all its checks pooled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSlo {
@@ -206,19 +219,27 @@ pub struct ServiceSlo {
 
 impl ServiceSlo {
     pub fn new(slo: &Slo) -> Self {
+        let (minute_len, hour_len) = ring_lens(slo);
         let track_latency = slo.latency.is_some();
-        let minute_len = usize::try_from(buckets_for(MINUTE_RING_SPAN, 60)).unwrap_or(360);
-        let hour_len = match slo.window {
-            SloWindow::Month => MONTH_HOURS,
-            SloWindow::Rolling(d) => {
-                usize::try_from(buckets_for(d.max(MIN_HOUR_RING_SPAN), 3600)).unwrap_or(MONTH_HOURS)
-            }
-        };
         ServiceSlo {
             slo: slo.clone(),
             minutes: Ring::new(60, minute_len, track_latency),
             hours: Ring::new(3600, hour_len, track_latency),
         }
+    }
+
+    /// The same history under a changed SLO (config reload), when the buckets
+    /// held are enough: `None` when the new SLO reaches further back than this
+    /// history does, or adds a latency objective whose counts were not kept —
+    /// then rebuild from the store with [`ServiceSlo::add_bucket`].
+    pub fn reconfigured(&self, slo: &Slo) -> Option<ServiceSlo> {
+        let (minute_len, hour_len) = ring_lens(slo);
+        let track_latency = slo.latency.is_some();
+        Some(ServiceSlo {
+            slo: slo.clone(),
+            minutes: self.minutes.carried(minute_len, track_latency)?,
+            hours: self.hours.carried(hour_len, track_latency)?,
+        })
     }
 
     /// The SLO this history was built for.
@@ -325,6 +346,30 @@ pub struct Figures {
     pub availability: SloFigures,
     /// Present when the SLO has a latency objective.
     pub latency: Option<SloFigures>,
+}
+
+impl Figures {
+    /// The SLOs present: availability, then latency when configured.
+    pub fn slos(&self) -> impl Iterator<Item = &SloFigures> {
+        std::iter::once(&self.availability).chain(self.latency.as_ref())
+    }
+
+    /// Rows of `sentinel_slo_sli_ratio{slo, window}`: each SLO over the seven
+    /// burn windows, then over the SLO window — unless its label is already one
+    /// of the burn windows (`window: 1d`), which would be a duplicate series
+    /// (and is the same number). `None` means no valid runs in that window.
+    pub fn sli_rows(&self) -> Vec<(SloKind, String, Option<f64>)> {
+        let mut rows = Vec::with_capacity(16);
+        for s in self.slos() {
+            for b in &s.burn {
+                rows.push((s.kind, b.window.to_string(), b.sli));
+            }
+            if !BURN_WINDOWS.iter().any(|(l, _)| *l == self.window_label) {
+                rows.push((s.kind, self.window_label.clone(), s.sli));
+            }
+        }
+        rows
+    }
 }
 
 /// The figures of one SLO (availability or latency) of one service.

@@ -107,6 +107,23 @@ impl Ring {
         }
     }
 
+    /// A ring of `len` buckets holding this ring's newest `len` buckets, or
+    /// `None` when it would need data this ring never kept (a longer reach, or
+    /// a latency column this ring did not track).
+    pub(crate) fn carried(&self, len: usize, track_latency: bool) -> Option<Ring> {
+        if len > self.len() || (track_latency && self.latency_good.is_empty()) {
+            return None;
+        }
+        let mut r = Ring::new(self.res_secs, len, track_latency);
+        if let Some(head) = self.head {
+            let first = head.saturating_sub(r.len_i64()) + 1;
+            for i in first..=head {
+                r.add(i, self.sum(i, i));
+            }
+        }
+        Some(r)
+    }
+
     /// Sum of buckets `from..=to` that the ring still holds.
     pub(crate) fn sum(&self, from: i64, to: i64) -> Counts {
         let Some(head) = self.head else {

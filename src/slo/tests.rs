@@ -298,6 +298,46 @@ fn bucket_start_floors_to_minute_and_hour() {
 }
 
 #[test]
+fn add_bucket_floors_unaligned_starts_and_feeds_one_ring_only() {
+    let mut s = ServiceSlo::new(&slo(0.999, D30, None));
+    let t = ts("2026-03-10T12:34:00Z").as_second();
+    s.add_bucket(Resolution::Minute, t + 59, c(10, 9, 0));
+    s.add_bucket(Resolution::Hour, t - 34 * 60 + 1, c(100, 90, 0));
+    let now = ts("2026-03-10T12:34:30Z");
+    // Minute row only in windows ≤ 6h, hour row only in longer ones: no double count.
+    assert_eq!(s.counts(now, M5), c(10, 9, 0));
+    assert_eq!(s.counts(now, D1), c(100, 90, 0));
+}
+
+#[test]
+fn sli_rows_cover_burn_windows_and_the_slo_window_once() {
+    let t = ts("2026-03-10T12:00:00Z");
+    let mut s = ServiceSlo::new(&slo(0.999, D30, Some(0.99)));
+    s.record(t, true, false);
+    s.record(t, false, false);
+    let rows = s.figures(t).sli_rows();
+    assert_eq!(rows.len(), 16);
+    assert_eq!(
+        rows[0],
+        (SloKind::Availability, "5m".to_string(), Some(0.5))
+    );
+    assert_eq!(
+        rows[7],
+        (SloKind::Availability, "30d".to_string(), Some(0.5))
+    );
+    assert_eq!(rows[15], (SloKind::Latency, "30d".to_string(), Some(0.0)));
+    // A 1d SLO window is already a burn window: no duplicate series.
+    let s = ServiceSlo::new(&slo(
+        0.999,
+        SloWindow::Rolling(Duration::from_secs(86_400)),
+        None,
+    ));
+    let rows = s.figures(t).sli_rows();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[5], (SloKind::Availability, "1d".to_string(), None));
+}
+
+#[test]
 fn memory_stays_small() {
     assert_eq!(
         ServiceSlo::new(&slo(0.999, D30, None)).heap_bytes(),
@@ -437,6 +477,54 @@ proptest! {
             for b in &l.burn {
                 prop_assert_eq!(b.burn_rate, 1.0 - reference_ratio(b.counts.valid - b.counts.latency_good, b.counts.valid, lo));
             }
+        }
+    }
+
+    #[test]
+    fn any_rolling_window_equals_brute_force(
+        runs in runs_strategy(),
+        window_secs in 1u64..=3 * 86_400,
+        after in 0i64..86_400,
+    ) {
+        // 30d SLO: the hour ring reaches back 30 days, the minute ring 6 h.
+        let mut s = ServiceSlo::new(&slo(0.999, D30, Some(0.99)));
+        for r in &runs {
+            s.record(Timestamp::from_second(r.at).unwrap(), r.good, r.latency_good);
+        }
+        let now_s = runs.iter().map(|r| r.at).max().unwrap_or(BASE) + after;
+        let w = Window::Rolling(Duration::from_secs(window_secs));
+        prop_assert_eq!(
+            s.counts(Timestamp::from_second(now_s).unwrap(), w),
+            reference_counts(&runs, now_s, w)
+        );
+    }
+
+    #[test]
+    fn reconfigured_equals_a_fresh_history_or_asks_for_a_rebuild(
+        runs in runs_strategy(),
+        from in windows(),
+        to in windows(),
+        latency_from in any::<bool>(),
+        latency_to in any::<bool>(),
+        after in 0i64..86_400,
+    ) {
+        let old_cfg = slo(0.999, from, latency_from.then_some(0.99));
+        let new_cfg = slo(0.99, to, latency_to.then_some(0.9));
+        let mut old = ServiceSlo::new(&old_cfg);
+        let mut fresh = ServiceSlo::new(&new_cfg);
+        for r in &runs {
+            let at = Timestamp::from_second(r.at).unwrap();
+            old.record(at, r.good, r.latency_good);
+            fresh.record(at, r.good, r.latency_good);
+        }
+        let now = Timestamp::from_second(runs.iter().map(|r| r.at).max().unwrap_or(BASE) + after).unwrap();
+        let hours = |w: SloWindow| ring_lens(&slo(0.9, w, None)).1;
+        match old.reconfigured(&new_cfg) {
+            Some(carried) => {
+                prop_assert!(hours(to) <= hours(from) && (latency_from || !latency_to));
+                prop_assert_eq!(carried.figures(now), fresh.figures(now));
+            }
+            None => prop_assert!(hours(to) > hours(from) || (latency_to && !latency_from)),
         }
     }
 
