@@ -246,9 +246,27 @@ fn judge(
     None
 }
 
+/// `[200-299, 304]`: the default list is a range, and a hundred numbers in a
+/// log line help nobody.
 fn status_list(list: &[u16]) -> String {
-    let items: Vec<String> = list.iter().map(u16::to_string).collect();
-    format!("[{}]", items.join(", "))
+    let mut sorted = list.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", sorted[i], sorted[j]));
+        } else {
+            parts.extend(sorted[i..=j].iter().map(u16::to_string));
+        }
+        i = j + 1;
+    }
+    format!("[{}]", parts.join(", "))
 }
 
 fn judge_body(expect: &HttpExpect, body: &[u8]) -> Option<Failure> {
@@ -309,4 +327,24 @@ fn short(s: &str) -> String {
     }
     let cut: String = s.chars().take(MAX).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(list: &[u16], expected: &str) {
+        assert_eq!(status_list(list), expected, "{list:?}");
+    }
+
+    #[test]
+    fn status_list_table() {
+        let default: Vec<u16> = (200..=299).collect();
+        check(&default, "[200-299]");
+        check(&[200], "[200]");
+        check(&[200, 201], "[200, 201]");
+        check(&[304, 200, 201, 202], "[200-202, 304]");
+        check(&[200, 200, 204], "[200, 204]");
+        check(&[], "[]");
+    }
 }
