@@ -234,5 +234,9 @@ mod tests {
             "20 mail.example.com",
             false,
         );
+        let txt = || RData::TXT(TXT::new(vec!["v=spf1 -all".to_string()]));
+        check(txt(), "v=spf1 -all", true);
+        check(txt(), "\"v=spf1 -all\"", true);
+        check(txt(), "V=SPF1 -ALL", false);
     }
 }
