@@ -96,7 +96,11 @@ pub(crate) async fn run(
     start: Instant,
 ) -> Outcome {
     let client = clients.pick(spec.tls_verify, spec.follow_redirects);
-    let (status, body, not_after) = match exchange(client, spec).await {
+    let Exchanged {
+        status,
+        body,
+        not_after,
+    } = match exchange(client, spec).await {
         Ok(v) => v,
         Err((f, not_after)) => return f.into_outcome(start, not_after),
     };
@@ -114,7 +118,14 @@ pub(crate) async fn run(
     }
 }
 
-type Exchanged = (u16, Vec<u8>, Option<i64>);
+/// What came back, before judging.
+struct Exchanged {
+    status: u16,
+    /// At most `max_body_bytes`.
+    body: Vec<u8>,
+    /// Leaf certificate notAfter when the (final) connection used TLS.
+    not_after: Option<i64>,
+}
 
 async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failure, Option<i64>)> {
     let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
@@ -133,6 +144,7 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
         match (name, value) {
             (Ok(n), Ok(v)) => req = req.header(n, v),
             _ => {
+                // Name only: header values are where tokens live.
                 let f = Failure::new(Reason::Protocol, format!("invalid header {k:?}"));
                 return Err((f, None));
             }
@@ -164,7 +176,11 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
             Err(e) => return Err((transport(&e), not_after)),
         }
     }
-    Ok((status, body, not_after))
+    Ok(Exchanged {
+        status,
+        body,
+        not_after,
+    })
 }
 
 /// A reqwest error as a failure. Never uses reqwest's own message: it embeds
