@@ -119,3 +119,48 @@ async fn dns_server_silent_or_closed() {
     )
     .await;
 }
+
+/// On paused time the timeout fires as soon as nothing else can happen, and
+/// the reported latency is exactly the timeout.
+#[tokio::test(start_paused = true)]
+async fn timeout_latency_is_the_timeout() {
+    let prober = Prober::new().unwrap();
+    let (_keep, silent) = support::silent_udp().await;
+    let spec = DnsSpec {
+        name: "svc.test".into(),
+        record: RecordType::A,
+        server: silent,
+        expect: Vec::new(),
+    };
+    let out = prober
+        .run(&support::check(ProbeSpec::Dns(spec), 5000))
+        .await;
+    assert_eq!(out.reason, Some(Reason::Timeout));
+    assert_eq!(out.detail, "no verdict within 5s");
+    assert_eq!(out.latency, std::time::Duration::from_secs(5));
+}
+
+/// The scheduler spawns runs: the future must be `Send`, the prober shareable.
+#[test]
+fn run_future_is_send_and_prober_is_sync() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Send + Sync + Clone>() {}
+    assert_sync::<Prober>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let prober = Prober::new().unwrap();
+    let check = support::check(
+        ProbeSpec::Dns(DnsSpec {
+            name: "svc.test".into(),
+            record: RecordType::A,
+            server: "127.0.0.1:53".parse().unwrap(),
+            expect: Vec::new(),
+        }),
+        100,
+    );
+    let fut = prober.run(&check);
+    assert_send(&fut);
+}

@@ -25,6 +25,10 @@ async fn server() -> SocketAddr {
             "/loop" => response("302 Found", &[("Location", "/loop")], ""),
             "/echo" => response("200 OK", &[], head),
             "/garbage" => Reply::Bytes(b"HELLO I AM NOT HTTP\r\n\r\n".to_vec()),
+            "/truncated" => {
+                Reply::Bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b".to_vec())
+            }
+            "/hangup" => Reply::Bytes(Vec::new()),
             "/huge" => Reply::Endless {
                 head: b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nSTART".to_vec(),
                 chunk: vec![b'x'; 8192],
@@ -178,7 +182,7 @@ async fn http_expectations_table() {
             "/down",
             |s| s.expect.body_contains = Some("nope".into()),
             Some(Reason::Status),
-            "status 503 not in [200, 201,",
+            "status 503 not in [200-299]",
         ),
         case(
             "/echo",
@@ -223,6 +227,20 @@ async fn http_expectations_table() {
             none,
             Some(Reason::Protocol),
             "bad HTTP response: ",
+        ),
+        // The body stops 90 bytes short of its Content-Length.
+        case(
+            "/truncated",
+            none,
+            Some(Reason::Protocol),
+            "truncated: peer closed mid-message",
+        ),
+        // Accepted, read the request, closed without a word.
+        case(
+            "/hangup",
+            none,
+            Some(Reason::Protocol),
+            "bad HTTP response: connection closed before message completed",
         ),
         // The body never ends: the probe stops at the cap and judges the start.
         case(

@@ -153,37 +153,42 @@ fn parse(bytes: &[u8]) -> Result<Message, Failure> {
 
 /// Whether one answer satisfies one expected text. Addresses compare as
 /// addresses (`::1` equals `0:0::1`); names compare case-insensitively with or
-/// without the trailing dot; for MX/SRV the target name alone also matches.
+/// without the trailing dot, and for MX/SRV the target name alone also
+/// matches; TXT compares exactly (tokens in TXT records are case-sensitive).
 fn answer_matches(data: &RData, want: &str) -> bool {
     if let Some(ip) = data.ip_addr() {
         return want.trim().parse::<IpAddr>().is_ok_and(|w| w == ip);
     }
-    let want = normalize(want);
     let text = data.to_string();
-    if normalize(&text) == want {
+    if let RData::TXT(_) = data {
+        return unquote(want.trim()) == text;
+    }
+    let want = normalize_name(want);
+    if normalize_name(&text) == want {
         return true;
     }
     match data {
         RData::MX(_) | RData::SRV(_) => text
             .split_whitespace()
             .last()
-            .is_some_and(|target| normalize(target) == want),
+            .is_some_and(|target| normalize_name(target) == want),
         _ => false,
     }
 }
 
-fn normalize(s: &str) -> String {
-    let s = s.trim();
-    let s = s
-        .strip_prefix('"')
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"')
         .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(s);
-    s.trim_end_matches('.').to_ascii_lowercase()
+        .unwrap_or(s)
+}
+
+fn normalize_name(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 #[cfg(test)]
 mod tests {
-    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
 
     use super::*;
 
@@ -229,5 +234,9 @@ mod tests {
             "20 mail.example.com",
             false,
         );
+        let txt = || RData::TXT(TXT::new(vec!["v=spf1 -all".to_string()]));
+        check(txt(), "v=spf1 -all", true);
+        check(txt(), "\"v=spf1 -all\"", true);
+        check(txt(), "V=SPF1 -ALL", false);
     }
 }

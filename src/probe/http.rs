@@ -96,7 +96,11 @@ pub(crate) async fn run(
     start: Instant,
 ) -> Outcome {
     let client = clients.pick(spec.tls_verify, spec.follow_redirects);
-    let (status, body, not_after) = match exchange(client, spec).await {
+    let Exchanged {
+        status,
+        body,
+        not_after,
+    } = match exchange(client, spec).await {
         Ok(v) => v,
         Err((f, not_after)) => return f.into_outcome(start, not_after),
     };
@@ -114,7 +118,14 @@ pub(crate) async fn run(
     }
 }
 
-type Exchanged = (u16, Vec<u8>, Option<i64>);
+/// What came back, before judging.
+struct Exchanged {
+    status: u16,
+    /// At most `max_body_bytes`.
+    body: Vec<u8>,
+    /// Leaf certificate notAfter when the (final) connection used TLS.
+    not_after: Option<i64>,
+}
 
 async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failure, Option<i64>)> {
     let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
@@ -133,6 +144,7 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
         match (name, value) {
             (Ok(n), Ok(v)) => req = req.header(n, v),
             _ => {
+                // Name only: header values are where tokens live.
                 let f = Failure::new(Reason::Protocol, format!("invalid header {k:?}"));
                 return Err((f, None));
             }
@@ -164,7 +176,11 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
             Err(e) => return Err((transport(&e), not_after)),
         }
     }
-    Ok((status, body, not_after))
+    Ok(Exchanged {
+        status,
+        body,
+        not_after,
+    })
 }
 
 /// A reqwest error as a failure. Never uses reqwest's own message: it embeds
@@ -246,9 +262,27 @@ fn judge(
     None
 }
 
+/// `[200-299, 304]`: the default list is a range, and a hundred numbers in a
+/// log line help nobody.
 fn status_list(list: &[u16]) -> String {
-    let items: Vec<String> = list.iter().map(u16::to_string).collect();
-    format!("[{}]", items.join(", "))
+    let mut sorted = list.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", sorted[i], sorted[j]));
+        } else {
+            parts.extend(sorted[i..=j].iter().map(u16::to_string));
+        }
+        i = j + 1;
+    }
+    format!("[{}]", parts.join(", "))
 }
 
 fn judge_body(expect: &HttpExpect, body: &[u8]) -> Option<Failure> {
@@ -309,4 +343,24 @@ fn short(s: &str) -> String {
     }
     let cut: String = s.chars().take(MAX).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(list: &[u16], expected: &str) {
+        assert_eq!(status_list(list), expected, "{list:?}");
+    }
+
+    #[test]
+    fn status_list_table() {
+        let default: Vec<u16> = (200..=299).collect();
+        check(&default, "[200-299]");
+        check(&[200], "[200]");
+        check(&[200, 201], "[200, 201]");
+        check(&[304, 200, 201, 202], "[200-202, 304]");
+        check(&[200, 200, 204], "[200, 204]");
+        check(&[], "[]");
+    }
 }

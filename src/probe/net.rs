@@ -99,8 +99,9 @@ pub(crate) fn classify_io(io: &io::Error) -> Failure {
         io::ErrorKind::TimedOut => Failure::new(Reason::Timeout, "timed out"),
         io::ErrorKind::InvalidData => Failure::new(Reason::Protocol, format!("invalid data: {io}")),
         io::ErrorKind::ConnectionReset => Failure::new(Reason::Network, "connection reset"),
+        // The peer hung up in the middle of a message it had announced.
         io::ErrorKind::UnexpectedEof => {
-            Failure::new(Reason::Network, "connection closed unexpectedly")
+            Failure::new(Reason::Protocol, "truncated: peer closed mid-message")
         }
         _ => Failure::new(Reason::Network, io.to_string()),
     }
@@ -285,25 +286,62 @@ mod tests {
     }
 
     #[test]
-    fn io_kinds_map_to_reasons() {
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(classify(&refused).unwrap().reason, Reason::Refused);
-        let wrapped_tls = io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        );
-        assert_eq!(classify(&wrapped_tls).unwrap().reason, Reason::Tls);
-        let expired = io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
-        );
-        assert_eq!(classify(&expired).unwrap().reason, Reason::Cert);
-        let dns = io::Error::other(ResolveFailure {
-            host: "x.invalid".into(),
-        });
-        assert_eq!(
-            classify(&dns).unwrap(),
-            Failure::new(Reason::Dns, "cannot resolve host x.invalid")
-        );
+    fn errors_map_to_reasons() {
+        use io::ErrorKind::*;
+        let tls = |e: rustls::CertificateError| {
+            io::Error::new(InvalidData, rustls::Error::InvalidCertificate(e))
+        };
+        let cases: Vec<(io::Error, Reason, &str)> = vec![
+            (
+                io::Error::from(ConnectionRefused),
+                Reason::Refused,
+                "connection refused",
+            ),
+            (
+                io::Error::from(ConnectionReset),
+                Reason::Network,
+                "connection reset",
+            ),
+            (io::Error::from(TimedOut), Reason::Timeout, "timed out"),
+            (
+                io::Error::from(UnexpectedEof),
+                Reason::Protocol,
+                "truncated: peer closed mid-message",
+            ),
+            (
+                io::Error::from(NetworkUnreachable),
+                Reason::Network,
+                "network unreachable",
+            ),
+            (
+                io::Error::from(HostUnreachable),
+                Reason::Network,
+                "host unreachable",
+            ),
+            (
+                tls(rustls::CertificateError::UnknownIssuer),
+                Reason::Tls,
+                "tls: invalid peer certificate: UnknownIssuer",
+            ),
+            (
+                tls(rustls::CertificateError::Expired),
+                Reason::Cert,
+                "tls: invalid peer certificate: Expired",
+            ),
+            (
+                io::Error::other(ResolveFailure {
+                    host: "x.invalid".into(),
+                }),
+                Reason::Dns,
+                "cannot resolve host x.invalid",
+            ),
+        ];
+        for (err, reason, detail) in cases {
+            assert_eq!(
+                classify(&err),
+                Some(Failure::new(reason, detail)),
+                "{err:?}"
+            );
+        }
     }
 }
