@@ -13,4 +13,6 @@
 
 pub mod clock;
 pub mod config;
+pub mod incident;
+pub mod notify;
 pub mod probe;
