@@ -221,3 +221,6 @@ pub fn ticket_severity(configured: &str) -> String {
         _ => configured.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,7 +35,8 @@ impl Stage {
 }
 
 /// One summary: exact sum and count, quantiles from a 3-significant-figure
-/// HdrHistogram of milliseconds.
+/// HdrHistogram of whole seconds (exact up to 2048 s, 0.1% beyond; response
+/// times finer than a second do not matter here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub count: u64,
@@ -57,15 +58,15 @@ impl Summary {
         if let Ok(mut h) = Histogram::<u64>::new(3) {
             for s in samples {
                 sum += s.as_secs_f64();
-                let ms = u64::try_from(s.as_millis()).unwrap_or(0);
+                let secs = s.as_secs_f64().round().max(0.0) as u64;
                 // Recording into an auto-resizing histogram only fails on
                 // allocation limits; a lost sample only skews a quantile.
-                let _ = h.record(ms);
+                let _ = h.record(secs);
             }
             if !samples.is_empty() {
                 quantiles = QUANTILES
                     .iter()
-                    .map(|&q| (q, h.value_at_quantile(q) as f64 / 1000.0))
+                    .map(|&q| (q, h.value_at_quantile(q) as f64))
                     .collect();
             }
         }
