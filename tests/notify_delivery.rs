@@ -1,6 +1,8 @@
 //! Delivery through the outbox worker to a real HTTP receiver on loopback:
 //! retries, ordering per incident, dedup ids, drops on 4xx and on max_age.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

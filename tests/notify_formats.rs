@@ -1,6 +1,8 @@
 //! Wire formats of the four notifiers, asserted as exact JSON, and the
 //! Standard Webhooks signature checked by an independent implementation.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
+
 use std::time::Duration;
 
 use base64::Engine;

@@ -108,6 +108,14 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The `body` column of the store's `incidents` row.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    pub fn from_json(body: &str) -> Result<Incident, serde_json::Error> {
+        serde_json::from_str(body)
+    }
     /// MTTD: impact start → opened.
     pub fn time_to_detect(&self) -> jiff::SignedDuration {
         self.opened_at.duration_since(self.impact_started_at)

@@ -136,6 +136,32 @@ impl Event {
     }
 }
 
+/// The outbox rows for `change`: one per notifier of the service, all with
+/// the same event id and payload, ready for `Store::save_incident` together
+/// with the incident itself (one transaction). Empty for changes that do not
+/// notify.
+pub fn outbox_inserts(
+    change: &Change,
+    notifiers: &[String],
+    ctx: &EventContext,
+    now: Timestamp,
+) -> Result<Vec<crate::store::OutboxInsert>, NotifyError> {
+    let Some(event) = Event::from_change(change, now, ctx) else {
+        return Ok(Vec::new());
+    };
+    let payload = event.to_payload()?;
+    Ok(notifiers
+        .iter()
+        .map(|n| crate::store::OutboxInsert {
+            event_id: event.id.clone(),
+            notifier: n.clone(),
+            incident_id: change.incident.id.clone(),
+            payload: payload.clone(),
+            created_at: now.as_second(),
+        })
+        .collect())
+}
+
 fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
     let base = ctx.api_base.trim_end_matches('/');
     IncidentSnapshot {

@@ -548,3 +548,52 @@ impl OutboxStore for MemoryOutbox {
         self.update(seq, |r| r.dropped_at = Some(at))
     }
 }
+
+/// The real store keeps unix seconds; a retry time is rounded up so the
+/// backoff is never shortened.
+impl OutboxStore for crate::store::Store {
+    type Error = crate::store::StoreError;
+
+    async fn outbox_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let rows = crate::store::Store::outbox_due(self, now.as_second(), limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxRow {
+                seq: r.seq,
+                event_id: r.event_id,
+                notifier: r.notifier,
+                incident_id: r.incident_id,
+                payload: r.payload,
+                // Out-of-range times (a corrupt row) read as the epoch, so
+                // the row ages out instead of blocking its queue forever.
+                created_at: Timestamp::from_second(r.created_at).unwrap_or(Timestamp::UNIX_EPOCH),
+                attempts: r.attempts,
+                next_attempt_at: Timestamp::from_second(r.next_attempt_at)
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+            })
+            .collect())
+    }
+
+    async fn outbox_delivered(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
+        crate::store::Store::outbox_delivered(self, seq, at.as_second()).await
+    }
+
+    async fn outbox_retry(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), Self::Error> {
+        let secs = next_attempt_at.as_second() + i64::from(next_attempt_at.subsec_nanosecond() > 0);
+        crate::store::Store::outbox_retry(self, seq, attempts, secs).await
+    }
+
+    async fn outbox_drop(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
+        crate::store::Store::outbox_drop(self, seq, at.as_second()).await
+    }
+}
