@@ -407,3 +407,49 @@ async fn the_run_loop_delivers_when_woken_and_stops_on_shutdown() {
         .collect();
     assert_eq!(got, vec![events[0].id.clone()]);
 }
+
+#[tokio::test]
+async fn an_incident_storm_of_1000_services_drains_completely() {
+    let (rx, addr) = receiver(vec![500; 50]).await;
+    let clock = ManualClock::new(t(0));
+    let store = MemoryOutbox::default();
+    let policy = IncidentPolicy {
+        open_after: 1,
+        resolve_after: 1,
+        burn_rate_alerts: true,
+        severity: "P1".into(),
+        notify: vec!["tickets".into()],
+    };
+    let ctx = EventContext {
+        availability_ratio: None,
+        error_budget_remaining_ratio: None,
+        api_base: "http://127.0.0.1:9464".into(),
+    };
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        let mut m = ServiceIncidents::new(&format!("svc{i}"), &policy, None, 0);
+        let c = m.on_run(t(0), "c", false, "down", false).remove(0);
+        let e = Event::from_change(&c, t(0), &ctx).unwrap();
+        expected.push(e.id.clone());
+        push(&store, &[e], t(0));
+    }
+    let w = worker(store, tickets(addr, Duration::from_secs(86_400)), &clock);
+    for _ in 0..20 {
+        if w.store().pending() == 0 {
+            break;
+        }
+        w.run_once().await.unwrap();
+        clock.advance(Duration::from_secs(301));
+    }
+    assert_eq!(w.store().pending(), 0);
+    let got = rx.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1000 + 50);
+    let mut delivered: Vec<String> = got
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.id.clone())
+        .collect();
+    delivered.sort();
+    expected.sort();
+    assert_eq!(delivered, expected);
+}

@@ -129,7 +129,11 @@ impl ServiceIncidents {
             streak.involved = true;
         }
         if bad_runs >= self.open_after {
-            let reason = format!("check `{check}` failed {bad_runs} times in a row: {detail}");
+            let reason = if bad_runs == 1 {
+                format!("check `{check}` failed: {detail}")
+            } else {
+                format!("check `{check}` failed {bad_runs} times in a row: {detail}")
+            };
             match self.open.as_mut() {
                 None => {
                     self.open_incident_now(now, bad_since, Trigger::ChecksFailing, true, reason);
