@@ -8,7 +8,7 @@ use super::{
     AlertLevel, Change, ChangeKind, Incident, IncidentError, ResolvedBy, State, Trigger, change,
     ticket_severity,
 };
-use crate::config::IncidentPolicy;
+use crate::config::{IncidentPolicy, Service};
 
 /// Streaks of one check, counted over valid (non-maintenance) runs only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,25 +60,76 @@ pub struct ServiceIncidents {
 impl ServiceIncidents {
     /// `open` is the incident found open in the store at start, and
     /// `opened_count` the number of incidents the store holds for the service.
+    ///
+    /// After a restart the streaks are unknown, so an open incident assumes
+    /// the worst until told otherwise: a burn-rate incident's alert is taken
+    /// as still firing (until the next [`Self::on_alerts`]), and every check
+    /// passed to [`Self::set_checks`] must show `resolve_after` good runs.
     pub fn new(
         service: &str,
         policy: &IncidentPolicy,
         open: Option<Incident>,
         opened_count: u64,
     ) -> Self {
+        let open = open.filter(|i| i.state == State::Open);
+        let assumed = |level| match open.as_ref().map(|i| &i.trigger) {
+            Some(Trigger::BurnRate { level: l }) if *l == level => {
+                Some("alert state unknown after restart".to_string())
+            }
+            _ => None,
+        };
         Self {
             service: service.to_string(),
             open_after: policy.open_after.max(1),
             resolve_after: policy.resolve_after.max(1),
             severity: policy.severity.clone(),
             checks: BTreeMap::new(),
-            page: None,
-            ticket: None,
+            page: assumed(AlertLevel::Page),
+            ticket: assumed(AlertLevel::Ticket),
             alerts_suppressed: false,
-            open: open.filter(|i| i.state == State::Open),
+            open,
             last_resolved: None,
             opened_count,
         }
+    }
+
+    /// [`Self::new`] plus [`Self::set_checks`] from the service's config.
+    pub fn from_config(service: &Service, open: Option<Incident>, opened_count: u64) -> Self {
+        let mut m = Self::new(&service.name, &service.incident, open, opened_count);
+        m.set_checks(service.checks.iter().map(|c| c.name.as_str()));
+        m
+    }
+
+    /// The service's checks. Streaks of checks no longer listed are
+    /// forgotten (a removed check must not hold an incident open); a new
+    /// check joins an open incident, so it must prove itself healthy.
+    pub fn set_checks<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let names: Vec<&str> = names.into_iter().collect();
+        self.checks.retain(|k, _| names.contains(&k.as_str()));
+        let open = self.open.is_some();
+        for n in names {
+            self.checks.entry(n.to_string()).or_insert_with(|| Streak {
+                involved: open,
+                ..Streak::default()
+            });
+        }
+    }
+
+    /// A reload: new policy and check list; an incident that was waiting
+    /// only for removed checks may resolve now.
+    pub fn reconfigure(
+        &mut self,
+        now: Timestamp,
+        service: &Service,
+        in_maintenance: bool,
+    ) -> Vec<Change> {
+        self.set_policy(&service.incident);
+        self.set_checks(service.checks.iter().map(|c| c.name.as_str()));
+        let mut changes = Vec::new();
+        if !in_maintenance {
+            self.evaluate_recovery(now, &mut changes);
+        }
+        changes
     }
 
     /// A reload changed the policy: thresholds and severity apply from now on.

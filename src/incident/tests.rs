@@ -630,6 +630,101 @@ fn response_targets_count_when_the_stage_completes_or_the_target_passes() {
     assert_eq!(stats.incidents().count(), 1);
 }
 
+fn service(p: IncidentPolicy, checks: &[&str]) -> crate::config::Service {
+    use crate::config::{Check, ProbeSpec, Service, TcpSpec};
+    Service {
+        name: "identity".into(),
+        description: None,
+        owner: None,
+        tier: None,
+        checks: checks
+            .iter()
+            .map(|n| Check {
+                name: n.to_string(),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(1),
+                probe: ProbeSpec::Tcp(TcpSpec {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                    tls: false,
+                    tls_verify: true,
+                    server_name: None,
+                    send: None,
+                    expect: None,
+                    cert_min_days: None,
+                }),
+            })
+            .collect(),
+        slo: None,
+        incident: p,
+    }
+}
+
+#[test]
+fn after_a_restart_every_check_must_show_recovery_before_auto_resolve() {
+    let (_, opened) = check(
+        policy(2, 2),
+        &[Run(0, "login", false), Run(10, "login", false)],
+        &[(1, ChangeKind::Opened)],
+    );
+    let open = opened[0].incident.clone();
+    let svc = service(policy(2, 2), &["login", "dns"]);
+    let mut m = ServiceIncidents::from_config(&svc, Some(open.clone()), 1);
+    assert!(m.on_run(t(100), "login", true, "", false).is_empty());
+    assert!(m.on_run(t(110), "login", true, "", false).is_empty());
+    assert!(m.on_run(t(105), "dns", true, "", false).is_empty());
+    let done = m.on_run(t(115), "dns", true, "", false);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].kind, ChangeKind::Resolved);
+    assert_eq!(done[0].incident.id, open.id);
+    assert_eq!(done[0].incident.restored_at, Some(t(105)));
+    assert_eq!(done[0].incident.resolved_at, Some(t(115)));
+    assert_eq!(
+        done[0].event,
+        Some((format!("evt-{}-2", open.id), EventType::Resolved))
+    );
+}
+
+#[test]
+fn after_a_restart_a_burn_rate_incident_waits_for_the_alert_state() {
+    let (_, opened) = check(
+        policy(3, 1),
+        &[Alerts(0, None, Some("burn rate 3d 1.5 > 1"))],
+        &[(0, ChangeKind::Opened)],
+    );
+    let svc = service(policy(3, 1), &["login"]);
+    let mut m = ServiceIncidents::from_config(&svc, Some(opened[0].incident.clone()), 1);
+    // The check is healthy, but the alert is assumed to fire until told.
+    assert_eq!(
+        m.on_run(t(50), "login", true, "", false)
+            .iter()
+            .map(|c| c.kind.clone())
+            .collect::<Vec<_>>(),
+        vec![ChangeKind::Restored]
+    );
+    let done = m.on_alerts(t(60), None, None, false);
+    assert_eq!(done[0].kind, ChangeKind::Resolved);
+    assert_eq!(done[0].incident.restored_at, Some(t(50)));
+    assert_eq!(done[0].incident.resolved_at, Some(t(60)));
+}
+
+#[test]
+fn a_reload_that_removes_the_failing_check_resolves_its_incident() {
+    let svc = service(policy(1, 1), &["login", "dns"]);
+    let mut m = ServiceIncidents::from_config(&svc, None, 0);
+    assert_eq!(
+        m.on_run(t(0), "login", false, "x", false)[0].kind,
+        ChangeKind::Opened
+    );
+    assert!(m.on_run(t(5), "dns", true, "", false).is_empty());
+    let without_login = service(policy(1, 1), &["dns"]);
+    let done = m.reconfigure(t(20), &without_login, false);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].kind, ChangeKind::Resolved);
+    assert_eq!(done[0].incident.restored_at, Some(t(20)));
+    assert!(m.open_incident().is_none());
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Run {
@@ -744,6 +839,35 @@ proptest! {
                 }
             }
             prop_assert_eq!(open, m.open_incident().is_some());
+        }
+    }
+}
+
+proptest! {
+    /// Sums and counts are exact; quantiles match a sorted brute force within
+    /// HdrHistogram's 3 significant figures (of whole seconds).
+    #[test]
+    fn mttd_summary_matches_brute_force(detect in prop::collection::vec(0i64..200_000, 1..60)) {
+        let incidents: Vec<Incident> = detect
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut m = ServiceIncidents::new("svc", &policy(1, 1), None, i as u64);
+                let mut inc = m.on_run(t(0), "c", false, "x", false).remove(0).incident;
+                inc.impact_started_at = t(-d);
+                inc
+            })
+            .collect();
+        let s = MttxStats::rebuild(BTreeMap::new(), incidents).summaries();
+        let got = &s[&("svc".to_string(), "P1".to_string())].mttd;
+        prop_assert_eq!(got.count, detect.len() as u64);
+        prop_assert_eq!(got.sum_seconds, detect.iter().sum::<i64>() as f64);
+        let mut sorted = detect.clone();
+        sorted.sort_unstable();
+        for (q, v) in &got.quantiles {
+            let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            let want = sorted[rank - 1] as f64;
+            prop_assert!((v - want).abs() <= want * 0.001 + 1.0, "q{} got {} want {}", q, v, want);
         }
     }
 }
