@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, ServiceIncidents};
-use sentinel::notify::worker::{Attempt, MemoryOutbox, Worker};
+use sentinel::notify::worker::{
+    Attempt, MemoryOutbox, MemoryOutboxError, OutboxRow, OutboxStore, Worker,
+};
 use sentinel::notify::{
     DeliveryResult, Event, EventContext, PreparedRequest, RetryReason, Secrets, send,
 };
@@ -452,4 +454,84 @@ async fn an_incident_storm_of_1000_services_drains_completely() {
     delivered.sort();
     expected.sort();
     assert_eq!(delivered, expected);
+}
+
+/// A store that offers every due row, not only the head of each queue: the
+/// worker itself must keep a later event behind one that is backing off.
+struct AllDue(MemoryOutbox);
+
+impl OutboxStore for AllDue {
+    type Error = MemoryOutboxError;
+
+    async fn outbox_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        Ok(self
+            .0
+            .rows()
+            .into_iter()
+            .filter(|r| {
+                r.delivered_at.is_none() && r.dropped_at.is_none() && r.row.next_attempt_at <= now
+            })
+            .map(|r| r.row)
+            .take(limit)
+            .collect())
+    }
+    async fn outbox_delivered(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
+        self.0.outbox_delivered(seq, at).await
+    }
+    async fn outbox_retry(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next: Timestamp,
+    ) -> Result<(), Self::Error> {
+        self.0.outbox_retry(seq, attempts, next).await
+    }
+    async fn outbox_drop(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
+        self.0.outbox_drop(seq, at).await
+    }
+}
+
+#[tokio::test]
+async fn the_worker_keeps_order_even_when_the_store_offers_later_events() {
+    let (rx, addr) = receiver(vec![500]).await;
+    let clock = ManualClock::new(t(0));
+    let events = lifecycle("identity", 0);
+    let store = MemoryOutbox::default();
+    push(&store, &events, t(0));
+    let w = Worker::new(
+        AllDue(store),
+        &[tickets(addr, Duration::from_secs(86_400))],
+        Secrets::from_pairs([("HOOK_SECRET", secret())]),
+        reqwest::Client::new(),
+        Arc::new(clock.clone()),
+    );
+    let pass = w.run_once().await.unwrap();
+    assert_eq!((pass.due, pass.retried, pass.delivered), (3, 1, 0));
+    // The first event backs off (>= 0.5s); the later two are due but wait.
+    clock.advance(Duration::from_millis(200));
+    let pass = w.run_once().await.unwrap();
+    assert_eq!((pass.due, pass.retried, pass.delivered), (2, 0, 0));
+    clock.advance(Duration::from_secs(301));
+    let pass = w.run_once().await.unwrap();
+    assert_eq!((pass.due, pass.delivered), (3, 3));
+    let got: Vec<(String, u16)> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.id.clone(), r.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (events[0].id.clone(), 500),
+            (events[0].id.clone(), 200),
+            (events[1].id.clone(), 200),
+            (events[2].id.clone(), 200),
+        ]
+    );
 }

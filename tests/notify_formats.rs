@@ -387,3 +387,57 @@ fn events_round_trip_through_the_outbox_payload() {
         assert_eq!(Event::from_payload(&payload).unwrap(), ev);
     }
 }
+
+#[test]
+fn escalation_retriggers_pagerduty_and_moves_the_alertmanager_alert() {
+    let policy = IncidentPolicy {
+        open_after: 3,
+        resolve_after: 2,
+        burn_rate_alerts: true,
+        severity: "P1".into(),
+        notify: vec![],
+    };
+    let mut m = ServiceIncidents::new("identity", &policy, None, 0);
+    m.on_alerts(t(0), None, Some("burn rate 1d 3.5 > 3"), false);
+    let esc = m
+        .on_alerts(t(60), Some("burn rate 6h 7.0 > 6"), None, false)
+        .remove(0);
+    let ev = Event::from_change(&esc, t(60), &ctx()).unwrap();
+    assert_eq!(ev.previous_severity.as_deref(), Some("P2"));
+    let inc = format!("inc-identity-{BASE}-1");
+
+    let pd = notifier(NotifierKind::PagerDuty {
+        url: inline("https://events.pagerduty.com/v2/enqueue"),
+        routing_key_env: "PD_KEY".into(),
+    });
+    let req = build_request(&pd, &ev, &Secrets::from_pairs([("PD_KEY", "k")]), t(61)).unwrap();
+    let b = body(&req);
+    assert_eq!(b["event_action"], "trigger");
+    assert_eq!(b["dedup_key"], format!("sentinel/identity/{inc}"));
+    assert_eq!(b["payload"]["severity"], "critical");
+    assert_eq!(
+        b["payload"]["summary"],
+        "[P1] identity is failing: burn rate 6h 7.0 > 6 (page)"
+    );
+
+    let am = notifier(NotifierKind::Alertmanager {
+        url: inline("http://127.0.0.1:9093"),
+    });
+    let b = body(&build_request(&am, &ev, &Secrets::default(), t(61)).unwrap());
+    let alerts = b.as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["labels"]["severity"], "P1");
+    assert_eq!(alerts[0]["endsAt"], "2027-01-16T08:01:01Z");
+    assert_eq!(alerts[1]["labels"]["severity"], "P2");
+    assert_eq!(alerts[1]["endsAt"], "2027-01-15T08:01:00Z");
+
+    let hook = notifier(NotifierKind::Webhook {
+        url: inline("http://127.0.0.1:8080/hooks"),
+        secret_env: None,
+    });
+    let b = body(&build_request(&hook, &ev, &Secrets::default(), t(61)).unwrap());
+    assert_eq!(b["type"], "incident.escalated");
+    assert_eq!(b["id"], format!("evt-{inc}-2"));
+    assert_eq!(b["previous_severity"], "P2");
+    assert_eq!(b["incident"]["severity"], "P1");
+}
