@@ -443,20 +443,12 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
         MetricType::Gauge,
     );
     for (svc, f) in &with_slo {
-        for (kind, s) in each(f) {
-            for b in &s.burn {
-                if let Some(v) = b.sli {
-                    out.sample(
-                        "sentinel_slo_sli_ratio",
-                        &[("service", svc), ("slo", kind), ("window", b.window)],
-                        v,
-                    );
-                }
-            }
-            if let Some(v) = s.sli {
+        // sli_rows lists the SLO window once even when it equals a burn window.
+        for (kind, window, sli) in f.sli_rows() {
+            if let Some(v) = sli {
                 out.sample(
                     "sentinel_slo_sli_ratio",
-                    &[("service", svc), ("slo", kind), ("window", &f.window_label)],
+                    &[("service", svc), ("slo", kind.label()), ("window", &window)],
                     v,
                 );
             }

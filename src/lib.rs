@@ -10,6 +10,8 @@
 //! - [`metrics`]: per-check counters and HdrHistograms, rendered as Prometheus text.
 //! - [`slo`]: PURE SLO math: bucketed run counts, SLIs, error budgets, burn rates, burn alerts.
 //! - [`engine`]: the single owner of SLO (and incident) state; consumes runs, persists, publishes snapshots.
+//! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
+//! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker.
 //! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
 //! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload.
 //! - [`daemon`]: wires the pieces together for `sentinel run`; owns reload and shutdown.
@@ -23,7 +25,9 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod incident;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod report;
 pub mod rules;

@@ -1,0 +1,505 @@
+//! Notifications: incident events, their wire formats, and at-least-once
+//! delivery from the durable outbox.
+//!
+//! - [`Event`] is what the outbox stores (as JSON in `payload`): the incident
+//!   snapshot at the time of the change, so a retry hours later sends exactly
+//!   what was true then, under the same event id.
+//! - One file per format ([`webhook`], [`pagerduty`], [`slack`],
+//!   [`alertmanager`]) turns an event into a [`PreparedRequest`]; [`send`]
+//!   performs it and classifies the answer; [`worker`] drives the outbox.
+//!
+//! Secrets (webhook signing secrets, PagerDuty routing keys, Slack URLs) come
+//! from the environment into [`Secrets`], whose `Debug` prints names only, and
+//! a [`PreparedRequest`] never prints its URL path/query or header values.
+
+pub mod alertmanager;
+pub mod pagerduty;
+pub mod slack;
+pub mod webhook;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Notifier, NotifierKind, UrlSource};
+use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State};
+
+/// Errors building or delivering notifications.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notifier `{notifier}`: environment variable `{var}` is not set or empty")]
+    MissingSecret { notifier: String, var: String },
+    #[error("notifier `{notifier}`: the URL from `{var}` does not parse: {source}")]
+    BadUrl {
+        notifier: String,
+        var: String,
+        source: url::ParseError,
+    },
+    #[error(
+        "notifier `{notifier}`: webhook secret from `{var}` is not valid base64 after `whsec_`"
+    )]
+    BadSecret { notifier: String, var: String },
+    #[error("event payload is not valid JSON: {0}")]
+    Payload(#[from] serde_json::Error),
+    #[error("outbox store: {0}")]
+    Store(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Links a receiver can follow to act on the incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    pub ack: String,
+    pub resolve: String,
+}
+
+/// The incident as an event shows it (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentSnapshot {
+    pub id: String,
+    pub dedup_key: String,
+    pub service: String,
+    pub severity: String,
+    pub title: String,
+    pub reason: String,
+    pub state: State,
+    pub impact_started_at: Timestamp,
+    pub opened_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    pub restored_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// Availability SLI over the SLO window at the time of the event; `None`
+    /// for a service without an SLO.
+    pub availability_ratio: Option<f64>,
+    pub error_budget_remaining_ratio: Option<f64>,
+    pub links: Links,
+}
+
+/// One outbox event; its JSON is the outbox `payload` and the `webhook` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt-<incident id>-<n>`, identical on every retry.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub occurred_at: Timestamp,
+    /// The severity before an escalation (only on `incident.escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<String>,
+    pub incident: IncidentSnapshot,
+}
+
+/// What the engine knows beside the incident when it writes an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventContext {
+    pub availability_ratio: Option<f64>,
+    pub error_budget_remaining_ratio: Option<f64>,
+    /// Base URL of sentinel's API as receivers reach it, e.g.
+    /// `http://sentinel.example.com:9464` (no trailing slash needed).
+    pub api_base: String,
+}
+
+impl Event {
+    /// The event for a change, or `None` for changes that do not notify.
+    pub fn from_change(
+        change: &Change,
+        occurred_at: Timestamp,
+        ctx: &EventContext,
+    ) -> Option<Event> {
+        let (id, kind) = change.event.clone()?;
+        let previous_severity = match &change.kind {
+            ChangeKind::Escalated { from, .. } => Some(from.clone()),
+            _ => None,
+        };
+        Some(Event {
+            id,
+            kind,
+            occurred_at,
+            previous_severity,
+            incident: snapshot(&change.incident, ctx),
+        })
+    }
+
+    pub fn to_payload(&self) -> Result<String, NotifyError> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    pub fn from_payload(payload: &str) -> Result<Event, NotifyError> {
+        Ok(serde_json::from_str(payload)?)
+    }
+}
+
+/// The outbox rows for `change`: one per notifier of the service, all with
+/// the same event id and payload, ready for `Store::save_incident` together
+/// with the incident itself (one transaction). Empty for changes that do not
+/// notify.
+pub fn outbox_inserts(
+    change: &Change,
+    notifiers: &[String],
+    ctx: &EventContext,
+    now: Timestamp,
+) -> Result<Vec<crate::store::OutboxInsert>, NotifyError> {
+    let Some(event) = Event::from_change(change, now, ctx) else {
+        return Ok(Vec::new());
+    };
+    let payload = event.to_payload()?;
+    Ok(notifiers
+        .iter()
+        .map(|n| crate::store::OutboxInsert {
+            event_id: event.id.clone(),
+            notifier: n.clone(),
+            incident_id: change.incident.id.clone(),
+            payload: payload.clone(),
+            created_at: now.as_second(),
+        })
+        .collect())
+}
+
+fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
+    let base = ctx.api_base.trim_end_matches('/');
+    IncidentSnapshot {
+        id: inc.id.clone(),
+        dedup_key: inc.dedup_key.clone(),
+        service: inc.service.clone(),
+        severity: inc.severity.clone(),
+        title: inc.title.clone(),
+        reason: inc.reason.clone(),
+        state: inc.state,
+        impact_started_at: inc.impact_started_at,
+        opened_at: inc.opened_at,
+        acknowledged_at: inc.acknowledged_at,
+        acknowledged_by: inc.acknowledged_by.clone(),
+        restored_at: inc.restored_at,
+        resolved_at: inc.resolved_at,
+        resolved_by: inc.resolved_by.as_ref().map(|b| match b {
+            ResolvedBy::Auto => "auto".to_string(),
+            ResolvedBy::User(u) => u.clone(),
+        }),
+        availability_ratio: ctx.availability_ratio,
+        error_budget_remaining_ratio: ctx.error_budget_remaining_ratio,
+        links: Links {
+            ack: format!("{base}/api/v1/incidents/{}/ack", inc.id),
+            resolve: format!("{base}/api/v1/incidents/{}/resolve", inc.id),
+        },
+    }
+}
+
+/// Secret values read from the environment, by variable name. `Debug` shows
+/// variable names only.
+#[derive(Clone, Default)]
+pub struct Secrets(BTreeMap<String, String>);
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Secrets(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// Read every variable the notifiers name. Unset or empty variables are
+    /// left out; building a request for them fails with `MissingSecret`.
+    pub fn from_env(notifiers: &[Notifier]) -> Self {
+        let mut vars = Vec::new();
+        for n in notifiers {
+            match &n.kind {
+                NotifierKind::Webhook { url, secret_env } => {
+                    push_url_var(url, &mut vars);
+                    vars.extend(secret_env.iter().cloned());
+                }
+                NotifierKind::PagerDuty {
+                    url,
+                    routing_key_env,
+                } => {
+                    push_url_var(url, &mut vars);
+                    vars.push(routing_key_env.clone());
+                }
+                NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => {
+                    push_url_var(url, &mut vars);
+                }
+            }
+        }
+        Secrets(
+            vars.into_iter()
+                .filter_map(|v| match std::env::var(&v) {
+                    Ok(val) if !val.is_empty() => Some((v, val)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    fn require(&self, notifier: &str, var: &str) -> Result<&str, NotifyError> {
+        self.0
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| NotifyError::MissingSecret {
+                notifier: notifier.to_string(),
+                var: var.to_string(),
+            })
+    }
+}
+
+fn push_url_var(url: &UrlSource, vars: &mut Vec<String>) {
+    if let UrlSource::Env(v) = url {
+        vars.push(v.clone());
+    }
+}
+
+fn resolve_url(
+    notifier: &str,
+    src: &UrlSource,
+    secrets: &Secrets,
+) -> Result<url::Url, NotifyError> {
+    match src {
+        UrlSource::Inline(u) => Ok(u.clone()),
+        UrlSource::Env(var) => {
+            let raw = secrets.require(notifier, var)?;
+            url::Url::parse(raw).map_err(|source| NotifyError::BadUrl {
+                notifier: notifier.to_string(),
+                var: var.clone(),
+                source,
+            })
+        }
+    }
+}
+
+/// An HTTP POST ready to go. `Debug` hides the URL's path and query (Slack
+/// puts its secret there) and every header value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreparedRequest {
+    pub url: url::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = self.url.origin().ascii_serialization();
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("PreparedRequest")
+            .field("url", &format_args!("{origin}/…"))
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PreparedRequest {
+    fn json(
+        url: url::Url,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Self, NotifyError> {
+        Ok(PreparedRequest {
+            url,
+            headers: vec![("content-type".to_string(), "application/json".to_string())],
+            body: serde_json::to_vec(body)?,
+            timeout,
+        })
+    }
+}
+
+/// Build the request that delivers `event` to `notifier` at `now` (the
+/// webhook signature's timestamp, so every attempt is signed afresh).
+pub fn build_request(
+    notifier: &Notifier,
+    event: &Event,
+    secrets: &Secrets,
+    now: Timestamp,
+) -> Result<PreparedRequest, NotifyError> {
+    let name = notifier.name.as_str();
+    match &notifier.kind {
+        NotifierKind::Webhook { url, secret_env } => {
+            let url = resolve_url(name, url, secrets)?;
+            let secret = match secret_env {
+                Some(var) => Some(webhook::SigningKey::parse(
+                    name,
+                    var,
+                    secrets.require(name, var)?,
+                )?),
+                None => None,
+            };
+            webhook::build(url, event, secret.as_ref(), now, notifier.timeout)
+        }
+        NotifierKind::PagerDuty {
+            url,
+            routing_key_env,
+        } => {
+            let url = resolve_url(name, url, secrets)?;
+            let key = secrets.require(name, routing_key_env)?;
+            PreparedRequest::json(url, &pagerduty::body(event, key), notifier.timeout)
+        }
+        NotifierKind::Slack { url } => {
+            let url = resolve_url(name, url, secrets)?;
+            PreparedRequest::json(url, &slack::body(event), notifier.timeout)
+        }
+        NotifierKind::Alertmanager { url } => {
+            let base = resolve_url(name, url, secrets)?;
+            PreparedRequest::json(
+                alertmanager::alerts_url(&base),
+                &alertmanager::body(event, now),
+                notifier.timeout,
+            )
+        }
+    }
+}
+
+/// Why an attempt should be retried. Closed set: a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    /// 5xx or 429.
+    Status(u16),
+    Timeout,
+    Connect,
+    /// Other transport errors (reset mid-way, bad response framing…).
+    Network,
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// 2xx.
+    Delivered { status: u16 },
+    /// 5xx, 429 or a network error: try again later.
+    Retry(RetryReason),
+    /// Any other status (4xx, and 1xx/3xx which reqwest does not follow for
+    /// POST): the receiver refuses this event; retrying will not help.
+    Reject { status: u16 },
+}
+
+/// Perform one attempt. Never fails: every outcome is a [`DeliveryResult`].
+pub async fn send(client: &reqwest::Client, req: &PreparedRequest) -> DeliveryResult {
+    let mut rb = client
+        .post(req.url.clone())
+        .timeout(req.timeout)
+        .body(req.body.clone());
+    for (k, v) in &req.headers {
+        rb = rb.header(k, v);
+    }
+    match rb.send().await {
+        Ok(resp) => classify(resp.status().as_u16()),
+        Err(e) if e.is_timeout() => DeliveryResult::Retry(RetryReason::Timeout),
+        Err(e) if e.is_connect() => DeliveryResult::Retry(RetryReason::Connect),
+        Err(e) => match e.status() {
+            Some(s) => classify(s.as_u16()),
+            None => DeliveryResult::Retry(RetryReason::Network),
+        },
+    }
+}
+
+/// The status-code policy of SPEC §5.
+pub fn classify(status: u16) -> DeliveryResult {
+    match status {
+        200..=299 => DeliveryResult::Delivered { status },
+        429 | 500..=599 => DeliveryResult::Retry(RetryReason::Status(status)),
+        _ => DeliveryResult::Reject { status },
+    }
+}
+
+/// First retry delay.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay: a receiver that comes back is served within this.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// Delay before retry number `attempt` (1 = after the first failure):
+/// `min(1s × 2^(attempt−1), 5m)`, jittered uniformly into `[d/2, d]` so a
+/// fleet of events that failed together does not retry in lockstep.
+pub fn backoff<R: rand::Rng + ?Sized>(attempt: u32, rng: &mut R) -> Duration {
+    use rand::RngExt;
+    let exp = attempt.saturating_sub(1).min(16);
+    let d = BACKOFF_BASE.saturating_mul(1u32 << exp).min(BACKOFF_CAP);
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rng.random_range(ms / 2..=ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_stays_within_half_to_full_step_and_caps_at_five_minutes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let cases: [(u32, u64); 12] = [
+            (0, 1_000),
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (4, 8_000),
+            (5, 16_000),
+            (8, 128_000),
+            (9, 256_000),
+            (10, 300_000),
+            (11, 300_000),
+            (40, 300_000),
+            (u32::MAX, 300_000),
+        ];
+        for (attempt, full_ms) in cases {
+            for _ in 0..200 {
+                let d = backoff(attempt, &mut rng).as_millis() as u64;
+                assert!(
+                    d >= full_ms / 2 && d <= full_ms,
+                    "attempt {attempt}: {d}ms not in [{}, {full_ms}]",
+                    full_ms / 2
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        fn check(status: u16, expected: DeliveryResult) {
+            assert_eq!(classify(status), expected, "status {status}");
+        }
+        check(200, DeliveryResult::Delivered { status: 200 });
+        check(202, DeliveryResult::Delivered { status: 202 });
+        check(204, DeliveryResult::Delivered { status: 204 });
+        check(429, DeliveryResult::Retry(RetryReason::Status(429)));
+        check(500, DeliveryResult::Retry(RetryReason::Status(500)));
+        check(503, DeliveryResult::Retry(RetryReason::Status(503)));
+        check(400, DeliveryResult::Reject { status: 400 });
+        check(401, DeliveryResult::Reject { status: 401 });
+        check(404, DeliveryResult::Reject { status: 404 });
+        check(301, DeliveryResult::Reject { status: 301 });
+    }
+
+    #[test]
+    fn secrets_and_requests_never_print_secret_values() {
+        let s = Secrets::from_pairs([("PD_KEY", "R0UTINGKEY"), ("SLACK", "https://hooks/T/B/XYZ")]);
+        let shown = format!("{s:?}");
+        assert_eq!(shown, r#"{"PD_KEY": "<redacted>", "SLACK": "<redacted>"}"#);
+        let req = PreparedRequest {
+            url: url::Url::parse("https://hooks.slack.com/services/T0/B0/SECRETPART").unwrap(),
+            headers: vec![("webhook-signature".into(), "v1,abc".into())],
+            body: b"{}".to_vec(),
+            timeout: Duration::from_secs(10),
+        };
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("SECRETPART"), "{shown}");
+        assert!(!shown.contains("v1,abc"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/…"), "{shown}");
+    }
+}

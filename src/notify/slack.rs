@@ -1,0 +1,59 @@
+//! Slack incoming webhook: a plain `text` fallback (notifications, old
+//! clients) and Block Kit `blocks` with the fields on-call needs at a glance.
+
+use serde_json::{Value, json};
+
+use super::Event;
+use crate::incident::EventType;
+
+fn headline(event: &Event) -> String {
+    let inc = &event.incident;
+    let verb = match event.kind {
+        EventType::Opened => "opened",
+        EventType::Acknowledged => "acknowledged",
+        EventType::Resolved => "resolved",
+        EventType::Escalated => "escalated",
+    };
+    format!("[{}] Incident {verb}: {}", inc.severity, inc.title)
+}
+
+/// `12.3%`, or `n/a` without an SLO.
+fn percent(r: Option<f64>) -> String {
+    match r {
+        Some(r) => format!("{:.1}%", r * 100.0),
+        None => "n/a".to_string(),
+    }
+}
+
+pub fn body(event: &Event) -> Value {
+    let inc = &event.incident;
+    let head = headline(event);
+    let mut detail = format!("*Reason:* {}", inc.reason);
+    if let Some(by) = &inc.acknowledged_by
+        && event.kind == EventType::Acknowledged
+    {
+        detail.push_str(&format!("\n*Acknowledged by:* {by}"));
+    }
+    if let Some(from) = &event.previous_severity {
+        detail.push_str(&format!("\n*Escalated from:* {from}"));
+    }
+    json!({
+        "text": format!("{head} — {}", inc.reason),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": head}},
+            {"type": "section", "fields": [
+                {"type": "mrkdwn", "text": format!("*Service:*\n{}", inc.service)},
+                {"type": "mrkdwn", "text": format!("*Severity:*\n{}", inc.severity)},
+                {"type": "mrkdwn", "text": format!("*Availability:*\n{}", percent(inc.availability_ratio))},
+                {"type": "mrkdwn", "text": format!("*Error budget left:*\n{}", percent(inc.error_budget_remaining_ratio))},
+            ]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": format!(
+                    "<{}|Acknowledge> · <{}|Resolve> · `{}`",
+                    inc.links.ack, inc.links.resolve, inc.id
+                )},
+            ]},
+        ],
+    })
+}
