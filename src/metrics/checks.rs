@@ -16,14 +16,16 @@
 //!   always present (zero included).
 //! - `sentinel_check_latency_seconds{quantile}` covers the current minute and
 //!   the four before it (so 4–5 minutes of data), and is absent when that
-//!   window holds no run.
+//!   window holds no run. It is exposed with `# TYPE summary` (quantile
+//!   samples only): the series are the ones SPEC §3 names, but `promtool check
+//!   metrics` rejects a `quantile` label on a gauge.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::expo::{Expo, MetricType};
+use crate::metrics::expo::{Expo, LabelSet, MetricType};
 use crate::probe::{Outcome, Reason};
 
 /// Upper bounds (seconds) of `sentinel_check_duration_seconds`, as floats for
@@ -122,6 +124,8 @@ struct SlotState {
 pub struct CheckSlot {
     service: String,
     check: String,
+    /// `service="…",check="…"` escaped once: it starts ~30 lines per scrape.
+    labels: LabelSet,
     /// Held for a few counter updates per run and for one copy per scrape, so
     /// it is effectively uncontended; a plain mutex is simpler than a dozen atomics
     /// and keeps one run's figures consistent with each other in a scrape.
@@ -137,6 +141,7 @@ impl CheckSlot {
         Self {
             service: service.to_owned(),
             check: check.to_owned(),
+            labels: LabelSet::new(&[("service", service), ("check", check)]),
             state: Mutex::new(SlotState {
                 up: None,
                 good: 0,
@@ -418,7 +423,7 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         if let Some(up) = s.up {
-            out.sample_u64("sentinel_check_up", &ids(slot), u64::from(up));
+            out.sample_set_u64("sentinel_check_up", &slot.labels, &[], u64::from(up));
         }
     }
 
@@ -429,13 +434,10 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         for (result, n) in [("good", s.good), ("bad", s.bad)] {
-            out.sample_u64(
+            out.sample_set_u64(
                 "sentinel_check_runs_total",
-                &[
-                    ("service", &slot.service),
-                    ("check", &slot.check),
-                    ("result", result),
-                ],
+                &slot.labels,
+                &[("result", result)],
                 n,
             );
         }
@@ -449,13 +451,10 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     for (slot, s) in snaps {
         for (reason, n) in Reason::ALL.iter().zip(s.failures) {
             if n > 0 {
-                out.sample_u64(
+                out.sample_set_u64(
                     "sentinel_check_failures_total",
-                    &[
-                        ("service", &slot.service),
-                        ("check", &slot.check),
-                        ("reason", reason.as_str()),
-                    ],
+                    &slot.labels,
+                    &[("reason", reason.as_str())],
                     n,
                 );
             }
@@ -468,7 +467,7 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         MetricType::Counter,
     );
     for (slot, s) in snaps {
-        out.sample_u64("sentinel_check_skipped_total", &ids(slot), s.skipped);
+        out.sample_set_u64("sentinel_check_skipped_total", &slot.labels, &[], s.skipped);
     }
 
     out.family(
@@ -480,48 +479,48 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         let mut cumulative = 0;
         for ((_, le), n) in BUCKETS.iter().zip(s.buckets) {
             cumulative += n;
-            out.sample_u64(
+            out.sample_set_u64(
                 "sentinel_check_duration_seconds_bucket",
-                &[
-                    ("service", &slot.service),
-                    ("check", &slot.check),
-                    ("le", le),
-                ],
+                &slot.labels,
+                &[("le", le)],
                 cumulative,
             );
         }
-        out.sample_u64(
+        out.sample_set_u64(
             "sentinel_check_duration_seconds_bucket",
-            &[
-                ("service", &slot.service),
-                ("check", &slot.check),
-                ("le", "+Inf"),
-            ],
+            &slot.labels,
+            &[("le", "+Inf")],
             s.count,
         );
-        out.sample(
+        out.sample_set(
             "sentinel_check_duration_seconds_sum",
-            &ids(slot),
+            &slot.labels,
+            &[],
             s.sum_seconds,
         );
-        out.sample_u64("sentinel_check_duration_seconds_count", &ids(slot), s.count);
+        out.sample_set_u64(
+            "sentinel_check_duration_seconds_count",
+            &slot.labels,
+            &[],
+            s.count,
+        );
     }
 
+    // Typed `summary` (quantiles only, no `_sum`/`_count`) although SPEC §3
+    // lists it as a gauge: `promtool check metrics` rejects a `quantile` label
+    // on any other type, and the series Prometheus stores are identical.
     out.family(
         "sentinel_check_latency_seconds",
         "Run duration quantiles over the last 5 minutes (HdrHistogram, within 3.2%).",
-        MetricType::Gauge,
+        MetricType::Summary,
     );
     for (slot, s) in snaps {
         if let Some(q) = s.quantiles {
             for ((_, label), v) in QUANTILES.iter().zip(q) {
-                out.sample(
+                out.sample_set(
                     "sentinel_check_latency_seconds",
-                    &[
-                        ("service", &slot.service),
-                        ("check", &slot.check),
-                        ("quantile", label),
-                    ],
+                    &slot.labels,
+                    &[("quantile", label)],
                     v,
                 );
             }
@@ -535,17 +534,14 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         if let Some(t) = s.cert_not_after {
-            out.sample_i64(
+            out.sample_set_i64(
                 "sentinel_check_tls_cert_expiry_timestamp_seconds",
-                &ids(slot),
+                &slot.labels,
+                &[],
                 t,
             );
         }
     }
-}
-
-fn ids(slot: &CheckSlot) -> [(&'static str, &str); 2] {
-    [("service", &slot.service), ("check", &slot.check)]
 }
 
 #[cfg(test)]
@@ -639,7 +635,7 @@ sentinel_check_duration_seconds_bucket{{{l},le="+Inf"}} 3
 sentinel_check_duration_seconds_sum{{{l}}} 2.12890625
 sentinel_check_duration_seconds_count{{{l}}} 3
 # HELP sentinel_check_latency_seconds Run duration quantiles over the last 5 minutes (HdrHistogram, within 3.2%).
-# TYPE sentinel_check_latency_seconds gauge
+# TYPE sentinel_check_latency_seconds summary
 sentinel_check_latency_seconds{{{l},quantile="0.5"}} 0.124928
 sentinel_check_latency_seconds{{{l},quantile="0.9"}} 1.998848
 sentinel_check_latency_seconds{{{l},quantile="0.99"}} 1.998848
