@@ -30,7 +30,9 @@ fn scrape() -> String {
     m.sync(&checks);
     let now = 1_700_000_000;
     for (i, (service, check)) in checks.iter().enumerate() {
-        let slot = m.slot(service, check).unwrap();
+        let slot = m
+            .slot(service, check)
+            .unwrap_or_else(|| panic!("{service}/{check} was just synced"));
         slot.record(
             &outcome(None, 3 + i as u64 * 40, Some(1_800_000_000)),
             now - 30,
