@@ -192,6 +192,12 @@ impl CheckSlot {
             s.cert_not_after = Some(t);
         }
         let slot = &mut s.window[ring_index(minute)];
+        if minute < slot.minute {
+            // The wall clock stepped back past this ring position's minute:
+            // overwriting would drop newer data for an older run, so the run
+            // counts everywhere but the latency window.
+            return;
+        }
         if slot.minute != minute {
             if let Some(h) = &mut slot.hist {
                 h.reset();
@@ -333,8 +339,10 @@ impl CheckMetrics {
     /// new checks get fresh slots, removed checks are dropped (the scheduler's
     /// `Arc` may outlive the map entry; its records then go nowhere).
     pub fn sync<S: AsRef<str>, C: AsRef<str>>(&self, checks: &[(S, C)]) -> SyncStats {
-        let mut old =
-            std::mem::take(&mut *self.slots.write().unwrap_or_else(PoisonError::into_inner));
+        // One write lock for the whole swap: a scheduler looking up a kept
+        // check mid-reload must never see it missing.
+        let mut map = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut old = std::mem::take(&mut *map);
         let mut next: BTreeMap<String, BTreeMap<String, Arc<CheckSlot>>> = BTreeMap::new();
         let mut stats = SyncStats::default();
         for (service, check) in checks {
@@ -357,7 +365,7 @@ impl CheckMetrics {
             entry.insert(check.to_owned(), slot);
         }
         stats.removed = old.values().map(BTreeMap::len).sum();
-        *self.slots.write().unwrap_or_else(PoisonError::into_inner) = next;
+        *map = next;
         stats
     }
 
@@ -720,6 +728,59 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
     }
 
     #[test]
+    fn a_run_stamped_before_its_ring_minute_does_not_clobber_newer_data() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        slot.record(&good(20), 900); // minute 15, ring position 0
+        slot.record(&good(500), 600); // minute 10, same position: clock went back
+        let q = slot.snapshot(900, &mut new_hdr()).quantiles.unwrap();
+        assert_eq!(q, [0.019968; 4]);
+        // Counters still count it.
+        assert!(
+            rendered(&m, 900)
+                .contains("sentinel_check_duration_seconds_count{service=\"s\",check=\"c\"} 2\n")
+        );
+    }
+
+    proptest::proptest! {
+        /// The ring answers exactly what one HDR of the in-window runs would:
+        /// roll-over and staleness never keep old runs nor lose new ones.
+        #[test]
+        fn window_equals_a_histogram_of_the_last_five_minutes(
+            runs in proptest::collection::vec((0_i64..1_200, 1_u64..5_000_000), 1..200),
+            render_after in 0_i64..400,
+        ) {
+            let mut runs = runs;
+            // Runs are recorded in time order, as the scheduler does, and a
+            // scrape never looks at the past.
+            runs.sort_by_key(|(t, _)| *t);
+            let render_at = runs.last().map_or(0, |(t, _)| *t) + render_after;
+            let m = CheckMetrics::new();
+            m.sync(&[("s", "c")]);
+            let slot = m.slot("s", "c").unwrap();
+            let mut reference = new_hdr().unwrap();
+            let now_minute = render_at.div_euclid(60);
+            for (t, us) in &runs {
+                slot.record(&outcome(None, Duration::from_micros(*us), None), *t);
+                if in_window(t.div_euclid(60), now_minute) {
+                    reference.record(*us).unwrap();
+                }
+            }
+            let got = slot.snapshot(render_at, &mut new_hdr()).quantiles;
+            let expected = (!reference.is_empty()).then(|| {
+                let mut q = [0.0; QUANTILES.len()];
+                for (i, (quantile, _)) in QUANTILES.iter().enumerate() {
+                    let v = reference.value_at_quantile(*quantile);
+                    q[i] = reference.median_equivalent(v) as f64 / 1e6;
+                }
+                q
+            });
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
     fn quantiles_of_known_latencies_are_within_hdr_precision() {
         let m = CheckMetrics::new();
         m.sync(&[("s", "c")]);
@@ -775,6 +836,40 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
         assert!(text.contains("sentinel_check_skipped_total{service=\"a\",check=\"x\"} 1\n"));
         assert!(text.contains("sentinel_check_skipped_total{service=\"b\",check=\"z\"} 0\n"));
         assert!(!text.contains("check=\"y\""));
+    }
+
+    #[test]
+    fn concurrent_records_during_renders_and_reloads_are_all_counted() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let slot = Arc::clone(&slot);
+                scope.spawn(move || {
+                    for i in 0..1_000 {
+                        slot.record(&good(1 + i % 50), 60);
+                    }
+                });
+            }
+            scope.spawn(|| {
+                for i in 0..50 {
+                    let _ = rendered(&m, 60);
+                    // A reload that keeps the check must not lose its slot.
+                    m.sync(&[("s", "c"), ("s", if i % 2 == 0 { "d" } else { "e" })]);
+                    assert!(m.slot("s", "c").is_some());
+                }
+            });
+        });
+        let text = rendered(&m, 60);
+        assert!(text.contains(
+            "sentinel_check_runs_total{service=\"s\",check=\"c\",result=\"good\"} 4000\n"
+        ));
+        assert!(
+            text.contains(
+                "sentinel_check_duration_seconds_count{service=\"s\",check=\"c\"} 4000\n"
+            )
+        );
     }
 
     #[test]
