@@ -49,16 +49,17 @@ fn scrape() -> String {
     out.into_string()
 }
 
-#[test]
-fn promtool_check_metrics_reports_nothing() {
-    let text = scrape();
-    // Every reason is in the scrape, so promtool sees the whole label set.
-    for reason in Reason::ALL {
-        assert!(
-            text.contains(&format!("reason=\"{}\"", reason.as_str())),
-            "{reason:?} missing"
-        );
-    }
+/// An empty registry: every family header, no samples (a config with no
+/// checks yet, or the first scrape after start).
+fn empty_scrape() -> String {
+    let mut out = Expo::new();
+    CheckMetrics::new().render(&mut out, 0);
+    render_process(&mut out, "0.0.0-dev", false);
+    out.into_string()
+}
+
+/// Runs `promtool check metrics` on `text` and asserts it is silent and happy.
+fn check(text: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -80,4 +81,25 @@ fn promtool_check_metrics_reports_nothing() {
         (Some(0), "", ""),
         "scrape was:\n{text}"
     );
+}
+
+#[test]
+fn promtool_check_metrics_reports_nothing() {
+    let text = scrape();
+    // Every reason is in the scrape, so promtool sees the whole label set.
+    for reason in Reason::ALL {
+        assert!(
+            text.contains(&format!("reason=\"{}\"", reason.as_str())),
+            "{reason:?} missing"
+        );
+    }
+    check(&text);
+}
+
+#[test]
+fn promtool_accepts_a_scrape_without_checks() {
+    let text = empty_scrape();
+    assert!(text.contains("# TYPE sentinel_check_up gauge\n"));
+    assert!(!text.contains("sentinel_check_up{"));
+    check(&text);
 }
