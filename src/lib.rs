@@ -6,12 +6,27 @@
 //! - [`config`]: YAML → validated, typed [`config::Config`]; every error with line and column.
 //! - [`clock`]: the only place that reads wall time; tests inject a manual clock.
 //! - [`probe`]: http / tcp / dns / tls checks. IO only; every failure is an [`probe::Outcome`].
-//! - [`scheduler`]: fixed-rate timing per check, phase spread, timeouts, a global concurrency cap.
+//! - [`scheduler`]: fixed-rate timing per check, phase spread, skips, a global concurrency cap.
 //! - [`metrics`]: per-check counters and HdrHistograms, rendered as Prometheus text.
-//! - [`http`]: the axum router: `/metrics`, health, the JSON API.
-//! - [`daemon`]: wires the pieces together for `sentinel run`.
+//! - [`slo`]: PURE SLO math: bucketed run counts, SLIs, error budgets, burn rates, burn alerts.
+//! - [`engine`]: the single owner of SLO (and incident) state; consumes runs, persists, publishes snapshots.
+//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
+//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload.
+//! - [`daemon`]: wires the pieces together for `sentinel run`; owns reload and shutdown.
+//! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
+//! - [`rules`]: `sentinel rules`: Prometheus recording + alerting rules equivalent to the SLOs.
+//! - [`cli`]: the subcommands behind the thin binary, and their exit codes.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod http;
 pub mod metrics;
 pub mod probe;
+pub mod report;
+pub mod rules;
+pub mod scheduler;
+pub mod slo;
+pub mod store;

@@ -1,1 +1,108 @@
-fn main() {}
+//! The `sentinel` binary: parse arguments, set up logging, hand over to the
+//! library, map the result to an exit code (0 ok, 2 bad config or arguments,
+//! 1 runtime failure). Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sentinel",
+    version,
+    about = "Synthetic checks, SLOs, error budgets and incident webhooks"
+)]
+struct Cli {
+    /// Log format on stderr. Filter with RUST_LOG (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(short, long, default_value = "config/sentinel.yaml")]
+        config: PathBuf,
+    },
+    /// Check a config file; print every problem with its line and column.
+    Validate {
+        #[arg(short, long, default_value = "config/sentinel.yaml")]
+        config: PathBuf,
+    },
+    /// SLO and incident report from the stored state; no daemon needed.
+    Report {
+        #[arg(short, long, default_value = "config/sentinel.yaml")]
+        config: PathBuf,
+        /// Override the SLO window: a duration (`30d`, `7d`) or `month`.
+        #[arg(long)]
+        window: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print Prometheus recording and alerting rules equivalent to the configured SLOs.
+    Rules {
+        #[arg(short, long, default_value = "config/sentinel.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.log_format);
+    match sentinel::cli::dispatch(to_lib(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn to_lib(c: Command) -> sentinel::cli::Command {
+    use sentinel::cli::Command as L;
+    match c {
+        Command::Run { config } => L::Run { config },
+        Command::Validate { config } => L::Validate { config },
+        Command::Report {
+            config,
+            window,
+            json,
+        } => L::Report {
+            config,
+            window,
+            json,
+        },
+        Command::Rules { config } => L::Rules { config },
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

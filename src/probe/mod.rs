@@ -7,6 +7,15 @@
 
 use std::time::Duration;
 
+mod dns;
+mod http;
+pub mod jsonpath;
+mod net;
+mod prober;
+mod tcp;
+
+pub use prober::{ProbeInitError, Prober};
+
 /// Why a run was bad. Closed set: these are metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {

@@ -1,0 +1,77 @@
+//! Subcommand implementations behind the thin binary. Each returns a
+//! [`CliError`] whose [`CliError::exit_code`] follows SPEC §1: 2 for a bad
+//! config or bad arguments, 1 for a runtime failure.
+
+use std::path::PathBuf;
+
+use crate::config::{self, ConfigError};
+
+/// Validated subcommand, built by `main.rs` from clap's parse.
+#[derive(Debug)]
+pub enum Command {
+    Run {
+        config: PathBuf,
+    },
+    Validate {
+        config: PathBuf,
+    },
+    Report {
+        config: PathBuf,
+        window: Option<String>,
+        json: bool,
+    },
+    Rules {
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::BadArgument(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+pub fn dispatch(cmd: Command) -> Result<(), CliError> {
+    match cmd {
+        Command::Validate { config } => {
+            let cfg = config::load(&config)?;
+            let checks: usize = cfg.services.iter().map(|s| s.checks.len()).sum();
+            println!(
+                "{}: ok ({} services, {} checks, {} notifiers)",
+                config.display(),
+                cfg.services.len(),
+                checks,
+                cfg.notifiers.len()
+            );
+            Ok(())
+        }
+        Command::Run { config } => {
+            // Validate before anything else: a bad file never binds a port.
+            let cfg = config::load(&config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Runtime(e.into()))?;
+            rt.block_on(async {
+                crate::daemon::run(config, cfg, crate::daemon::shutdown_on_signals()).await
+            })
+            .map_err(CliError::Runtime)
+        }
+        Command::Report { .. } | Command::Rules { .. } => {
+            Err(CliError::Runtime(anyhow::anyhow!("not implemented yet")))
+        }
+    }
+}

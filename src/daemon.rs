@@ -1,0 +1,342 @@
+//! `sentinel run`: wires config → scheduler → probes → metrics/engine → HTTP.
+//!
+//! Start-up order matters: the config is already validated (a bad file never
+//! binds a port); then state is opened, the HTTP listener is bound (so a
+//! port clash fails fast with exit 1), checks start, and `/readyz` flips to
+//! ready once state is loaded.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Check, Config};
+use crate::engine::{self, EngineHandle, EngineMsg, EngineOptions, RunRecord};
+use crate::metrics::{CheckMetrics, Expo};
+use crate::probe::{Outcome, Prober};
+use crate::scheduler::{CheckId, Probe, RunEvent, RunSink, Scheduler};
+
+/// State shared between the daemon's tasks and the HTTP handlers.
+pub struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub config_path: PathBuf,
+    pub metrics: Arc<CheckMetrics>,
+    /// Scheduler start lag (actual − scheduled start) in microseconds since start.
+    pub start_lag: Mutex<Histogram<u64>>,
+    /// `/readyz` latch: set once state is loaded and checks are scheduled.
+    pub ready: AtomicBool,
+    pub last_reload_ok: AtomicBool,
+    pub clock: Arc<dyn Clock>,
+    pub engine: EngineHandle,
+    /// Asks the daemon loop to reload the config (from `/-/reload` or SIGHUP);
+    /// the reply says whether it worked.
+    pub reload_tx: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The whole `/metrics` body.
+    pub fn render_metrics(&self) -> String {
+        let now = self.clock.now().as_second();
+        let mut out = Expo::with_capacity(256 * 1024);
+        self.metrics.render(&mut out, now);
+        engine::render_slo(&mut out, &self.engine.snapshot());
+        engine::render_engine_stats(&mut out, &self.engine.stats);
+        self.render_start_lag(&mut out);
+        crate::metrics::render_process(
+            &mut out,
+            env!("CARGO_PKG_VERSION"),
+            self.last_reload_ok.load(Ordering::Relaxed),
+        );
+        out.into_string()
+    }
+
+    fn render_start_lag(&self, out: &mut Expo) {
+        let h = match self.start_lag.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        out.family(
+            "sentinel_scheduler_start_lag_seconds",
+            "Actual minus scheduled start of check runs since the daemon started.",
+            crate::metrics::MetricType::Summary,
+        );
+        for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
+            let v = if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1e6
+            };
+            out.sample(
+                "sentinel_scheduler_start_lag_seconds",
+                &[("quantile", label)],
+                v,
+            );
+        }
+        // HDR keeps no exact sum; the mean × count is exact to the histogram's precision.
+        out.sample(
+            "sentinel_scheduler_start_lag_seconds_sum",
+            &[],
+            h.mean() * h.len() as f64 / 1e6,
+        );
+        out.sample_u64("sentinel_scheduler_start_lag_seconds_count", &[], h.len());
+    }
+}
+
+/// Adapts the real prober to the scheduler's [`Probe`] trait.
+struct RealProbe(Prober);
+
+impl Probe for RealProbe {
+    fn run(&self, check: &Check) -> impl std::future::Future<Output = Outcome> + Send {
+        self.0.run(check)
+    }
+}
+
+/// Records each run into its metrics slot.
+struct Sink {
+    shared: Arc<Shared>,
+}
+
+impl RunSink for Sink {
+    fn deliver(&self, event: RunEvent) {
+        match event {
+            RunEvent::Finished {
+                id,
+                scheduled,
+                started,
+                outcome,
+            } => {
+                let lag = started.saturating_duration_since(scheduled);
+                if let Ok(mut h) = self.shared.start_lag.lock() {
+                    // Saturates at the histogram's top (60 s) instead of failing.
+                    h.saturating_record(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
+                }
+                let now = self.shared.clock.now();
+                if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
+                    slot.record(&outcome, now.as_second());
+                }
+                self.shared.engine.send(EngineMsg::Run(RunRecord {
+                    service: Arc::clone(&id.service),
+                    check: Arc::clone(&id.check),
+                    at: now,
+                    good: outcome.good(),
+                    latency: outcome.latency,
+                }));
+                if let Some(reason) = outcome.reason {
+                    tracing::debug!(service = %id.service, check = %id.check, reason = reason.as_str(), detail = %outcome.detail, "check failed");
+                }
+            }
+            RunEvent::Skipped { id, .. } => {
+                if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
+                    slot.record_skipped();
+                }
+                tracing::warn!(service = %id.service, check = %id.check, "run skipped: previous run still going");
+            }
+        }
+    }
+}
+
+fn scheduled_checks(cfg: &Config) -> Vec<(CheckId, Check)> {
+    let mut out = Vec::new();
+    for svc in &cfg.services {
+        let service: Arc<str> = Arc::from(svc.name.as_str());
+        for c in &svc.checks {
+            out.push((
+                CheckId {
+                    service: Arc::clone(&service),
+                    check: Arc::from(c.name.as_str()),
+                },
+                c.clone(),
+            ));
+        }
+    }
+    out
+}
+
+/// Runs until `shutdown` is cancelled. Errors are start-up failures (port in
+/// use, state not loadable); once running, failures are logged and counted.
+pub async fn run(
+    config_path: PathBuf,
+    cfg: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let prober = Prober::new().context("initialising probes")?;
+    // State before the port: a corrupt or unwritable store stops start-up
+    // with its own message, and nothing is listening meanwhile.
+    let store = crate::store::Store::open(&cfg.storage.path)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (engine, engine_task) = engine::start(
+        Arc::new(cfg.clone()),
+        store.clone(),
+        Arc::clone(&clock),
+        EngineOptions::default(),
+        shutdown.clone(),
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+        .await
+        .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+    let local = listener
+        .local_addr()
+        .context("reading the listen address")?;
+
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+    let metrics = Arc::new(CheckMetrics::new());
+    metrics.sync(&CheckMetrics::checks_of(&cfg));
+    let lag = Histogram::new_with_bounds(1, 60_000_000, 2).context("start-lag histogram")?;
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::new(cfg.clone())),
+        config_path: config_path.clone(),
+        metrics,
+        start_lag: Mutex::new(lag),
+        ready: AtomicBool::new(false),
+        last_reload_ok: AtomicBool::new(true),
+        clock,
+        engine,
+        reload_tx,
+    });
+
+    let app = crate::http::router(Arc::clone(&shared));
+    let http_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+    });
+    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
+
+    let sink = Arc::new(Sink {
+        shared: Arc::clone(&shared),
+    });
+    let mut scheduler = Scheduler::new(
+        Arc::new(RealProbe(prober)),
+        sink,
+        cfg.server.max_concurrency,
+        shutdown.clone(),
+    );
+    let (started, _) = scheduler.sync(scheduled_checks(&cfg));
+    tracing::info!(
+        checks = started,
+        services = cfg.services.len(),
+        "checks scheduled"
+    );
+    shared.ready.store(true, Ordering::Release);
+
+    let mut hup = sighup()?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = hup.recv() => {
+                let result = reload(&shared, &mut scheduler);
+                log_reload(&result);
+            }
+            Some(reply) = reload_rx.recv() => {
+                let result = reload(&shared, &mut scheduler);
+                log_reload(&result);
+                let _ = reply.send(result);
+            }
+        }
+    }
+    tracing::info!("shutting down: waiting for runs in flight");
+    shared.ready.store(false, Ordering::Release);
+    let drain = tokio::time::timeout(Duration::from_secs(30), scheduler.shutdown()).await;
+    if drain.is_err() {
+        tracing::warn!("runs still in flight after 30s; exiting anyway");
+    }
+    if let Err(e) = engine_task.await {
+        tracing::error!(error = %e, "engine task panicked");
+    }
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "closing the state store");
+    }
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "http server failed"),
+        Err(e) => tracing::error!(error = %e, "http server task panicked"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn log_reload(result: &Result<(), String>) {
+    match result {
+        Ok(()) => tracing::info!("config reloaded"),
+        Err(e) => tracing::error!(errors = %e, "config reload refused; the running config stays"),
+    }
+}
+
+/// Reload the config file: a bad file is refused (its errors returned) and
+/// the running config stays; checks whose definition did not change keep
+/// their schedule and counters.
+fn reload<P: Probe, S: RunSink>(
+    shared: &Shared,
+    scheduler: &mut Scheduler<P, S>,
+) -> Result<(), String> {
+    let new = match config::load(&shared.config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.last_reload_ok.store(false, Ordering::Relaxed);
+            return Err(e.to_string());
+        }
+    };
+    let old = shared.config();
+    if new.server.listen != old.server.listen {
+        tracing::warn!("server.listen changed; it takes effect at the next restart");
+    }
+    shared.metrics.sync(&CheckMetrics::checks_of(&new));
+    shared
+        .engine
+        .send(EngineMsg::Reconfigure(Arc::new(new.clone())));
+    let (started, stopped) = scheduler.sync(scheduled_checks(&new));
+    tracing::info!(started, stopped, "checks rescheduled");
+    match shared.config.write() {
+        Ok(mut g) => *g = Arc::new(new),
+        Err(p) => *p.into_inner() = Arc::new(new),
+    }
+    shared.last_reload_ok.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sighup() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing SIGHUP handler")
+}
+
+/// A token cancelled on SIGTERM or SIGINT. Must be called inside the runtime.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install SIGTERM handler");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = term => tracing::info!("SIGTERM received"),
+            r = tokio::signal::ctrl_c() => {
+                if r.is_ok() { tracing::info!("SIGINT received") }
+            }
+        }
+        t.cancel();
+    });
+    token
+}

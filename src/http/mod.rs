@@ -1,0 +1,122 @@
+//! The HTTP surface (SPEC §6): `/metrics`, `/healthz`, `/readyz`, the JSON API
+//! and `POST /-/reload`. Handlers only read snapshots of shared state; the
+//! daemon and engine are the writers.
+//!
+//! Every error is JSON `{"error": "..."}` with the right status code. Request
+//! bodies are capped at [`MAX_BODY_BYTES`].
+
+mod auth;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::daemon::Shared;
+
+/// Largest request body accepted (ack notes and the like are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An API error: status + message, rendered as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/-/reload", post(reload))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    // Rendering 10k checks takes tens of milliseconds: keep it off the
+    // async workers that run probes.
+    let body = match tokio::task::spawn_blocking(move || shared.render_metrics()).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering metrics failed: {e}"),
+            )
+            .into_response();
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn reload(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth::require_bearer(&shared, &headers)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    shared
+        .reload_tx
+        .send(tx)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon is shutting down"))?;
+    match rx.await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "reloaded" }))),
+        Ok(Err(errors)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("config refused; the running config stays:\n{errors}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "daemon is shutting down",
+        )),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see the README's API section",
+    )
+}

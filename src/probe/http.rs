@@ -1,0 +1,312 @@
+//! The HTTP probe: one request on a fresh connection, the body read up to a
+//! cap, then the expectations judged in a fixed order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::{Client, Method};
+use tokio::time::Instant;
+
+use super::net::{self, Failure, ResolveFailure, TlsConfigs};
+use super::{Outcome, ProbeInitError, Reason, jsonpath};
+use crate::clock::Clock;
+use crate::config::{HttpExpect, HttpSpec};
+
+/// The four reqwest clients, one per (verify, follow redirects) profile.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClients {
+    verify_follow: Client,
+    verify_stay: Client,
+    insecure_follow: Client,
+    insecure_stay: Client,
+}
+
+impl HttpClients {
+    pub fn new(tls: &TlsConfigs) -> Result<Self, ProbeInitError> {
+        Ok(Self {
+            verify_follow: build(tls, true, true)?,
+            verify_stay: build(tls, true, false)?,
+            insecure_follow: build(tls, false, true)?,
+            insecure_stay: build(tls, false, false)?,
+        })
+    }
+
+    fn pick(&self, verify: bool, follow: bool) -> &Client {
+        match (verify, follow) {
+            (true, true) => &self.verify_follow,
+            (true, false) => &self.verify_stay,
+            (false, true) => &self.insecure_follow,
+            (false, false) => &self.insecure_stay,
+        }
+    }
+}
+
+fn build(tls: &TlsConfigs, verify: bool, follow: bool) -> Result<Client, ProbeInitError> {
+    let policy = if follow {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    Client::builder()
+        .use_preconfigured_tls((*tls.pick(verify)).clone())
+        .tls_info(true)
+        // No idle connections: every run pays connect + TLS, which is what the
+        // user's clients pay too, and what a broken listener would fail.
+        .pool_max_idle_per_host(0)
+        .redirect(policy)
+        // A probe measures the path to the service, not through a proxy that
+        // happens to be set in the daemon's environment.
+        .no_proxy()
+        .dns_resolver(Arc::new(ProbeResolver))
+        .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ProbeInitError::Http)
+}
+
+/// The system resolver, but failing with [`ResolveFailure`] so the probe can
+/// report `dns` instead of a generic connect error.
+#[derive(Debug)]
+struct ProbeResolver;
+
+impl Resolve for ProbeResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_string();
+        let fut = async move {
+            type BoxError = Box<dyn std::error::Error + Send + Sync>;
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(it) => it.collect(),
+                Err(_) => Vec::new(),
+            };
+            if found.is_empty() {
+                return Err(Box::new(ResolveFailure { host }) as BoxError);
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        };
+        Box::pin(fut)
+    }
+}
+
+/// Runs the HTTP probe. Failure order: transport, status, body, cert, latency.
+pub(crate) async fn run(
+    clients: &HttpClients,
+    spec: &HttpSpec,
+    clock: &dyn Clock,
+    start: Instant,
+) -> Outcome {
+    let client = clients.pick(spec.tls_verify, spec.follow_redirects);
+    let (status, body, not_after) = match exchange(client, spec).await {
+        Ok(v) => v,
+        Err((f, not_after)) => return f.into_outcome(start, not_after),
+    };
+    let latency = start.elapsed();
+    let verdict = judge(&spec.expect, status, &body, not_after, latency, clock);
+    let (reason, detail) = match verdict {
+        Some(f) => (Some(f.reason), f.detail),
+        None => (None, format!("status {status}")),
+    };
+    Outcome {
+        reason,
+        latency,
+        cert_not_after: not_after,
+        detail,
+    }
+}
+
+type Exchanged = (u16, Vec<u8>, Option<i64>);
+
+async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failure, Option<i64>)> {
+    let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
+        (
+            Failure::new(
+                Reason::Protocol,
+                format!("invalid method {:?}", spec.method),
+            ),
+            None,
+        )
+    })?;
+    let mut req = client.request(method, spec.url.clone());
+    for (k, v) in &spec.headers {
+        let name = HeaderName::from_bytes(k.as_bytes());
+        let value = HeaderValue::from_str(v);
+        match (name, value) {
+            (Ok(n), Ok(v)) => req = req.header(n, v),
+            _ => {
+                let f = Failure::new(Reason::Protocol, format!("invalid header {k:?}"));
+                return Err((f, None));
+            }
+        }
+    }
+    if let Some(body) = &spec.body {
+        req = req.body(body.clone());
+    }
+
+    let mut resp = req.send().await.map_err(|e| (transport(&e), None))?;
+    let not_after = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|i| i.peer_certificate())
+        .and_then(net::cert_not_after);
+    let status = resp.status().as_u16();
+
+    // Read at most `max_body_bytes`, then stop and judge what arrived: a
+    // probe must not be made to download a runaway body.
+    let cap = spec.max_body_bytes;
+    let mut body = Vec::new();
+    while body.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(cap - body.len());
+                body.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) => break,
+            Err(e) => return Err((transport(&e), not_after)),
+        }
+    }
+    Ok((status, body, not_after))
+}
+
+/// A reqwest error as a failure. Never uses reqwest's own message: it embeds
+/// the URL, which may carry credentials.
+fn transport(e: &reqwest::Error) -> Failure {
+    if let Some(f) = net::classify(e) {
+        return f;
+    }
+    if e.is_timeout() {
+        return Failure::new(Reason::Timeout, "timed out");
+    }
+    if e.is_connect() {
+        return Failure::new(Reason::Network, "connect failed");
+    }
+    if e.is_redirect() {
+        return Failure::new(Reason::Protocol, "too many redirects");
+    }
+    // What is left after connecting is hyper failing to make sense of the
+    // peer: garbage instead of HTTP, a message cut short, bad chunking.
+    let root = root_cause(e);
+    Failure::new(Reason::Protocol, format!("bad HTTP response: {root}"))
+}
+
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    let mut depth = 0;
+    while let Some(next) = cur.source() {
+        cur = next;
+        depth += 1;
+    }
+    if depth == 0 {
+        // reqwest's own text would include the URL.
+        return "unknown error".to_string();
+    }
+    cur.to_string()
+}
+
+/// Judges a finished exchange; `None` means good.
+fn judge(
+    expect: &HttpExpect,
+    status: u16,
+    body: &[u8],
+    not_after: Option<i64>,
+    latency: std::time::Duration,
+    clock: &dyn Clock,
+) -> Option<Failure> {
+    if !expect.status.contains(&status) {
+        return Some(Failure::new(
+            Reason::Status,
+            format!("status {status} not in {}", status_list(&expect.status)),
+        ));
+    }
+    if let Some(f) = judge_body(expect, body) {
+        return Some(f);
+    }
+    if let Some(min_days) = expect.cert_min_days {
+        match not_after {
+            None => {
+                return Some(Failure::new(
+                    Reason::Cert,
+                    "cert_min_days set but no TLS certificate was seen",
+                ));
+            }
+            Some(na) => {
+                if let Some(d) = net::cert_too_close(na, min_days, clock.now()) {
+                    return Some(Failure::new(Reason::Cert, d));
+                }
+            }
+        }
+    }
+    if let Some(max) = expect.max_latency
+        && latency > max
+    {
+        return Some(Failure::new(
+            Reason::Latency,
+            format!("took {}ms, max {}ms", latency.as_millis(), max.as_millis()),
+        ));
+    }
+    None
+}
+
+fn status_list(list: &[u16]) -> String {
+    let items: Vec<String> = list.iter().map(u16::to_string).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn judge_body(expect: &HttpExpect, body: &[u8]) -> Option<Failure> {
+    let text = String::from_utf8_lossy(body);
+    if let Some(needle) = &expect.body_contains
+        && !text.contains(needle.as_str())
+    {
+        return Some(Failure::new(
+            Reason::Body,
+            format!("body does not contain {:?}", short(needle)),
+        ));
+    }
+    if let Some(re) = &expect.body_regex
+        && !re.is_match(&text)
+    {
+        return Some(Failure::new(
+            Reason::Body,
+            format!("body does not match /{}/", short(re.as_str())),
+        ));
+    }
+    if expect.json.is_empty() {
+        return None;
+    }
+    let doc: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(Failure::new(Reason::Body, format!("body is not JSON: {e}")));
+        }
+    };
+    for (path, want) in &expect.json {
+        let segs = match jsonpath::parse(path) {
+            Ok(s) => s,
+            Err(e) => return Some(Failure::new(Reason::Body, e.to_string())),
+        };
+        match jsonpath::select(&doc, &segs) {
+            None => return Some(Failure::new(Reason::Body, format!("{path} not found"))),
+            Some(got) if !jsonpath::matches(got, want) => {
+                return Some(Failure::new(
+                    Reason::Body,
+                    format!(
+                        "{path} is {}, expected {}",
+                        short(&got.to_string()),
+                        short(&want.to_string())
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Keeps details short: they go to logs and the API, not to a dump.
+fn short(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(MAX).collect();
+    format!("{cut}…")
+}

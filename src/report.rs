@@ -1,0 +1,349 @@
+//! `sentinel report`: the SLO picture of every service, rebuilt from the
+//! stored buckets with the same [`crate::slo`] math the daemon uses, so the
+//! report agrees with `/metrics`. Reads the store read-only and works while a
+//! daemon is running.
+//!
+//! Service figures pool every check stored for the service, including checks
+//! since removed from the config: their runs happened and spent budget.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::{self, Config, Slo, SloWindow};
+use crate::slo::{Counts, ServiceSlo, SloFigures};
+use crate::store::{BucketRow, ReadOnlyStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Includes "no state at PATH — has the daemon run?" for a missing file.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot encode the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The window used to count runs of a service that has no SLO.
+const DEFAULT_WINDOW: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
+/// The longest burn window: hour buckets are always loaded at least this far back.
+const LONGEST_BURN: i64 = 3 * 86_400;
+/// The longest calendar month.
+const LONGEST_MONTH: i64 = 31 * 86_400;
+/// One bucket of margin on each load bound, so alignment never cuts a bucket.
+const HOUR: i64 = 3600;
+
+/// Builds the report at `now`: text for people, or (with `json`) a stable JSON
+/// document. `window` replaces every service's configured SLO window.
+pub fn run(
+    cfg: &Config,
+    store_path: &Path,
+    window: Option<SloWindow>,
+    json: bool,
+    now: Timestamp,
+) -> Result<String, ReportError> {
+    let store = ReadOnlyStore::open(store_path)?;
+    let now_s = now.as_second();
+    let longest = cfg
+        .services
+        .iter()
+        .map(|s| {
+            window
+                .or(s.slo.as_ref().map(|slo| slo.window))
+                .unwrap_or(DEFAULT_WINDOW)
+        })
+        .map(window_span)
+        .max()
+        .unwrap_or(0)
+        .max(LONGEST_BURN);
+    let minute_span = i64::try_from(cfg.storage.minute_retention.as_secs()).unwrap_or(i64::MAX);
+    let rows = store.load_buckets(
+        now_s.saturating_sub(minute_span).saturating_sub(HOUR),
+        now_s.saturating_sub(longest).saturating_sub(HOUR),
+    )?;
+    let mut by_service: BTreeMap<&str, Vec<&BucketRow>> = BTreeMap::new();
+    for row in &rows {
+        by_service
+            .entry(row.service.as_str())
+            .or_default()
+            .push(row);
+    }
+
+    let mut doc = ReportDoc {
+        generated_at: now.to_string(),
+        store: store_path.display().to_string(),
+        services: Vec::new(),
+    };
+    for service in &cfg.services {
+        let slo = service.slo.clone().map(|s| Slo {
+            window: window.unwrap_or(s.window),
+            ..s
+        });
+        let counting = slo.clone().unwrap_or(Slo {
+            objective: 0.999,
+            window: window.unwrap_or(DEFAULT_WINDOW),
+            latency: None,
+        });
+        let service_rows = by_service.get(service.name.as_str()).map_or(&[][..], |v| v);
+        let pooled = replay(&counting, service_rows.iter().copied());
+        let figures = pooled.figures(now);
+
+        let mut check_names: Vec<(String, bool)> = service
+            .checks
+            .iter()
+            .map(|c| (c.name.clone(), true))
+            .collect();
+        let mut gone: Vec<String> = service_rows
+            .iter()
+            .map(|r| r.check.clone())
+            .filter(|c| !service.checks.iter().any(|k| &k.name == c))
+            .collect();
+        gone.dedup();
+        check_names.extend(gone.into_iter().map(|c| (c, false)));
+        let checks = check_names
+            .into_iter()
+            .map(|(name, in_config)| {
+                let one = replay(
+                    &counting,
+                    service_rows.iter().copied().filter(|r| r.check == name),
+                );
+                let c = one.figures(now).counts;
+                CheckDoc {
+                    check: name,
+                    in_config,
+                    runs: RunsDoc::from(c),
+                }
+            })
+            .collect();
+        let incidents = store.incident_summary(window_start(counting.window, now))?;
+        let inc = incidents.iter().find(|i| i.service == service.name);
+        doc.services.push(ServiceDoc {
+            service: service.name.clone(),
+            window: counting.window.label(),
+            window_seconds: figures.window_seconds,
+            availability: slo.as_ref().map(|_| SloDoc::from(&figures.availability)),
+            latency: figures.latency.as_ref().map(SloDoc::from),
+            runs: RunsDoc::from(figures.counts),
+            checks,
+            incidents: IncidentsDoc {
+                opened_in_window: inc.map_or(0, |i| i.opened),
+                open: inc.map_or(0, |i| i.open),
+            },
+        });
+    }
+    if json {
+        let mut out = serde_json::to_string_pretty(&doc)?;
+        out.push('\n');
+        Ok(out)
+    } else {
+        Ok(render_text(&doc))
+    }
+}
+
+/// Feeds stored buckets into a fresh [`ServiceSlo`].
+fn replay<'a>(slo: &Slo, rows: impl Iterator<Item = &'a BucketRow>) -> ServiceSlo {
+    let mut s = ServiceSlo::new(slo);
+    for r in rows {
+        s.add_bucket(r.resolution, r.start, r.counts);
+    }
+    s
+}
+
+/// How far back a window can reach, in seconds.
+fn window_span(w: SloWindow) -> i64 {
+    match w {
+        SloWindow::Rolling(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        SloWindow::Month => LONGEST_MONTH,
+    }
+}
+
+/// Where window `w` starts at `now`, unix seconds (the UTC month's start for `month`).
+fn window_start(w: SloWindow, now: Timestamp) -> i64 {
+    match w {
+        SloWindow::Rolling(_) => now.as_second().saturating_sub(window_span(w)),
+        SloWindow::Month => {
+            let dt = jiff::tz::TimeZone::UTC.to_datetime(now);
+            dt.first_of_month()
+                .start_of_day()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map_or(now.as_second(), |z| z.timestamp().as_second())
+        }
+    }
+}
+
+/// Rounds away float noise (`1 − 0.999` is not exactly `0.001`) so documents
+/// carry `-2.0`, not `-1.9999999999999973`.
+fn tidy(x: f64) -> f64 {
+    (x * 1e9).round() / 1e9
+}
+
+#[derive(Debug, Serialize)]
+struct ReportDoc {
+    /// RFC 3339, the `now` the figures are for.
+    generated_at: String,
+    store: String,
+    services: Vec<ServiceDoc>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceDoc {
+    service: String,
+    /// `30d`, `month`, ...: the configured window or `--window`.
+    window: String,
+    window_seconds: f64,
+    /// Absent (null) when the service has no SLO configured.
+    availability: Option<SloDoc>,
+    latency: Option<SloDoc>,
+    runs: RunsDoc,
+    checks: Vec<CheckDoc>,
+    incidents: IncidentsDoc,
+}
+
+#[derive(Debug, Serialize)]
+struct SloDoc {
+    objective: f64,
+    /// Null with no valid runs in the window.
+    sli: Option<f64>,
+    error_budget_remaining_ratio: f64,
+    error_budget_remaining_seconds: f64,
+    error_budget_remaining_minutes: f64,
+    burn_rates: Vec<BurnDoc>,
+}
+
+#[derive(Debug, Serialize)]
+struct BurnDoc {
+    window: &'static str,
+    burn_rate: f64,
+    sli: Option<f64>,
+    valid: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct RunsDoc {
+    valid: u64,
+    good: u64,
+    bad: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckDoc {
+    check: String,
+    /// False for a check that has stored runs but is no longer configured.
+    in_config: bool,
+    runs: RunsDoc,
+}
+
+#[derive(Debug, Serialize)]
+struct IncidentsDoc {
+    opened_in_window: u64,
+    open: u64,
+}
+
+impl From<Counts> for RunsDoc {
+    fn from(c: Counts) -> Self {
+        RunsDoc {
+            valid: c.valid,
+            good: c.good,
+            bad: c.bad(),
+        }
+    }
+}
+
+impl From<&SloFigures> for SloDoc {
+    fn from(f: &SloFigures) -> Self {
+        SloDoc {
+            objective: tidy(f.objective),
+            sli: f.sli.map(tidy),
+            error_budget_remaining_ratio: tidy(f.error_budget_remaining_ratio),
+            error_budget_remaining_seconds: tidy(f.error_budget_remaining_seconds),
+            error_budget_remaining_minutes: tidy(f.error_budget_remaining_seconds / 60.0),
+            burn_rates: f
+                .burn
+                .iter()
+                .map(|b| BurnDoc {
+                    window: b.window,
+                    burn_rate: tidy(b.burn_rate),
+                    sli: b.sli.map(tidy),
+                    valid: b.counts.valid,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |v| format!("{:.3}%", v * 100.0))
+}
+
+fn render_text(doc: &ReportDoc) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(
+        out,
+        "sentinel report at {} from {}",
+        doc.generated_at, doc.store
+    );
+    for s in &doc.services {
+        let _ = writeln!(out, "\n{} (window {})", s.service, s.window);
+        match &s.availability {
+            None => {
+                let _ = writeln!(out, "  no SLO configured");
+            }
+            Some(a) => render_slo(&mut out, "availability", a),
+        }
+        if let Some(l) = &s.latency {
+            render_slo(&mut out, "latency", l);
+        }
+        let _ = writeln!(
+            out,
+            "  runs          valid {}  good {}  bad {}",
+            s.runs.valid, s.runs.good, s.runs.bad
+        );
+        for c in &s.checks {
+            let note = if c.in_config { "" } else { "  (not in config)" };
+            let _ = writeln!(
+                out,
+                "    {:<12}  valid {}  good {}  bad {}{}",
+                c.check, c.runs.valid, c.runs.good, c.runs.bad, note
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  incidents     opened in window {}  open now {}",
+            s.incidents.opened_in_window, s.incidents.open
+        );
+    }
+    out
+}
+
+fn render_slo(out: &mut String, name: &str, f: &SloDoc) {
+    let _ = writeln!(
+        out,
+        "  {:<12}  objective {}  SLI {}  budget left {:.3} ({:.1} min)",
+        name,
+        percent(Some(f.objective)),
+        percent(f.sli),
+        f.error_budget_remaining_ratio,
+        f.error_budget_remaining_minutes
+    );
+    let burns: Vec<String> = f
+        .burn_rates
+        .iter()
+        .map(|b| format!("{} {:.2}", b.window, b.burn_rate))
+        .collect();
+    let _ = writeln!(out, "  {:<12}  {}", "burn rate", burns.join("  "));
+}
+
+/// Parses `--window`: `month` or a duration like `30d`.
+pub fn parse_window(s: &str) -> Result<SloWindow, String> {
+    if s == "month" {
+        return Ok(SloWindow::Month);
+    }
+    match config::duration::parse(s)? {
+        d if d.is_zero() => Err("the report window must be longer than zero".into()),
+        d => Ok(SloWindow::Rolling(d)),
+    }
+}

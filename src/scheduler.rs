@@ -1,0 +1,492 @@
+//! Fixed-rate scheduling of checks.
+//!
+//! Run `k` of a check starts at `origin + phase + k × interval`, where `phase`
+//! is derived from a hash of the check's identity, so 10 000 checks are spread
+//! evenly over their interval instead of firing at once, and the spread is the
+//! same after a restart. A slow run never shifts later runs: if run `k` is
+//! still going when run `k+1` is due, run `k+1` is *skipped* (and counted).
+//! A global semaphore caps the probes running at once; the time spent waiting
+//! for it is the *start lag* (actual start − scheduled start).
+//!
+//! The scheduler owns no state beyond timing: each finished run is handed to a
+//! [`RunSink`], which the daemon points at metrics and the engine.
+//!
+//! Time comes from `tokio::time`, so tests run on paused time and advance it
+//! by hand.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Check;
+use crate::probe::Outcome;
+
+/// Something that runs one check. The daemon uses [`crate::probe::Prober`];
+/// scheduler tests use a scripted fake so timing is exact.
+pub trait Probe: Send + Sync + 'static {
+    fn run(&self, check: &Check) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Identity of a scheduled check: the index of its service and check in the
+/// config, and the names (shared, cheap to clone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckId {
+    pub service: Arc<str>,
+    pub check: Arc<str>,
+}
+
+/// One finished (or skipped) run, handed to the sink.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    Finished {
+        id: CheckId,
+        /// When the run was due (monotonic).
+        scheduled: Instant,
+        /// When it actually started (after waiting for a concurrency permit).
+        started: Instant,
+        outcome: Outcome,
+    },
+    /// Run `k` was due but run `k-1` was still going.
+    Skipped { id: CheckId, scheduled: Instant },
+}
+
+/// Where finished runs go. Called from the run's task; must not block for long.
+pub trait RunSink: Send + Sync + 'static {
+    fn deliver(&self, event: RunEvent);
+}
+
+impl<F: Fn(RunEvent) + Send + Sync + 'static> RunSink for F {
+    fn deliver(&self, event: RunEvent) {
+        self(event)
+    }
+}
+
+/// Phase offset of a check within its interval: stable for a given identity.
+pub fn phase(id: &CheckId, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.service.hash(&mut h);
+    id.check.hash(&mut h);
+    // Whole milliseconds: tokio's timer has millisecond resolution, so a
+    // sub-millisecond phase would only add rounding to every start.
+    let millis = interval.as_millis().max(1);
+    let off = u128::from(h.finish()) % millis;
+    Duration::from_millis(u64::try_from(off).unwrap_or(0))
+}
+
+struct Running {
+    /// Definition fingerprint: a check whose definition did not change keeps
+    /// its task (and so its phase) across a reload.
+    fingerprint: String,
+    cancel: CancellationToken,
+}
+
+/// Owns one task per check.
+pub struct Scheduler<P: Probe, S: RunSink> {
+    probe: Arc<P>,
+    sink: Arc<S>,
+    permits: Arc<Semaphore>,
+    /// Shared start for all phases, so a reload keeps the same grid.
+    origin: Instant,
+    tasks: HashMap<CheckId, Running>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl<P: Probe, S: RunSink> Scheduler<P, S> {
+    pub fn new(
+        probe: Arc<P>,
+        sink: Arc<S>,
+        max_concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            probe,
+            sink,
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            origin: Instant::now(),
+            tasks: HashMap::new(),
+            tracker: TaskTracker::new(),
+            shutdown,
+        }
+    }
+
+    /// Make the running set equal `checks`: start new or changed checks, stop
+    /// removed or changed ones, leave unchanged ones alone. Returns how many
+    /// tasks were (started, stopped).
+    pub fn sync(&mut self, checks: Vec<(CheckId, Check)>) -> (usize, usize) {
+        let mut wanted: HashMap<CheckId, (String, Check)> = HashMap::with_capacity(checks.len());
+        for (id, check) in checks {
+            let fp = format!("{check:?}");
+            wanted.insert(id, (fp, check));
+        }
+        let mut stopped = 0;
+        self.tasks.retain(|id, running| {
+            let keep = wanted
+                .get(id)
+                .is_some_and(|(fp, _)| *fp == running.fingerprint);
+            if !keep {
+                running.cancel.cancel();
+                stopped += 1;
+            }
+            keep
+        });
+        let mut started = 0;
+        for (id, (fp, check)) in wanted {
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            let cancel = self.shutdown.child_token();
+            self.spawn_check(id.clone(), check, cancel.clone());
+            self.tasks.insert(
+                id,
+                Running {
+                    fingerprint: fp,
+                    cancel,
+                },
+            );
+            started += 1;
+        }
+        (started, stopped)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Stop every check and wait for runs in flight to finish (each is bounded
+    /// by its timeout).
+    pub async fn shutdown(self) {
+        for running in self.tasks.values() {
+            running.cancel.cancel();
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    fn spawn_check(&self, id: CheckId, check: Check, cancel: CancellationToken) {
+        let probe = Arc::clone(&self.probe);
+        let sink = Arc::clone(&self.sink);
+        let permits = Arc::clone(&self.permits);
+        let tracker = self.tracker.clone();
+        let interval = check.interval.max(Duration::from_millis(1));
+        let first = next_due(self.origin, phase(&id, interval), interval, Instant::now());
+        let check = Arc::new(check);
+        self.tracker.spawn(async move {
+            let busy = Arc::new(AtomicBool::new(false));
+            let mut due = first;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep_until(due) => {}
+                }
+                if busy.swap(true, Ordering::AcqRel) {
+                    sink.deliver(RunEvent::Skipped {
+                        id: id.clone(),
+                        scheduled: due,
+                    });
+                } else {
+                    let (probe, sink, permits, check, busy, id) = (
+                        Arc::clone(&probe),
+                        Arc::clone(&sink),
+                        Arc::clone(&permits),
+                        Arc::clone(&check),
+                        Arc::clone(&busy),
+                        id.clone(),
+                    );
+                    let scheduled = due;
+                    tracker.spawn(async move {
+                        // The semaphore is never closed, so acquire only fails
+                        // if it were; then run without a permit rather than stop.
+                        let _permit = permits.acquire_owned().await.ok();
+                        let started = Instant::now();
+                        let outcome = probe.run(&check).await;
+                        busy.store(false, Ordering::Release);
+                        sink.deliver(RunEvent::Finished {
+                            id,
+                            scheduled,
+                            started,
+                            outcome,
+                        });
+                    });
+                }
+                // Fixed rate: the next start depends only on the grid, never
+                // on when this run finished. If we woke up late (a paused
+                // process, an overloaded machine), jump to the next grid point
+                // in the future instead of firing a burst of catch-up runs.
+                due += interval;
+                let now = Instant::now();
+                if due + interval <= now {
+                    due = next_due(first, Duration::ZERO, interval, now);
+                }
+            }
+        });
+    }
+}
+
+/// The first grid point `origin + phase + k × interval` that is ≥ `now`.
+pub fn next_due(origin: Instant, phase: Duration, interval: Duration, now: Instant) -> Instant {
+    let base = origin + phase;
+    if now <= base {
+        return base;
+    }
+    let elapsed = now.duration_since(base).as_nanos();
+    let step = interval.as_nanos().max(1);
+    let k = elapsed.div_ceil(step);
+    let off = u64::try_from(k.saturating_mul(step)).unwrap_or(u64::MAX);
+    base + Duration::from_nanos(off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ProbeSpec, TcpSpec};
+    use std::sync::Mutex;
+
+    /// A probe that takes a scripted time per run and is always good.
+    struct SleepProbe(Duration);
+
+    impl Probe for SleepProbe {
+        async fn run(&self, _check: &Check) -> Outcome {
+            tokio::time::sleep(self.0).await;
+            Outcome {
+                reason: None,
+                latency: self.0,
+                cert_not_after: None,
+                detail: String::new(),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<RunEvent>>);
+    impl RunSink for Collect {
+        fn deliver(&self, e: RunEvent) {
+            self.0.lock().unwrap().push(e);
+        }
+    }
+
+    fn check(name: &str, interval_s: u64) -> (CheckId, Check) {
+        let id = CheckId {
+            service: "svc".into(),
+            check: name.into(),
+        };
+        let check = Check {
+            name: name.into(),
+            interval: Duration::from_secs(interval_s),
+            timeout: Duration::from_secs(interval_s),
+            probe: ProbeSpec::Tcp(TcpSpec {
+                host: "127.0.0.1".into(),
+                port: 1,
+                tls: false,
+                tls_verify: true,
+                server_name: None,
+                send: None,
+                expect: None,
+                cert_min_days: None,
+            }),
+        };
+        (id, check)
+    }
+
+    /// (scheduled offset from origin, started offset, skipped?) for each event, in ms.
+    fn timeline(events: &[RunEvent], origin: Instant) -> Vec<(u128, Option<u128>)> {
+        let mut v: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                RunEvent::Finished {
+                    scheduled, started, ..
+                } => (
+                    scheduled.duration_since(origin).as_millis(),
+                    Some(started.duration_since(origin).as_millis()),
+                ),
+                RunEvent::Skipped { scheduled, .. } => {
+                    (scheduled.duration_since(origin).as_millis(), None)
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_at_fixed_rate_on_the_phase_grid() {
+        let sink = Arc::new(Collect::default());
+        let mut s = Scheduler::new(
+            Arc::new(SleepProbe(Duration::from_secs(3))),
+            Arc::clone(&sink),
+            10,
+            CancellationToken::new(),
+        );
+        let origin = s.origin;
+        let (id, c) = check("a", 10);
+        let ph = phase(&id, Duration::from_secs(10)).as_millis();
+        s.sync(vec![(id, c)]);
+        tokio::time::sleep(Duration::from_millis(ph as u64 + 45_000)).await;
+        s.shutdown().await;
+        let t = timeline(&sink.0.lock().unwrap(), origin);
+        let expected: Vec<_> = (0..5)
+            .map(|k| (ph + k * 10_000, Some(ph + k * 10_000)))
+            .collect();
+        assert_eq!(t, expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_run_is_skipped_and_never_shifts_the_grid() {
+        let sink = Arc::new(Collect::default());
+        // Each run takes 15 s with a 10 s interval: every other slot is skipped.
+        let mut s = Scheduler::new(
+            Arc::new(SleepProbe(Duration::from_secs(15))),
+            Arc::clone(&sink),
+            10,
+            CancellationToken::new(),
+        );
+        let origin = s.origin;
+        let (id, c) = check("slow", 10);
+        let ph = phase(&id, Duration::from_secs(10)).as_millis();
+        s.sync(vec![(id, c)]);
+        tokio::time::sleep(Duration::from_millis(ph as u64 + 41_000)).await;
+        s.shutdown().await;
+        let t = timeline(&sink.0.lock().unwrap(), origin);
+        assert_eq!(
+            t,
+            vec![
+                (ph, Some(ph)),
+                (ph + 10_000, None),
+                (ph + 20_000, Some(ph + 20_000)),
+                (ph + 30_000, None),
+                (ph + 40_000, Some(ph + 40_000)),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_cap_delays_starts_and_the_lag_is_visible() {
+        let sink = Arc::new(Collect::default());
+        let mut s = Scheduler::new(
+            Arc::new(SleepProbe(Duration::from_secs(2))),
+            Arc::clone(&sink),
+            1,
+            CancellationToken::new(),
+        );
+        // Three checks; with one permit, runs that overlap wait for each other.
+        let checks: Vec<_> = ["x", "y", "z"].iter().map(|n| check(n, 60)).collect();
+        let mut phases: Vec<u128> = checks
+            .iter()
+            .map(|(id, c)| phase(id, c.interval).as_millis())
+            .collect();
+        phases.sort();
+        s.sync(checks);
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        s.shutdown().await;
+        let events = sink.0.lock().unwrap();
+        assert_eq!(events.len(), 3);
+        // Never two probes at once: starts are at least 2 s apart.
+        let mut starts: Vec<Instant> = events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Finished { started, .. } => Some(*started),
+                RunEvent::Skipped { .. } => None,
+            })
+            .collect();
+        starts.sort();
+        for w in starts.windows(2) {
+            assert!(w[1].duration_since(w[0]) >= Duration::from_secs(2));
+        }
+        // Each start is max(scheduled, previous start + 2 s).
+        let mut prev_end = 0u128;
+        let mut expected = Vec::new();
+        for p in &phases {
+            let st = (*p).max(prev_end);
+            expected.push(st);
+            prev_end = st + 2_000;
+        }
+        let origin = s_origin_of(&events, &phases);
+        let got: Vec<u128> = starts
+            .iter()
+            .map(|s| s.duration_since(origin).as_millis())
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    /// Recover the scheduler origin from the earliest event (scheduled = origin + phase).
+    fn s_origin_of(events: &[RunEvent], phases: &[u128]) -> Instant {
+        let earliest = events
+            .iter()
+            .map(|e| match e {
+                RunEvent::Finished { scheduled, .. } | RunEvent::Skipped { scheduled, .. } => {
+                    *scheduled
+                }
+            })
+            .min()
+            .unwrap();
+        earliest - Duration::from_millis(phases[0] as u64)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_thousand_checks_are_spread_over_the_interval() {
+        let n = 10_000;
+        let interval = Duration::from_secs(10);
+        let mut per_100ms = vec![0u32; 100];
+        for i in 0..n {
+            let id = CheckId {
+                service: format!("svc{}", i / 10).into(),
+                check: format!("c{i}").into(),
+            };
+            let p = phase(&id, interval).as_millis() as usize;
+            per_100ms[p / 100] += 1;
+        }
+        // A uniform spread puts 100 in each 100 ms slot; a burst would put them all in one.
+        let max = *per_100ms.iter().max().unwrap();
+        let min = *per_100ms.iter().min().unwrap();
+        assert!(max <= 140 && min >= 60, "min {min} max {max}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sync_keeps_unchanged_checks_and_restarts_changed_ones() {
+        let sink = Arc::new(Collect::default());
+        let mut s = Scheduler::new(
+            Arc::new(SleepProbe(Duration::from_millis(10))),
+            Arc::clone(&sink),
+            10,
+            CancellationToken::new(),
+        );
+        assert_eq!(s.sync(vec![check("a", 10), check("b", 10)]), (2, 0));
+        assert_eq!(s.sync(vec![check("a", 10), check("b", 10)]), (0, 0));
+        // b changes its interval, c is new, a is removed.
+        assert_eq!(s.sync(vec![check("b", 20), check("c", 10)]), (2, 2));
+        assert_eq!(s.len(), 2);
+        s.shutdown().await;
+    }
+
+    #[test]
+    fn next_due_is_the_first_grid_point_not_in_the_past() {
+        let origin = Instant::now();
+        let i = Duration::from_secs(10);
+        let p = Duration::from_secs(3);
+        assert_eq!(next_due(origin, p, i, origin), origin + p);
+        assert_eq!(
+            next_due(origin, p, i, origin + Duration::from_secs(3)),
+            origin + p
+        );
+        assert_eq!(
+            next_due(origin, p, i, origin + Duration::from_millis(3001)),
+            origin + Duration::from_secs(13)
+        );
+        assert_eq!(
+            next_due(origin, p, i, origin + Duration::from_secs(25)),
+            origin + Duration::from_secs(33)
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The SQL behind every store operation, as plain synchronous functions on a
+//! connection. The writer thread and the read-only handle share them, so the
+//! daemon and `sentinel report` can never disagree on how rows are read.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{BucketDelta, BucketRow, IncidentCount, OutboxInsert, OutboxRow, StoreError};
+use crate::slo::{Counts, Resolution};
+
+const MINUTE_SECS: i64 = 60;
+const HOUR_SECS: i64 = 3600;
+
+fn resolution_code(res: Resolution) -> i64 {
+    match res {
+        Resolution::Minute => 0,
+        Resolution::Hour => 1,
+    }
+}
+
+/// Counts are `u64` in memory and `INTEGER` (i64) in SQLite; no real count
+/// comes near `i64::MAX`, so saturating is only a guard.
+fn sql_count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn count_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let v: i64 = row.get(idx)?;
+    Ok(u64::try_from(v).unwrap_or(0))
+}
+
+fn write_err(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Write { op, source }
+}
+
+fn read_err(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Read { op, source }
+}
+
+pub fn add_counts(conn: &mut Connection, deltas: &[BucketDelta]) -> Result<(), StoreError> {
+    const OP: &str = "add_counts";
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO buckets (service, check_name, resolution, start, valid, good, latency_good)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (service, check_name, resolution, start) DO UPDATE SET
+                     valid = valid + excluded.valid,
+                     good = good + excluded.good,
+                     latency_good = latency_good + excluded.latency_good",
+            )
+            .map_err(write_err(OP))?;
+        for d in deltas {
+            let minute = d.at_minute.div_euclid(MINUTE_SECS) * MINUTE_SECS;
+            let hour = d.at_minute.div_euclid(HOUR_SECS) * HOUR_SECS;
+            for (res, start) in [(Resolution::Minute, minute), (Resolution::Hour, hour)] {
+                stmt.execute(params![
+                    d.service,
+                    d.check,
+                    resolution_code(res),
+                    start,
+                    sql_count(d.counts.valid),
+                    sql_count(d.counts.good),
+                    sql_count(d.counts.latency_good),
+                ])
+                .map_err(write_err(OP))?;
+            }
+        }
+    }
+    tx.commit().map_err(write_err(OP))
+}
+
+pub fn load_buckets(
+    conn: &Connection,
+    since_minute: i64,
+    since_hour: i64,
+) -> Result<Vec<BucketRow>, StoreError> {
+    const OP: &str = "load_buckets";
+    // One range scan of the primary key per resolution: no sort, no second
+    // index, rows already in (resolution, start, service, check) order.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT service, check_name, start, valid, good, latency_good
+             FROM buckets
+             WHERE resolution = ?1 AND start >= ?2
+             ORDER BY resolution, start, service, check_name",
+        )
+        .map_err(read_err(OP))?;
+    let mut out = Vec::new();
+    for (resolution, since) in [
+        (Resolution::Minute, since_minute),
+        (Resolution::Hour, since_hour),
+    ] {
+        let rows = stmt
+            .query_map(params![resolution_code(resolution), since], |row| {
+                Ok(BucketRow {
+                    service: row.get(0)?,
+                    check: row.get(1)?,
+                    resolution,
+                    start: row.get(2)?,
+                    counts: Counts {
+                        valid: count_at(row, 3)?,
+                        good: count_at(row, 4)?,
+                        latency_good: count_at(row, 5)?,
+                    },
+                })
+            })
+            .map_err(read_err(OP))?;
+        for row in rows {
+            out.push(row.map_err(read_err(OP))?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn prune(
+    conn: &mut Connection,
+    minute_before: i64,
+    hour_before: i64,
+) -> Result<u64, StoreError> {
+    const OP: &str = "prune";
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    let mut deleted = 0;
+    for (resolution, before) in [
+        (Resolution::Minute, minute_before),
+        (Resolution::Hour, hour_before),
+    ] {
+        deleted += tx
+            .execute(
+                "DELETE FROM buckets WHERE resolution = ?1 AND start < ?2",
+                params![resolution_code(resolution), before],
+            )
+            .map_err(write_err(OP))?;
+    }
+    tx.commit().map_err(write_err(OP))?;
+    Ok(deleted as u64)
+}
+
+pub fn prune_incidents(conn: &mut Connection, before: i64) -> Result<u64, StoreError> {
+    const OP: &str = "prune_incidents";
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    let incidents = tx
+        .execute(
+            "DELETE FROM incidents WHERE state = 'resolved' AND opened_at < ?1",
+            params![before],
+        )
+        .map_err(write_err(OP))?;
+    let events = tx
+        .execute(
+            "DELETE FROM outbox
+             WHERE (delivered_at IS NOT NULL OR dropped_at IS NOT NULL) AND created_at < ?1",
+            params![before],
+        )
+        .map_err(write_err(OP))?;
+    tx.commit().map_err(write_err(OP))?;
+    Ok((incidents + events) as u64)
+}
+
+pub struct IncidentWrite {
+    pub id: String,
+    pub service: String,
+    pub state: String,
+    pub opened_at: i64,
+    pub body_json: String,
+    pub events: Vec<OutboxInsert>,
+}
+
+pub fn save_incident(conn: &mut Connection, w: &IncidentWrite) -> Result<(), StoreError> {
+    const OP: &str = "save_incident";
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    tx.execute(
+        "INSERT INTO incidents (id, service, state, opened_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET
+             service = excluded.service, state = excluded.state,
+             opened_at = excluded.opened_at, body = excluded.body",
+        params![w.id, w.service, w.state, w.opened_at, w.body_json],
+    )
+    .map_err(write_err(OP))?;
+    {
+        // A re-sent event (same id, same notifier) is ignored, so saving the
+        // same change twice never notifies twice.
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO outbox (event_id, notifier, incident_id, payload, created_at,
+                                     attempts, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?5)
+                 ON CONFLICT (event_id, notifier) DO NOTHING",
+            )
+            .map_err(write_err(OP))?;
+        for e in &w.events {
+            stmt.execute(params![
+                e.event_id,
+                e.notifier,
+                e.incident_id,
+                e.payload,
+                e.created_at
+            ])
+            .map_err(write_err(OP))?;
+        }
+    }
+    tx.commit().map_err(write_err(OP))
+}
+
+pub fn load_incidents(conn: &Connection, since: i64) -> Result<Vec<(String, String)>, StoreError> {
+    const OP: &str = "load_incidents";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, body FROM incidents
+             WHERE opened_at >= ?1 OR state <> 'resolved'
+             ORDER BY opened_at, id",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![since], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+pub fn outbox_due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+    const OP: &str = "outbox_due";
+    // Only the oldest pending event of each (incident, notifier) queue is
+    // offered: a later event must not overtake one that is backing off.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT o.seq, o.event_id, o.notifier, o.incident_id, o.payload, o.created_at,
+                    o.attempts, o.next_attempt_at
+             FROM outbox o
+             WHERE o.delivered_at IS NULL AND o.dropped_at IS NULL AND o.next_attempt_at <= ?1
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox p
+                   WHERE p.notifier = o.notifier AND p.incident_id = o.incident_id
+                     AND p.seq < o.seq AND p.delivered_at IS NULL AND p.dropped_at IS NULL)
+             ORDER BY o.seq
+             LIMIT ?2",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![now, limit], |row| {
+            Ok(OutboxRow {
+                seq: row.get(0)?,
+                event_id: row.get(1)?,
+                notifier: row.get(2)?,
+                incident_id: row.get(3)?,
+                payload: row.get(4)?,
+                created_at: row.get(5)?,
+                attempts: row.get(6)?,
+                next_attempt_at: row.get(7)?,
+            })
+        })
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+pub fn outbox_delivered(conn: &Connection, seq: i64, at: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox SET delivered_at = ?2 WHERE seq = ?1",
+        params![seq, at],
+    )
+    .map_err(write_err("outbox_delivered"))?;
+    Ok(())
+}
+
+pub fn outbox_retry(
+    conn: &Connection,
+    seq: i64,
+    attempts: u32,
+    next_attempt_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3 WHERE seq = ?1",
+        params![seq, attempts, next_attempt_at],
+    )
+    .map_err(write_err("outbox_retry"))?;
+    Ok(())
+}
+
+pub fn outbox_drop(conn: &Connection, seq: i64, at: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox SET dropped_at = ?2 WHERE seq = ?1",
+        params![seq, at],
+    )
+    .map_err(write_err("outbox_drop"))?;
+    Ok(())
+}
+
+pub fn outbox_depth(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    const OP: &str = "outbox_depth";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT notifier, COUNT(*) FROM outbox
+             WHERE delivered_at IS NULL AND dropped_at IS NULL
+             GROUP BY notifier ORDER BY notifier",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, count_at(row, 1)?)))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+pub fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = ?1",
+        params![key],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(read_err("get_meta"))
+}
+
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map_err(write_err("set_meta"))?;
+    Ok(())
+}
+
+pub fn incident_summary(conn: &Connection, since: i64) -> Result<Vec<IncidentCount>, StoreError> {
+    const OP: &str = "incident_summary";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT service,
+                    SUM(CASE WHEN opened_at >= ?1 THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state <> 'resolved' THEN 1 ELSE 0 END)
+             FROM incidents GROUP BY service ORDER BY service",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![since], |row| {
+            Ok(IncidentCount {
+                service: row.get(0)?,
+                opened: count_at(row, 1)?,
+                open: count_at(row, 2)?,
+            })
+        })
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}

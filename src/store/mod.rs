@@ -1,0 +1,392 @@
+//! Durable state: SLO count buckets, incidents and the notification outbox in
+//! one SQLite file (WAL), so a restart — even `kill -9` — loses nothing that
+//! was committed.
+//!
+//! One OS thread owns the read-write connection; [`Store`] is a cheap,
+//! cloneable handle that sends it closures and awaits their results. SQLite
+//! calls block, and keeping them off the tokio workers means a slow disk
+//! delays only the writes, never probes or HTTP. [`ReadOnlyStore`] is a plain
+//! synchronous reader for `sentinel report`, safe to use while a daemon writes
+//! (WAL lets readers and one writer proceed together).
+//!
+//! Timestamps are unix seconds (`i64`) everywhere in this API.
+
+mod db;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use schema::SUPPORTED_VERSION;
+
+use crate::slo::{Counts, Resolution};
+
+/// Everything that can go wrong with the state file. The open-time variants
+/// tell an operator what to do; `Write` and `Read` happen while running and
+/// are counted and logged by the daemon, which keeps probing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "state file {path} is not a SQLite database or is corrupt ({detail}); it was left untouched — \
+         move it aside or restore a backup, then start again"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "state file {path} has schema version {found}, newer than the {supported} this sentinel \
+         supports; run a newer sentinel or point storage.path elsewhere"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "state file {path} has schema version {found}, older than {supported}; start the daemon once \
+         to upgrade it"
+    )]
+    OlderSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("state file {path} is not writable: {source}")]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no state at {path} — has the daemon run?")]
+    Missing { path: PathBuf },
+    #[error("cannot open state file {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    /// A failed write: full disk, I/O error, lock timeout. Nothing of the
+    /// operation was committed.
+    #[error("state write failed ({op}): {source}")]
+    Write {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("state read failed ({op}): {source}")]
+    Read {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store thread has stopped (after [`Store::close`]).
+    #[error("the state store is closed")]
+    Closed,
+}
+
+/// Counts to add to one check's minute bucket (and the hour bucket holding it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketDelta {
+    pub service: String,
+    pub check: String,
+    /// Start of the minute bucket, unix seconds (rounded down to a minute).
+    pub at_minute: i64,
+    pub counts: Counts,
+}
+
+/// One stored bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRow {
+    pub service: String,
+    pub check: String,
+    pub resolution: Resolution,
+    /// Bucket start, unix seconds.
+    pub start: i64,
+    pub counts: Counts,
+}
+
+/// An outbox event to enqueue with an incident change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxInsert {
+    /// Stable across retries; receivers de-duplicate on it.
+    pub event_id: String,
+    pub notifier: String,
+    pub incident_id: String,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// A pending outbox event, as handed to the delivery worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Insertion order; delivery order within an (incident, notifier) queue.
+    pub seq: i64,
+    pub event_id: String,
+    pub notifier: String,
+    pub incident_id: String,
+    pub payload: String,
+    pub created_at: i64,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+}
+
+/// Incidents of one service, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentCount {
+    pub service: String,
+    /// Opened at or after the `since` asked for.
+    pub opened: u64,
+    /// Not resolved, whenever opened.
+    pub open: u64,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Command {
+    Run(Job),
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// Queue length between async callers and the store thread; callers wait
+/// (back-pressure) rather than buffering without bound when the disk is slow.
+const QUEUE: usize = 1024;
+
+/// Handle to the read-write store. Clone freely; all clones talk to the one
+/// thread that owns the connection.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Command>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens or creates the state file (and its directory), verifies it and
+    /// migrates it to the current schema. Does not need a tokio runtime.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = schema::open_read_write(path)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sentinel-store".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                detail: format!("cannot start the store thread: {e}"),
+            })?;
+        Ok(Store {
+            tx,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Read-only access for `sentinel report`; see [`ReadOnlyStore::open`].
+    pub fn open_read_only(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        ReadOnlyStore::open(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The caller may have gone away (cancelled); nothing to tell then.
+            let _ = reply.send(f(conn));
+        });
+        self.tx
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Adds each delta to its minute bucket and to the hour bucket holding
+    /// it, all in one transaction: either every count lands or none does.
+    pub async fn add_counts(&self, deltas: Vec<BucketDelta>) -> Result<(), StoreError> {
+        self.call(move |c| db::add_counts(c, &deltas)).await
+    }
+
+    /// Minute buckets starting at or after `since_minute` and hour buckets at
+    /// or after `since_hour`: all minute rows, then all hour rows, each by
+    /// start, then service, then check.
+    pub async fn load_buckets(
+        &self,
+        since_minute: i64,
+        since_hour: i64,
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        self.call(move |c| db::load_buckets(c, since_minute, since_hour))
+            .await
+    }
+
+    /// Deletes minute buckets starting before `minute_before` and hour
+    /// buckets before `hour_before`. Returns the number of rows deleted.
+    pub async fn prune(&self, minute_before: i64, hour_before: i64) -> Result<u64, StoreError> {
+        self.call(move |c| db::prune(c, minute_before, hour_before))
+            .await
+    }
+
+    /// Deletes resolved incidents opened before `before`, and finished
+    /// (delivered or dropped) outbox events created before it. Open incidents
+    /// and pending events are kept whatever their age.
+    pub async fn prune_incidents(&self, before: i64) -> Result<u64, StoreError> {
+        self.call(move |c| db::prune_incidents(c, before)).await
+    }
+
+    /// Upserts the incident and enqueues its outbox events in ONE
+    /// transaction, so a notification exists exactly when the state change
+    /// it announces does. An event already queued (same `event_id` and
+    /// `notifier`) is left as it is.
+    pub async fn save_incident(
+        &self,
+        id: String,
+        service: String,
+        state: String,
+        opened_at: i64,
+        body_json: String,
+        events: Vec<OutboxInsert>,
+    ) -> Result<(), StoreError> {
+        let w = db::IncidentWrite {
+            id,
+            service,
+            state,
+            opened_at,
+            body_json,
+            events,
+        };
+        self.call(move |c| db::save_incident(c, &w)).await
+    }
+
+    /// `(id, body_json)` of incidents opened at or after `since`, plus every
+    /// incident whose state is not `resolved`, oldest first.
+    pub async fn load_incidents(&self, since: i64) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(move |c| db::load_incidents(c, since)).await
+    }
+
+    /// Pending events due at `now`, by `seq`, at most `limit`. Only the head
+    /// of each (incident, notifier) queue is returned, so delivering every
+    /// returned row at once never reorders one incident's events.
+    pub async fn outbox_due(&self, now: i64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(move |c| db::outbox_due(c, now, limit)).await
+    }
+
+    pub async fn outbox_delivered(&self, seq: i64, at: i64) -> Result<(), StoreError> {
+        self.call(move |c| db::outbox_delivered(c, seq, at)).await
+    }
+
+    pub async fn outbox_retry(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| db::outbox_retry(c, seq, attempts, next_attempt_at))
+            .await
+    }
+
+    /// Gives up on an event (past the notifier's `max_age`).
+    pub async fn outbox_drop(&self, seq: i64, at: i64) -> Result<(), StoreError> {
+        self.call(move |c| db::outbox_drop(c, seq, at)).await
+    }
+
+    /// Pending (undelivered, not dropped) events per notifier, by name.
+    /// Notifiers with nothing pending are absent.
+    pub async fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.call(|c| db::outbox_depth(c)).await
+    }
+
+    pub async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.call(move |c| db::get_meta(c, &key)).await
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.call(move |c| db::set_meta(c, &key, &value)).await
+    }
+
+    /// Runs `PRAGMA quick_check` over the whole file. [`Store::open`] skips
+    /// it for large files to keep start-up fast; the daemon may run this in
+    /// the background instead. Blocks other store work while it runs.
+    pub async fn quick_check(&self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.call(move |c| schema::quick_check(c, &path)).await
+    }
+
+    /// Finishes queued work, checkpoints and closes the connection, and stops
+    /// the thread. Later calls on any clone return [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Close(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The store thread: runs jobs in arrival order until closed or every handle
+/// is dropped.
+fn run(conn: Connection, mut rx: mpsc::Receiver<Command>) {
+    let mut conn = conn;
+    while let Some(cmd) = rx.blocking_recv() {
+        match cmd {
+            Command::Run(job) => job(&mut conn),
+            Command::Close(reply) => {
+                rx.close();
+                let result = conn.close().map_err(|(_, source)| StoreError::Write {
+                    op: "close",
+                    source,
+                });
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
+}
+
+/// Read-only access for `sentinel report`; works while a daemon writes.
+#[derive(Debug)]
+pub struct ReadOnlyStore {
+    conn: Connection,
+}
+
+impl ReadOnlyStore {
+    /// Opens an existing, current-schema state file. A missing file is
+    /// [`StoreError::Missing`]; nothing is ever created or migrated.
+    pub fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        Ok(ReadOnlyStore {
+            conn: schema::open_read_only(path)?,
+        })
+    }
+
+    pub fn load_buckets(
+        &self,
+        since_minute: i64,
+        since_hour: i64,
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        db::load_buckets(&self.conn, since_minute, since_hour)
+    }
+
+    pub fn load_incidents(&self, since: i64) -> Result<Vec<(String, String)>, StoreError> {
+        db::load_incidents(&self.conn, since)
+    }
+
+    pub fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        db::outbox_depth(&self.conn)
+    }
+
+    /// Per service (by name): incidents opened since `since`, and open now.
+    /// Services without incidents are absent.
+    pub fn incident_summary(&self, since: i64) -> Result<Vec<IncidentCount>, StoreError> {
+        db::incident_summary(&self.conn, since)
+    }
+}
+
+#[cfg(test)]
+mod tests;

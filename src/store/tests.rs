@@ -1,0 +1,524 @@
+use std::path::Path;
+
+use super::*;
+
+fn delta(
+    service: &str,
+    check: &str,
+    at_minute: i64,
+    valid: u64,
+    good: u64,
+    lg: u64,
+) -> BucketDelta {
+    BucketDelta {
+        service: service.into(),
+        check: check.into(),
+        at_minute,
+        counts: Counts {
+            valid,
+            good,
+            latency_good: lg,
+        },
+    }
+}
+
+fn row(
+    check: &str,
+    resolution: Resolution,
+    start: i64,
+    valid: u64,
+    good: u64,
+    lg: u64,
+) -> BucketRow {
+    BucketRow {
+        service: "identity".into(),
+        check: check.into(),
+        resolution,
+        start,
+        counts: Counts {
+            valid,
+            good,
+            latency_good: lg,
+        },
+    }
+}
+
+fn event(event_id: &str, notifier: &str, incident_id: &str, created_at: i64) -> OutboxInsert {
+    OutboxInsert {
+        event_id: event_id.into(),
+        notifier: notifier.into(),
+        incident_id: incident_id.into(),
+        payload: format!("{{\"id\":\"{event_id}\"}}"),
+        created_at,
+    }
+}
+
+fn raw_version(path: &Path) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+// 2026-11-23T10:00:00Z, an hour boundary.
+const T0: i64 = 1_795_428_000;
+
+#[tokio::test]
+async fn open_creates_directory_and_migrations_are_idempotent_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/sentinel.db");
+    let store = Store::open(&path).unwrap();
+    store.set_meta("k", "v1").await.unwrap();
+    store.close().await.unwrap();
+    assert_eq!(raw_version(&path), SUPPORTED_VERSION);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some("v1"));
+    assert_eq!(store.get_meta("missing").await.unwrap(), None);
+    store.close().await.unwrap();
+    assert_eq!(raw_version(&path), SUPPORTED_VERSION);
+
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn garbage_file_is_corrupt_and_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("left untouched"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[tokio::test]
+async fn damaged_page_in_a_real_database_is_corrupt_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    let store = Store::open(&path).unwrap();
+    let deltas = (0..2000)
+        .map(|i| delta("identity", &format!("check-{i}"), T0, 1, 1, 1))
+        .collect();
+    store.add_counts(deltas).await.unwrap();
+    store.close().await.unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 16 * 4096, "{}", bytes.len());
+    // Keep the header and the schema page; trash a data page in the middle.
+    let mid = bytes.len() / 2 / 4096 * 4096;
+    for b in &mut bytes[mid..mid + 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn full_disk_is_a_write_error_that_commits_nothing_and_the_store_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    store
+        .add_counts(vec![delta("identity", "login", T0, 1, 1, 1)])
+        .await
+        .unwrap();
+    let set_max_pages = |pages: i64| {
+        store.call(move |c| {
+            c.pragma_update(None, "max_page_count", pages)
+                .map_err(|source| StoreError::Write { op: "test", source })
+        })
+    };
+    // SQLite reports SQLITE_FULL once the file may not grow: a full disk.
+    let pages: i64 = store
+        .call(|c| {
+            c.pragma_query_value(None, "page_count", |r| r.get(0))
+                .map_err(|source| StoreError::Read { op: "test", source })
+        })
+        .await
+        .unwrap();
+    set_max_pages(pages).await.unwrap();
+    let big: Vec<BucketDelta> = (0..5000)
+        .map(|i| delta("identity", &format!("check-{i}"), T0, 1, 1, 1))
+        .collect();
+    let err = store.add_counts(big.clone()).await.unwrap_err();
+    match &err {
+        StoreError::Write { op, source } => {
+            assert_eq!(*op, "add_counts");
+            assert_eq!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            );
+        }
+        other => panic!("expected Write, got {other:?}"),
+    }
+    assert_eq!(
+        store.load_buckets(i64::MIN, i64::MIN).await.unwrap().len(),
+        2
+    );
+
+    set_max_pages(1_000_000).await.unwrap();
+    store.add_counts(big).await.unwrap();
+    assert_eq!(
+        store.load_buckets(i64::MIN, i64::MIN).await.unwrap().len(),
+        2 + 2 * 5000
+    );
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_and_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sentinel.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE future (x INTEGER); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    match Store::open(&path).unwrap_err() {
+        StoreError::NewerSchema {
+            found, supported, ..
+        } => assert_eq!((found, supported), (99, SUPPORTED_VERSION)),
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    match Store::open_read_only(&path).unwrap_err() {
+        StoreError::NewerSchema { found, .. } => assert_eq!(found, 99),
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn directory_that_is_a_regular_file_is_not_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("sentinel.db")).unwrap_err();
+    assert!(matches!(err, StoreError::NotWritable { .. }), "{err:?}");
+    assert!(err.to_string().contains("not writable"), "{err}");
+}
+
+#[test]
+fn read_only_open_of_a_missing_file_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.db");
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("no state at {} — has the daemon run?", path.display())
+    );
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn add_counts_accumulates_exactly_into_minute_and_hour_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    store
+        .add_counts(vec![
+            delta("identity", "login", T0 + 60, 4, 3, 2),
+            delta("identity", "dns", T0 + 60, 1, 1, 1),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_counts(vec![
+            delta("identity", "login", T0 + 60, 2, 2, 2),
+            // same hour, another minute; not aligned: floored to T0 + 120
+            delta("identity", "login", T0 + 150, 5, 0, 0),
+            // next hour
+            delta("identity", "login", T0 + 3600, 1, 1, 0),
+        ])
+        .await
+        .unwrap();
+    let rows = store.load_buckets(i64::MIN, i64::MIN).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            row("dns", Resolution::Minute, T0 + 60, 1, 1, 1),
+            row("login", Resolution::Minute, T0 + 60, 6, 5, 4),
+            row("login", Resolution::Minute, T0 + 120, 5, 0, 0),
+            row("login", Resolution::Minute, T0 + 3600, 1, 1, 0),
+            row("dns", Resolution::Hour, T0, 1, 1, 1),
+            row("login", Resolution::Hour, T0, 11, 5, 4),
+            row("login", Resolution::Hour, T0 + 3600, 1, 1, 0),
+        ]
+    );
+    // The `since` bounds apply per resolution.
+    let rows = store.load_buckets(T0 + 120, T0 + 3600).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            row("login", Resolution::Minute, T0 + 120, 5, 0, 0),
+            row("login", Resolution::Minute, T0 + 3600, 1, 1, 0),
+            row("login", Resolution::Hour, T0 + 3600, 1, 1, 0),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn prune_deletes_only_older_buckets_per_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    store
+        .add_counts(vec![
+            delta("identity", "login", T0, 1, 1, 1),
+            delta("identity", "login", T0 + 3600, 1, 1, 1),
+        ])
+        .await
+        .unwrap();
+    // Drops minute T0 and hour T0; keeps minute T0+3600 and hour T0+3600.
+    assert_eq!(store.prune(T0 + 60, T0 + 1).await.unwrap(), 2);
+    let rows = store.load_buckets(i64::MIN, i64::MIN).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            row("login", Resolution::Minute, T0 + 3600, 1, 1, 1),
+            row("login", Resolution::Hour, T0 + 3600, 1, 1, 1),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn restart_gives_identical_buckets_incidents_and_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let deltas: Vec<BucketDelta> = (0..180)
+        .map(|i| {
+            delta(
+                "identity",
+                if i % 2 == 0 { "a" } else { "b" },
+                T0 + i * 60,
+                3,
+                2,
+                1,
+            )
+        })
+        .collect();
+    store.add_counts(deltas).await.unwrap();
+    store
+        .save_incident(
+            "inc-1".into(),
+            "identity".into(),
+            "open".into(),
+            T0,
+            "{\"id\":\"inc-1\"}".into(),
+            vec![event("e1", "tickets", "inc-1", T0)],
+        )
+        .await
+        .unwrap();
+    let buckets = store.load_buckets(i64::MIN, i64::MIN).await.unwrap();
+    let incidents = store.load_incidents(0).await.unwrap();
+    let due = store.outbox_due(T0, 10).await.unwrap();
+    assert_eq!(buckets.len(), 180 + 6);
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.load_incidents(0).await.unwrap_err(),
+        StoreError::Closed
+    ));
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.load_buckets(i64::MIN, i64::MIN).await.unwrap(),
+        buckets
+    );
+    assert_eq!(store.load_incidents(0).await.unwrap(), incidents);
+    assert_eq!(store.outbox_due(T0, 10).await.unwrap(), due);
+
+    // A reader sees the same while the writer is open.
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.load_buckets(i64::MIN, i64::MIN).unwrap(), buckets);
+    assert_eq!(reader.load_incidents(0).unwrap(), incidents);
+    assert_eq!(
+        reader.outbox_depth().unwrap(),
+        vec![("tickets".to_string(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn incident_and_its_outbox_events_commit_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    // Make the second event fail inside the transaction.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON outbox WHEN NEW.notifier = 'broken'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let err = store
+        .save_incident(
+            "inc-1".into(),
+            "identity".into(),
+            "open".into(),
+            T0,
+            "{}".into(),
+            vec![
+                event("e1", "tickets", "inc-1", T0),
+                event("e1", "broken", "inc-1", T0),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Write {
+                op: "save_incident",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.load_incidents(0).await.unwrap(), vec![]);
+    assert_eq!(store.outbox_due(T0, 10).await.unwrap(), vec![]);
+    assert_eq!(store.outbox_depth().await.unwrap(), vec![]);
+
+    store
+        .save_incident(
+            "inc-1".into(),
+            "identity".into(),
+            "open".into(),
+            T0,
+            "{\"v\":1}".into(),
+            vec![
+                event("e1", "tickets", "inc-1", T0),
+                event("e1", "chat", "inc-1", T0),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_incidents(0).await.unwrap(),
+        vec![("inc-1".to_string(), "{\"v\":1}".to_string())]
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        vec![("chat".to_string(), 1), ("tickets".to_string(), 1)]
+    );
+    // Saving the same change again updates the body but enqueues nothing twice.
+    store
+        .save_incident(
+            "inc-1".into(),
+            "identity".into(),
+            "resolved".into(),
+            T0,
+            "{\"v\":2}".into(),
+            vec![event("e1", "tickets", "inc-1", T0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_incidents(0).await.unwrap(),
+        vec![("inc-1".to_string(), "{\"v\":2}".to_string())]
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        vec![("chat".to_string(), 1), ("tickets".to_string(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn outbox_keeps_per_incident_order_through_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let save = |id: &str, events: Vec<OutboxInsert>| {
+        store.save_incident(
+            id.into(),
+            "identity".into(),
+            "open".into(),
+            T0,
+            "{}".into(),
+            events,
+        )
+    };
+    save("A", vec![event("a-open", "tickets", "A", T0)])
+        .await
+        .unwrap();
+    save("B", vec![event("b-open", "tickets", "B", T0 + 1)])
+        .await
+        .unwrap();
+    save("A", vec![event("a-ack", "tickets", "A", T0 + 2)])
+        .await
+        .unwrap();
+
+    let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.event_id).collect::<Vec<_>>();
+    // Only each queue's head is offered: a-ack waits behind a-open.
+    let due = store.outbox_due(T0 + 10, 10).await.unwrap();
+    assert_eq!(ids(due.clone()), ["a-open", "b-open"]);
+    assert_eq!(
+        (due[0].seq, due[0].attempts, due[0].next_attempt_at),
+        (1, 0, T0)
+    );
+
+    // a-open backs off: neither it nor a-ack is due until then.
+    store.outbox_retry(due[0].seq, 1, T0 + 100).await.unwrap();
+    store.outbox_delivered(due[1].seq, T0 + 10).await.unwrap();
+    assert_eq!(
+        ids(store.outbox_due(T0 + 50, 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    let due = store.outbox_due(T0 + 100, 10).await.unwrap();
+    assert_eq!(ids(due.clone()), ["a-open"]);
+    assert_eq!(due[0].attempts, 1);
+
+    store.outbox_drop(due[0].seq, T0 + 100).await.unwrap();
+    assert_eq!(
+        ids(store.outbox_due(T0 + 100, 10).await.unwrap()),
+        ["a-ack"]
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        vec![("tickets".to_string(), 1)]
+    );
+    // `limit` caps the batch.
+    save("C", vec![event("c-open", "tickets", "C", T0)])
+        .await
+        .unwrap();
+    assert_eq!(ids(store.outbox_due(T0 + 100, 1).await.unwrap()), ["a-ack"]);
+}
+
+#[tokio::test]
+async fn prune_incidents_keeps_open_incidents_and_pending_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    for (id, state) in [("old-resolved", "resolved"), ("old-open", "open")] {
+        store
+            .save_incident(
+                id.into(),
+                "identity".into(),
+                state.into(),
+                T0,
+                "{}".into(),
+                vec![event(&format!("{id}-e"), "tickets", id, T0)],
+            )
+            .await
+            .unwrap();
+    }
+    store.outbox_delivered(1, T0 + 5).await.unwrap();
+    // One resolved incident and one delivered event go.
+    assert_eq!(store.prune_incidents(T0 + 10).await.unwrap(), 2);
+    assert_eq!(
+        store.load_incidents(0).await.unwrap(),
+        vec![("old-open".to_string(), "{}".to_string())]
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        vec![("tickets".to_string(), 1)]
+    );
+    // Open incidents are returned however old they are.
+    assert_eq!(store.load_incidents(T0 + 1000).await.unwrap().len(), 1);
+}

@@ -1,0 +1,813 @@
+//! Config loading end to end: YAML text in, typed config or exact problem
+//! lines out.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sentinel::config::{
+    self, ConfigError, NotifierKind, ProbeSpec, RecordType, SloWindow, UrlSource,
+};
+
+/// Parse `yaml` as file `t.yaml`; `expected` empty means it must be valid,
+/// otherwise the rendered problems must be exactly these lines, in order.
+fn check(yaml: &str, expected: &[&str]) {
+    match config::parse_str(yaml, "t.yaml") {
+        Ok(_) => assert!(
+            expected.is_empty(),
+            "expected problems {expected:#?}, got a valid config for:\n{yaml}"
+        ),
+        Err(ConfigError::Invalid(problems)) => {
+            let got: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+            assert_eq!(got, expected, "for:\n{yaml}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn unknown_key_with_hint() {
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        intervl: 5s
+        http: { url: http://x }
+"#,
+        &[
+            "t.yaml:5:9: services[0].checks[0].intervl: unknown key `intervl` — did you mean `interval`?",
+        ],
+    );
+    check(
+        r#"servr:
+  listen: 127.0.0.1:1
+"#,
+        &["t.yaml:1:1: servr: unknown key `servr` — did you mean `server`?"],
+    );
+    check(
+        r#"services:
+  - name: a
+    frobnicate: 1
+"#,
+        &[
+            "t.yaml:3:5: services[0].frobnicate: unknown key `frobnicate` — valid keys here: `name`, `description`, `owner`, `tier`, `checks`, `slo`, `incident`",
+        ],
+    );
+}
+
+#[test]
+fn response_targets_reject_unknown_keys() {
+    check(
+        r#"response_targets:
+  P1: { acknowledge: 10m, restor: 2h }
+services:
+  - name: identity
+    checks:
+      - name: a
+        http: { url: https://sso.example.com/health }
+"#,
+        &[
+            "t.yaml:2:27: response_targets.P1.restor: unknown key `restor` — did you mean `restore`?",
+        ],
+    );
+}
+
+#[test]
+fn type_errors_name_what_was_found() {
+    check(
+        r#"services:
+  - name: identity
+    tier: high
+"#,
+        &["t.yaml:3:11: services[0].tier: expected a whole number 0..=255, found `high`"],
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: login
+        http: { url: https://sso.example.com/health }
+  - name: identity
+    checks:
+      - name: login
+        http: { url: https://sso.example.com/health }
+"#,
+        &[
+            "t.yaml:6:11: services[1].name: duplicate service name `identity` (first defined on line 2)",
+        ],
+    );
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: login
+        http: { url: https://sso.example.com/health }
+      - name: login
+        tcp: { host: ldap.example.com, port: 636 }
+"#,
+        &[
+            "t.yaml:6:15: services[0].checks[1].name: duplicate check name `login` in service `identity` (first defined on line 4)",
+        ],
+    );
+}
+
+#[test]
+fn timeouts_against_intervals() {
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: login
+        interval: 5s
+        timeout: 10s
+        http: { url: https://sso.example.com/health }
+"#,
+        &["t.yaml:6:18: services[0].checks[0].timeout: timeout 10s is longer than interval 5s"],
+    );
+    check(
+        r#"defaults:
+  interval: 5s
+  timeout: 10s
+services:
+  - name: identity
+    checks:
+      - name: login
+        http: { url: https://sso.example.com/health }
+"#,
+        &["t.yaml:3:12: defaults.timeout: timeout 10s is longer than interval 5s"],
+    );
+}
+
+#[test]
+fn default_timeout_gives_way_to_a_short_interval() {
+    let c = config::parse_str(
+        r#"services:
+  - name: identity
+    checks:
+      - name: fast
+        interval: 2s
+        http: { url: https://sso.example.com/health }
+      - name: slow
+        interval: 1m
+        http: { url: https://sso.example.com/health }
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    let checks = &c.services[0].checks;
+    assert_eq!(
+        (checks[0].interval, checks[0].timeout),
+        (ms(2_000), ms(2_000))
+    );
+    assert_eq!(
+        (checks[1].interval, checks[1].timeout),
+        (ms(60_000), ms(5_000))
+    );
+}
+
+#[test]
+fn invalid_urls() {
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: a
+        http: { url: ftp://sso.example.com/health }
+      - name: b
+        http: { url: sso.example.com/health }
+      - name: c
+        http: { url: "http://" }
+"#,
+        &[
+            "t.yaml:5:22: services[0].checks[0].http.url: invalid URL `ftp://sso.example.com/health`: scheme must be http or https, not `ftp`",
+            "t.yaml:7:22: services[0].checks[1].http.url: invalid URL `sso.example.com/health`: missing scheme — write `https://sso.example.com/health`",
+            "t.yaml:9:22: services[0].checks[2].http.url: invalid URL `http://`: empty host",
+        ],
+    );
+}
+
+#[test]
+fn bad_durations() {
+    check(
+        r#"defaults:
+  interval: 15
+  timeout: 5sec
+services:
+  - name: identity
+    checks:
+      - name: a
+        interval: 0s
+        http: { url: https://sso.example.com/health }
+"#,
+        &[
+            "t.yaml:2:13: defaults.interval: invalid duration `15`: missing unit; write e.g. `15s` (units: ms, s, m, h, d, w)",
+            "t.yaml:3:12: defaults.timeout: invalid duration `5sec`: unknown unit `sec` (units: ms, s, m, h, d, w)",
+            "t.yaml:8:19: services[0].checks[0].interval: duration `0s` must be longer than 0",
+        ],
+    );
+}
+
+#[test]
+fn slo_objectives_are_percent_in_range() {
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: a
+        http: { url: https://sso.example.com/health }
+    slo:
+      objective: 100
+      window: 30x
+      latency: { threshold: 300ms, objective: 0 }
+"#,
+        &[
+            "t.yaml:7:18: services[0].slo.objective: objective 100 is out of range: it is a percent, greater than 0 and less than 100 — e.g. `99.9`",
+            "t.yaml:8:15: services[0].slo.window: invalid duration `30x`: unknown unit `x` (units: ms, s, m, h, d, w)",
+            "t.yaml:9:47: services[0].slo.latency.objective: objective 0 is out of range: it is a percent, greater than 0 and less than 100 — e.g. `99.9`",
+        ],
+    );
+}
+
+#[test]
+fn exactly_one_probe_kind() {
+    check(
+        r#"services:
+  - name: identity
+    checks:
+      - name: none
+        interval: 5s
+      - name: two
+        http: { url: https://sso.example.com/health }
+        tcp: { host: ldap.example.com, port: 636 }
+"#,
+        &[
+            "t.yaml:4:9: services[0].checks[0]: check has no probe — give exactly one of `http`, `tcp`, `dns`, `tls`",
+            "t.yaml:6:9: services[0].checks[1]: check has 2 probes (`http`, `tcp`) — give exactly one of `http`, `tcp`, `dns`, `tls`",
+        ],
+    );
+}
+
+#[test]
+fn references_and_maintenance_times() {
+    check(
+        r#"notifiers:
+  - name: tickets
+    type: webhook
+    url: http://127.0.0.1:8080/hooks
+maintenance:
+  - services: [identiy, billing]
+    start: 2026-12-01T23:00:00Z
+    end: 2026-12-01T22:00:00Z
+  - services: [identity]
+    start: tomorrow
+    end: 2026-12-01T22:00:00Z
+services:
+  - name: identity
+    checks:
+      - name: a
+        http: { url: https://sso.example.com/health }
+    incident:
+      notify: [ticket, pager]
+"#,
+        &[
+            "t.yaml:6:16: maintenance[0].services[0]: unknown service `identiy` in maintenance — did you mean `identity`?",
+            "t.yaml:6:25: maintenance[0].services[1]: unknown service `billing` in maintenance",
+            "t.yaml:8:10: maintenance[0].end: maintenance end 2026-12-01T22:00:00Z is not after its start 2026-12-01T23:00:00Z",
+            "t.yaml:10:12: maintenance[1].start: invalid time `tomorrow`: expected RFC 3339 with a UTC offset — e.g. `2026-12-01T22:00:00Z`",
+            "t.yaml:18:16: services[0].incident.notify[0]: unknown notifier `ticket` in `notify` — did you mean `tickets`?",
+            "t.yaml:18:24: services[0].incident.notify[1]: unknown notifier `pager` in `notify` — defined notifiers: `tickets`",
+        ],
+    );
+}
+
+#[test]
+fn listen_status_regex_dns() {
+    check(
+        r#"server:
+  listen: 9464
+services:
+  - name: identity
+    checks:
+      - name: a
+        http:
+          url: https://sso.example.com/health
+          expect: { status: [200, 700], body_regex: "(ok" }
+      - name: b
+        dns: { name: sso.example.com, record: AAA, server: dns.local }
+      - name: c
+        dns: { name: sso.example.com, record: aaaa, server: "10.0.0.2" }
+"#,
+        &[
+            "t.yaml:2:11: server.listen: invalid listen address `9464`: expected IP:PORT — e.g. `127.0.0.1:9464`, `0.0.0.0:9464` or `[::]:9464`",
+            "t.yaml:9:29: services[0].checks[0].http.expect.status: status code 700 is out of range 100..=599",
+            "t.yaml:9:53: services[0].checks[0].http.expect.body_regex: invalid regex `(ok`: unclosed group",
+            "t.yaml:11:47: services[0].checks[1].dns.record: unknown record type `AAA` — one of A, AAAA, CNAME, MX, TXT, NS, SRV, PTR, SOA",
+            "t.yaml:11:60: services[0].checks[1].dns.server: invalid DNS server `dns.local`: expected IP or IP:PORT — e.g. `10.0.0.2:53` or `10.0.0.2` (port 53)",
+        ],
+    );
+}
+
+#[test]
+fn notifier_requirements() {
+    check(
+        r#"notifiers:
+  - name: oncall
+    type: pagerduty
+    url: https://events.pagerduty.com/v2/enqueue
+  - name: chat
+    type: slack
+  - name: x
+    type: webhok
+    url: http://127.0.0.1/
+  - name: y
+    type: webhook
+    url_env: "not a var"
+services:
+  - name: identity
+    checks:
+      - name: a
+        http: { url: https://sso.example.com/health }
+"#,
+        &[
+            "t.yaml:2:5: notifiers[0].routing_key_env: missing required key `routing_key_env` — pagerduty notifiers need the environment variable holding the routing key",
+            "t.yaml:5:5: notifiers[1].url: missing required key `url` (or `url_env`) — use `url_env` when the URL embeds a secret",
+            "t.yaml:8:11: notifiers[2].type: unknown notifier type `webhok` — did you mean `webhook`?",
+            "t.yaml:12:14: notifiers[3].url_env: `not a var` is not an environment variable name — keys ending in `_env` name a variable, e.g. `PD_ROUTING_KEY`; never put the secret itself here",
+        ],
+    );
+}
+
+#[test]
+fn names_and_empty_services() {
+    check(
+        r#"services:
+  - name: "bad name"
+    checks: []
+  - name: ""
+    checks:
+      - name: "a/b"
+        tls: { host: sso.example.com }
+  - name: ok
+"#,
+        &[
+            "t.yaml:2:11: services[0].name: name `bad name` may only contain letters, digits, `_`, `.` and `-` — names become metric labels and URL path segments",
+            "t.yaml:3:13: services[0].checks: service `bad name` has no checks — add at least one check (`http`, `tcp`, `dns` or `tls`)",
+            "t.yaml:4:11: services[1].name: `name` is empty",
+            "t.yaml:6:15: services[1].checks[0].name: name `a/b` may only contain letters, digits, `_`, `.` and `-` — names become metric labels and URL path segments",
+            "t.yaml:8:5: services[2].checks: service `ok` has no checks — add at least one check (`http`, `tcp`, `dns` or `tls`)",
+        ],
+    );
+    check(
+        "",
+        &[
+            "t.yaml:1:1: services: no services configured — add a `services:` list with at least one service and check",
+        ],
+    );
+}
+
+#[test]
+fn tcp_and_missing_target_keys() {
+    check(
+        r#"response_targets:
+  P1: { acknowledge: 10m }
+services:
+  - name: identity
+    checks:
+      - name: a
+        tcp: { host: "https://x", port: 70000, cert_min_days: 3 }
+"#,
+        &[
+            "t.yaml:2:7: response_targets.P1.restore: missing required key `restore`",
+            "t.yaml:7:22: services[0].checks[0].tcp.host: invalid host `https://x`: give a bare host name or IP — no scheme, port or path; the port goes in `port`",
+            "t.yaml:7:41: services[0].checks[0].tcp.port: port 70000 is out of range 1..=65535",
+            "t.yaml:7:63: services[0].checks[0].tcp.cert_min_days: `cert_min_days` needs `tls: true`",
+        ],
+    );
+}
+
+#[test]
+fn invalid_display_lists_every_problem_then_the_count() {
+    let err = config::parse_str(
+        "services:\n  - name: a\n    checks: []\n  - name: a\n    checks: []\n",
+        "c.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "c.yaml:3:13: services[0].checks: service `a` has no checks — add at least one check (`http`, `tcp`, `dns` or `tls`)\n\
+         c.yaml:4:11: services[1].name: duplicate service name `a` (first defined on line 2)\n\
+         c.yaml:5:13: services[1].checks: service `a` has no checks — add at least one check (`http`, `tcp`, `dns` or `tls`)\n\
+         3 problem(s) found"
+    );
+    assert_eq!(err.problems().len(), 3);
+}
+
+#[test]
+fn load_reports_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.yaml");
+    match config::load(&path) {
+        Err(ConfigError::Io { path: p, source }) => {
+            assert_eq!(p, path);
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected Io error, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_names_the_file_in_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, "servr: {}\n").unwrap();
+    let err = config::load(&path).unwrap_err();
+    assert_eq!(
+        err.problems()[0].to_string(),
+        format!(
+            "{}:1:1: servr: unknown key `servr` — did you mean `server`?",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn defaults_apply() {
+    let c = config::parse_str(
+        r#"services:
+  - name: identity
+    checks:
+      - name: login
+        http: { url: https://sso.example.com/health }
+      - name: cert
+        tls: { host: sso.example.com }
+      - name: dns
+        dns: { name: sso.example.com, server: "10.0.0.2" }
+    slo: { objective: 99.5 }
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9464");
+    assert_eq!(c.server.api_token_env, None);
+    assert_eq!(c.server.max_concurrency, 1024);
+    assert_eq!(c.storage.path, Path::new("data/sentinel.db"));
+    assert_eq!(c.storage.minute_retention, Duration::from_secs(3 * 86_400));
+    assert_eq!(c.storage.retention, Duration::from_secs(400 * 86_400));
+    assert_eq!(
+        (c.defaults.interval, c.defaults.timeout),
+        (ms(30_000), ms(5_000))
+    );
+    let s = &c.services[0];
+    let ProbeSpec::Http(h) = &s.checks[0].probe else {
+        panic!("http")
+    };
+    assert_eq!(h.method, "GET");
+    assert!(!h.follow_redirects);
+    assert!(h.tls_verify);
+    assert_eq!(h.max_body_bytes, 1_048_576);
+    assert_eq!(h.expect.status, (200..=299).collect::<Vec<u16>>());
+    let ProbeSpec::Tls(t) = &s.checks[1].probe else {
+        panic!("tls")
+    };
+    assert_eq!((t.port, t.cert_min_days, t.tls_verify), (443, 14, true));
+    let ProbeSpec::Dns(d) = &s.checks[2].probe else {
+        panic!("dns")
+    };
+    assert_eq!(
+        (d.record, d.server.to_string()),
+        (RecordType::A, "10.0.0.2:53".to_string())
+    );
+    let slo = s.slo.as_ref().unwrap();
+    assert_eq!(slo.objective, 0.995);
+    assert_eq!(
+        slo.window,
+        SloWindow::Rolling(Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(s.incident.open_after, 3);
+    assert_eq!(s.incident.resolve_after, 2);
+    assert!(s.incident.burn_rate_alerts);
+    assert_eq!(s.incident.severity, "P2");
+    assert!(s.incident.notify.is_empty());
+}
+
+/// The SPEC §2 example, verbatim, read into the values it spells out.
+#[test]
+fn spec_example_parses_to_the_written_values() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example-full.yaml");
+    let c = config::load(&path).unwrap();
+    assert_eq!(
+        c.server.api_token_env.as_deref(),
+        Some("SENTINEL_API_TOKEN")
+    );
+    let names: Vec<&str> = c.notifiers.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["tickets", "oncall", "chat", "am"]);
+    match &c.notifiers[0].kind {
+        NotifierKind::Webhook { url, secret_env } => {
+            assert_eq!(
+                url,
+                &UrlSource::Inline("http://127.0.0.1:8080/hooks".parse().unwrap())
+            );
+            assert_eq!(secret_env.as_deref(), Some("TICKETS_WEBHOOK_SECRET"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &c.notifiers[1].kind {
+        NotifierKind::PagerDuty {
+            routing_key_env, ..
+        } => {
+            assert_eq!(routing_key_env, "PD_ROUTING_KEY")
+        }
+        other => panic!("{other:?}"),
+    }
+    match &c.notifiers[2].kind {
+        NotifierKind::Slack { url } => {
+            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.notifiers[3].kind,
+        NotifierKind::Alertmanager { .. }
+    ));
+    assert_eq!(c.notifiers[0].max_age, Duration::from_secs(86_400));
+    assert_eq!(c.notifiers[0].timeout, ms(10_000));
+    assert_eq!(c.response_targets["P1"].acknowledge, ms(600_000));
+    assert_eq!(c.response_targets["P2"].restore, ms(8 * 3_600_000));
+    assert_eq!(c.maintenance[0].services, ["identity"]);
+    assert_eq!(c.maintenance[0].start.to_string(), "2026-12-01T22:00:00Z");
+    assert_eq!(c.maintenance[0].end.to_string(), "2026-12-01T23:00:00Z");
+
+    let s = &c.services[0];
+    assert_eq!(s.name, "identity");
+    assert_eq!(s.description.as_deref(), Some("Single sign-on"));
+    assert_eq!(s.owner.as_deref(), Some("it-ops"));
+    assert_eq!(s.tier, Some(1));
+    let login = &s.checks[0];
+    assert_eq!((login.interval, login.timeout), (ms(15_000), ms(3_000)));
+    let ProbeSpec::Http(h) = &login.probe else {
+        panic!("http")
+    };
+    assert_eq!(h.url.as_str(), "https://sso.example.com/health");
+    assert_eq!(
+        h.headers,
+        [("Accept".to_string(), "application/json".to_string())]
+    );
+    assert_eq!(h.expect.status, [200]);
+    assert_eq!(h.expect.body_contains.as_deref(), Some("ok"));
+    assert_eq!(
+        h.expect.json,
+        [("$.status".to_string(), serde_json::json!("UP"))]
+    );
+    assert_eq!(h.expect.max_latency, Some(ms(800)));
+    assert_eq!(h.expect.cert_min_days, Some(14));
+    let ldaps = &s.checks[1];
+    assert_eq!((ldaps.interval, ldaps.timeout), (ms(30_000), ms(5_000)));
+    let ProbeSpec::Tcp(t) = &ldaps.probe else {
+        panic!("tcp")
+    };
+    assert_eq!(
+        (t.host.as_str(), t.port, t.tls, t.tls_verify),
+        ("ldap.example.com", 636, true, true)
+    );
+    let ProbeSpec::Dns(d) = &s.checks[2].probe else {
+        panic!("dns")
+    };
+    assert_eq!(d.name, "sso.example.com");
+    assert_eq!(
+        (d.record, d.server.to_string()),
+        (RecordType::A, "10.0.0.2:53".to_string())
+    );
+    let slo = s.slo.as_ref().unwrap();
+    assert_eq!(slo.objective, 0.999);
+    assert_eq!(slo.window.label(), "30d");
+    let lat = slo.latency.unwrap();
+    assert_eq!((lat.threshold, lat.objective), (ms(300), 0.99));
+    assert_eq!(s.incident.severity, "P1");
+    assert_eq!(s.incident.notify, ["tickets", "oncall", "chat"]);
+}
+
+/// Docs cannot rot: every shipped config file must load.
+#[test]
+fn every_config_file_in_the_repo_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            if let Err(e) = config::load(&path) {
+                panic!("{} does not load:\n{e}", path.display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no config/*.yaml found");
+}
+
+#[test]
+fn month_window_and_explicit_values() {
+    let c = config::parse_str(
+        r#"server:
+  listen: "[::]:9000"
+  max_concurrency: 8
+storage:
+  path: /var/lib/sentinel/state.db
+services:
+  - name: billing
+    checks:
+      - name: api
+        http:
+          url: http://127.0.0.1:8080/
+          method: post
+          body: "{}"
+          follow_redirects: true
+          tls_verify: false
+          max_body_bytes: 10
+          expect: { status: 204, body_regex: "^o+k$" }
+    slo: { objective: 99, window: month }
+    incident: { open_after: 1, resolve_after: 5, burn_rate_alerts: false }
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "[::]:9000");
+    assert_eq!(c.server.max_concurrency, 8);
+    assert_eq!(c.storage.path, Path::new("/var/lib/sentinel/state.db"));
+    let s = &c.services[0];
+    let ProbeSpec::Http(h) = &s.checks[0].probe else {
+        panic!("http")
+    };
+    assert_eq!(h.method, "POST");
+    assert_eq!(h.body.as_deref(), Some("{}"));
+    assert!(h.follow_redirects);
+    assert!(!h.tls_verify);
+    assert_eq!(h.max_body_bytes, 10);
+    assert_eq!(h.expect.status, [204]);
+    assert!(h.expect.body_regex.as_ref().unwrap().is_match("oook"));
+    assert_eq!(s.slo.as_ref().unwrap().window, SloWindow::Month);
+    assert_eq!(s.slo.as_ref().unwrap().objective, 0.99);
+    assert_eq!(
+        (
+            s.incident.open_after,
+            s.incident.resolve_after,
+            s.incident.burn_rate_alerts
+        ),
+        (1, 5, false)
+    );
+}
+
+#[test]
+fn syntax_and_structure_errors() {
+    check(
+        "hello\n",
+        &["t.yaml:1:1: expected a mapping of `key: value` pairs"],
+    );
+    check(
+        "services: foo\n",
+        &["t.yaml:1:11: services: expected a list (`- item` lines or `[a, b]`)"],
+    );
+    check(
+        "services:\n  - name: a\n    checks: [\n",
+        &["t.yaml:3:13: services[0].checks: unclosed bracket '['"],
+    );
+    check(
+        "services:\n  - name: a\n    name: b\n",
+        &["t.yaml:3:5: services[0].name: duplicate key `name`"],
+    );
+}
+
+#[test]
+fn http_headers_json_status_method_cert() {
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          method: "GE T"
+          headers: { "Bad Header": v }
+          expect: { json: { status: UP }, status: [], cert_min_days: 3 }
+"#,
+        &[
+            "t.yaml:7:19: services[0].checks[0].http.method: invalid HTTP method `GE T`",
+            "t.yaml:8:36: services[0].checks[0].http.headers.Bad Header: invalid header name `Bad Header`",
+            "t.yaml:9:37: services[0].checks[0].http.expect.json.status: JSON path `status` must start with `$` — e.g. `$.status`",
+            "t.yaml:9:51: services[0].checks[0].http.expect.status: empty `status` list; leave it out to accept 200..=299",
+            "t.yaml:9:70: services[0].checks[0].http.expect.cert_min_days: `cert_min_days` needs an https URL",
+        ],
+    );
+}
+
+#[test]
+fn notifier_keys_that_do_not_fit_the_type() {
+    check(
+        r#"notifiers:
+  - name: s
+    type: slack
+    url: http://x
+    url_env: X
+    secret_env: Y
+  - name: w
+    type: webhook
+    url: http://x
+    routing_key_env: K
+services:
+  - name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#,
+        &[
+            "t.yaml:4:10: notifiers[0].url: give either `url` or `url_env`, not both",
+            "t.yaml:6:17: notifiers[0].secret_env: `secret_env` is only used by `webhook` notifiers, not `slack`",
+            "t.yaml:10:22: notifiers[1].routing_key_env: `routing_key_env` is only used by `pagerduty` notifiers, not `webhook`",
+        ],
+    );
+}
+
+#[test]
+fn counts_and_ports_in_range() {
+    check(
+        r#"server:
+  max_concurrency: 0
+services:
+  - name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: -1 }
+      - name: y
+        tls: { host: h, port: 0, cert_min_days: -2 }
+    incident: { open_after: 0, resolve_after: 0, severity: "" }
+"#,
+        &[
+            "t.yaml:2:20: server.max_concurrency: max_concurrency 0 is out of range 1..=1000000",
+            "t.yaml:7:31: services[0].checks[0].tcp.port: port -1 is out of range 1..=65535",
+            "t.yaml:9:31: services[0].checks[1].tls.port: port 0 is out of range 1..=65535",
+            "t.yaml:9:49: services[0].checks[1].tls.cert_min_days: cert_min_days -2 must be at least 0",
+            "t.yaml:10:29: services[0].incident.open_after: open_after 0 must be at least 1",
+            "t.yaml:10:47: services[0].incident.resolve_after: resolve_after 0 must be at least 1",
+            "t.yaml:10:60: services[0].incident.severity: empty value; leave the key out instead",
+        ],
+    );
+}
+
+#[test]
+fn anchors_and_merges_are_followed() {
+    // A merged copy of a service is still a duplicate, reported where the
+    // name is written.
+    check(
+        r#"services:
+  - &c
+    name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+  - <<: *c
+    name: a
+"#,
+        &["t.yaml:8:11: services[1].name: duplicate service name `a` (first defined on line 3)"],
+    );
+}
+
+#[test]
+fn keys_without_values_mean_empty() {
+    let c = config::parse_str(
+        r#"notifiers:
+maintenance:
+response_targets:
+services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          headers:
+          expect: { json: { $.a: [1, { b: 2 }], $.c: null } }
+    incident:
+      notify:
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    assert!(c.notifiers.is_empty() && c.maintenance.is_empty() && c.response_targets.is_empty());
+    let ProbeSpec::Http(h) = &c.services[0].checks[0].probe else {
+        panic!("http")
+    };
+    assert!(h.headers.is_empty());
+    assert_eq!(
+        h.expect.json,
+        [
+            ("$.a".to_string(), serde_json::json!([1, { "b": 2 }])),
+            ("$.c".to_string(), serde_json::Value::Null)
+        ]
+    );
+    assert!(c.services[0].incident.notify.is_empty());
+}
