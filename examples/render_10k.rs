@@ -35,7 +35,9 @@ fn main() {
         };
         for run in 0..30_i64 {
             n += 1;
-            let reason = (n % 10 == 0).then(|| Reason::ALL[(n / 10) as usize % Reason::ALL.len()]);
+            let reason = n
+                .is_multiple_of(10)
+                .then(|| Reason::ALL[(n / 10) as usize % Reason::ALL.len()]);
             let outcome = Outcome {
                 reason,
                 latency: Duration::from_micros(1_000 + (n * 7_919) % 199_000),
@@ -44,7 +46,7 @@ fn main() {
             };
             slot.record(&outcome, now - 299 + run * 10);
         }
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             slot.record_skipped();
         }
     }

@@ -1,5 +1,7 @@
 //! The scrape we render is accepted by Prometheus' own linter.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns; a panic is the failure report
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
