@@ -583,6 +583,34 @@ mod tests {
             .collect()
     }
 
+    /// Records one run of `latency` and returns the smallest `le` whose
+    /// cumulative count became 1.
+    fn bucket_of(latency: Duration) -> &'static str {
+        let slot = CheckSlot::new("s", "c");
+        slot.record(&outcome(None, latency, None), 0);
+        let s = lock(&slot.state);
+        BUCKETS
+            .iter()
+            .zip(s.buckets)
+            .find(|(_, n)| *n == 1)
+            .map_or("+Inf", |((_, le), _)| le)
+    }
+
+    #[test]
+    fn duration_buckets_are_upper_inclusive() {
+        fn check(latency: Duration, expected_le: &str) {
+            assert_eq!(bucket_of(latency), expected_le, "{latency:?}");
+        }
+        check(Duration::ZERO, "0.005");
+        check(Duration::from_millis(5), "0.005");
+        check(Duration::from_micros(5_001), "0.01");
+        check(Duration::from_millis(250), "0.25");
+        check(Duration::from_millis(1_000), "1");
+        check(Duration::from_secs(10), "10");
+        check(Duration::from_micros(10_000_001), "+Inf");
+        check(Duration::from_secs(3_600), "+Inf");
+    }
+
     #[test]
     fn reason_index_follows_reason_all() {
         for (i, r) in Reason::ALL.iter().enumerate() {
