@@ -16,14 +16,16 @@
 //!   always present (zero included).
 //! - `sentinel_check_latency_seconds{quantile}` covers the current minute and
 //!   the four before it (so 4–5 minutes of data), and is absent when that
-//!   window holds no run.
+//!   window holds no run. It is exposed with `# TYPE summary` (quantile
+//!   samples only): the series are the ones SPEC §3 names, but `promtool check
+//!   metrics` rejects a `quantile` label on a gauge.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::expo::{Expo, MetricType};
+use crate::metrics::expo::{Expo, LabelSet, MetricType};
 use crate::probe::{Outcome, Reason};
 
 /// Upper bounds (seconds) of `sentinel_check_duration_seconds`, as floats for
@@ -122,6 +124,8 @@ struct SlotState {
 pub struct CheckSlot {
     service: String,
     check: String,
+    /// `service="…",check="…"` escaped once: it starts ~30 lines per scrape.
+    labels: LabelSet,
     /// Held for a few counter updates per run and for one copy per scrape, so
     /// it is effectively uncontended; a plain mutex is simpler than a dozen atomics
     /// and keeps one run's figures consistent with each other in a scrape.
@@ -137,6 +141,7 @@ impl CheckSlot {
         Self {
             service: service.to_owned(),
             check: check.to_owned(),
+            labels: LabelSet::new(&[("service", service), ("check", check)]),
             state: Mutex::new(SlotState {
                 up: None,
                 good: 0,
@@ -187,6 +192,12 @@ impl CheckSlot {
             s.cert_not_after = Some(t);
         }
         let slot = &mut s.window[ring_index(minute)];
+        if minute < slot.minute {
+            // The wall clock stepped back past this ring position's minute:
+            // overwriting would drop newer data for an older run, so the run
+            // counts everywhere but the latency window.
+            return;
+        }
         if slot.minute != minute {
             if let Some(h) = &mut slot.hist {
                 h.reset();
@@ -328,8 +339,10 @@ impl CheckMetrics {
     /// new checks get fresh slots, removed checks are dropped (the scheduler's
     /// `Arc` may outlive the map entry; its records then go nowhere).
     pub fn sync<S: AsRef<str>, C: AsRef<str>>(&self, checks: &[(S, C)]) -> SyncStats {
-        let mut old =
-            std::mem::take(&mut *self.slots.write().unwrap_or_else(PoisonError::into_inner));
+        // One write lock for the whole swap: a scheduler looking up a kept
+        // check mid-reload must never see it missing.
+        let mut map = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut old = std::mem::take(&mut *map);
         let mut next: BTreeMap<String, BTreeMap<String, Arc<CheckSlot>>> = BTreeMap::new();
         let mut stats = SyncStats::default();
         for (service, check) in checks {
@@ -352,7 +365,7 @@ impl CheckMetrics {
             entry.insert(check.to_owned(), slot);
         }
         stats.removed = old.values().map(BTreeMap::len).sum();
-        *self.slots.write().unwrap_or_else(PoisonError::into_inner) = next;
+        *map = next;
         stats
     }
 
@@ -418,7 +431,7 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         if let Some(up) = s.up {
-            out.sample_u64("sentinel_check_up", &ids(slot), u64::from(up));
+            out.sample_set_u64("sentinel_check_up", &slot.labels, &[], u64::from(up));
         }
     }
 
@@ -429,13 +442,10 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         for (result, n) in [("good", s.good), ("bad", s.bad)] {
-            out.sample_u64(
+            out.sample_set_u64(
                 "sentinel_check_runs_total",
-                &[
-                    ("service", &slot.service),
-                    ("check", &slot.check),
-                    ("result", result),
-                ],
+                &slot.labels,
+                &[("result", result)],
                 n,
             );
         }
@@ -449,13 +459,10 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     for (slot, s) in snaps {
         for (reason, n) in Reason::ALL.iter().zip(s.failures) {
             if n > 0 {
-                out.sample_u64(
+                out.sample_set_u64(
                     "sentinel_check_failures_total",
-                    &[
-                        ("service", &slot.service),
-                        ("check", &slot.check),
-                        ("reason", reason.as_str()),
-                    ],
+                    &slot.labels,
+                    &[("reason", reason.as_str())],
                     n,
                 );
             }
@@ -468,7 +475,7 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         MetricType::Counter,
     );
     for (slot, s) in snaps {
-        out.sample_u64("sentinel_check_skipped_total", &ids(slot), s.skipped);
+        out.sample_set_u64("sentinel_check_skipped_total", &slot.labels, &[], s.skipped);
     }
 
     out.family(
@@ -480,48 +487,48 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         let mut cumulative = 0;
         for ((_, le), n) in BUCKETS.iter().zip(s.buckets) {
             cumulative += n;
-            out.sample_u64(
+            out.sample_set_u64(
                 "sentinel_check_duration_seconds_bucket",
-                &[
-                    ("service", &slot.service),
-                    ("check", &slot.check),
-                    ("le", le),
-                ],
+                &slot.labels,
+                &[("le", le)],
                 cumulative,
             );
         }
-        out.sample_u64(
+        out.sample_set_u64(
             "sentinel_check_duration_seconds_bucket",
-            &[
-                ("service", &slot.service),
-                ("check", &slot.check),
-                ("le", "+Inf"),
-            ],
+            &slot.labels,
+            &[("le", "+Inf")],
             s.count,
         );
-        out.sample(
+        out.sample_set(
             "sentinel_check_duration_seconds_sum",
-            &ids(slot),
+            &slot.labels,
+            &[],
             s.sum_seconds,
         );
-        out.sample_u64("sentinel_check_duration_seconds_count", &ids(slot), s.count);
+        out.sample_set_u64(
+            "sentinel_check_duration_seconds_count",
+            &slot.labels,
+            &[],
+            s.count,
+        );
     }
 
+    // Typed `summary` (quantiles only, no `_sum`/`_count`) although SPEC §3
+    // lists it as a gauge: `promtool check metrics` rejects a `quantile` label
+    // on any other type, and the series Prometheus stores are identical.
     out.family(
         "sentinel_check_latency_seconds",
         "Run duration quantiles over the last 5 minutes (HdrHistogram, within 3.2%).",
-        MetricType::Gauge,
+        MetricType::Summary,
     );
     for (slot, s) in snaps {
         if let Some(q) = s.quantiles {
             for ((_, label), v) in QUANTILES.iter().zip(q) {
-                out.sample(
+                out.sample_set(
                     "sentinel_check_latency_seconds",
-                    &[
-                        ("service", &slot.service),
-                        ("check", &slot.check),
-                        ("quantile", label),
-                    ],
+                    &slot.labels,
+                    &[("quantile", label)],
                     v,
                 );
             }
@@ -535,17 +542,14 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     );
     for (slot, s) in snaps {
         if let Some(t) = s.cert_not_after {
-            out.sample_i64(
+            out.sample_set_i64(
                 "sentinel_check_tls_cert_expiry_timestamp_seconds",
-                &ids(slot),
+                &slot.labels,
+                &[],
                 t,
             );
         }
     }
-}
-
-fn ids(slot: &CheckSlot) -> [(&'static str, &str); 2] {
-    [("service", &slot.service), ("check", &slot.check)]
 }
 
 #[cfg(test)]
@@ -577,6 +581,34 @@ mod tests {
         text.lines()
             .filter(|l| l.starts_with("sentinel_check_latency_seconds{"))
             .collect()
+    }
+
+    /// Records one run of `latency` and returns the smallest `le` whose
+    /// cumulative count became 1.
+    fn bucket_of(latency: Duration) -> &'static str {
+        let slot = CheckSlot::new("s", "c");
+        slot.record(&outcome(None, latency, None), 0);
+        let s = lock(&slot.state);
+        BUCKETS
+            .iter()
+            .zip(s.buckets)
+            .find(|(_, n)| *n == 1)
+            .map_or("+Inf", |((_, le), _)| le)
+    }
+
+    #[test]
+    fn duration_buckets_are_upper_inclusive() {
+        fn check(latency: Duration, expected_le: &str) {
+            assert_eq!(bucket_of(latency), expected_le, "{latency:?}");
+        }
+        check(Duration::ZERO, "0.005");
+        check(Duration::from_millis(5), "0.005");
+        check(Duration::from_micros(5_001), "0.01");
+        check(Duration::from_millis(250), "0.25");
+        check(Duration::from_millis(1_000), "1");
+        check(Duration::from_secs(10), "10");
+        check(Duration::from_micros(10_000_001), "+Inf");
+        check(Duration::from_secs(3_600), "+Inf");
     }
 
     #[test]
@@ -639,7 +671,7 @@ sentinel_check_duration_seconds_bucket{{{l},le="+Inf"}} 3
 sentinel_check_duration_seconds_sum{{{l}}} 2.12890625
 sentinel_check_duration_seconds_count{{{l}}} 3
 # HELP sentinel_check_latency_seconds Run duration quantiles over the last 5 minutes (HdrHistogram, within 3.2%).
-# TYPE sentinel_check_latency_seconds gauge
+# TYPE sentinel_check_latency_seconds summary
 sentinel_check_latency_seconds{{{l},quantile="0.5"}} 0.124928
 sentinel_check_latency_seconds{{{l},quantile="0.9"}} 1.998848
 sentinel_check_latency_seconds{{{l},quantile="0.99"}} 1.998848
@@ -724,6 +756,59 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
     }
 
     #[test]
+    fn a_run_stamped_before_its_ring_minute_does_not_clobber_newer_data() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        slot.record(&good(20), 900); // minute 15, ring position 0
+        slot.record(&good(500), 600); // minute 10, same position: clock went back
+        let q = slot.snapshot(900, &mut new_hdr()).quantiles.unwrap();
+        assert_eq!(q, [0.019968; 4]);
+        // Counters still count it.
+        assert!(
+            rendered(&m, 900)
+                .contains("sentinel_check_duration_seconds_count{service=\"s\",check=\"c\"} 2\n")
+        );
+    }
+
+    proptest::proptest! {
+        /// The ring answers exactly what one HDR of the in-window runs would:
+        /// roll-over and staleness never keep old runs nor lose new ones.
+        #[test]
+        fn window_equals_a_histogram_of_the_last_five_minutes(
+            runs in proptest::collection::vec((0_i64..1_200, 1_u64..5_000_000), 1..200),
+            render_after in 0_i64..400,
+        ) {
+            let mut runs = runs;
+            // Runs are recorded in time order, as the scheduler does, and a
+            // scrape never looks at the past.
+            runs.sort_by_key(|(t, _)| *t);
+            let render_at = runs.last().map_or(0, |(t, _)| *t) + render_after;
+            let m = CheckMetrics::new();
+            m.sync(&[("s", "c")]);
+            let slot = m.slot("s", "c").unwrap();
+            let mut reference = new_hdr().unwrap();
+            let now_minute = render_at.div_euclid(60);
+            for (t, us) in &runs {
+                slot.record(&outcome(None, Duration::from_micros(*us), None), *t);
+                if in_window(t.div_euclid(60), now_minute) {
+                    reference.record(*us).unwrap();
+                }
+            }
+            let got = slot.snapshot(render_at, &mut new_hdr()).quantiles;
+            let expected = (!reference.is_empty()).then(|| {
+                let mut q = [0.0; QUANTILES.len()];
+                for (i, (quantile, _)) in QUANTILES.iter().enumerate() {
+                    let v = reference.value_at_quantile(*quantile);
+                    q[i] = reference.median_equivalent(v) as f64 / 1e6;
+                }
+                q
+            });
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
     fn quantiles_of_known_latencies_are_within_hdr_precision() {
         let m = CheckMetrics::new();
         m.sync(&[("s", "c")]);
@@ -779,6 +864,40 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
         assert!(text.contains("sentinel_check_skipped_total{service=\"a\",check=\"x\"} 1\n"));
         assert!(text.contains("sentinel_check_skipped_total{service=\"b\",check=\"z\"} 0\n"));
         assert!(!text.contains("check=\"y\""));
+    }
+
+    #[test]
+    fn concurrent_records_during_renders_and_reloads_are_all_counted() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let slot = Arc::clone(&slot);
+                scope.spawn(move || {
+                    for i in 0..1_000 {
+                        slot.record(&good(1 + i % 50), 60);
+                    }
+                });
+            }
+            scope.spawn(|| {
+                for i in 0..50 {
+                    let _ = rendered(&m, 60);
+                    // A reload that keeps the check must not lose its slot.
+                    m.sync(&[("s", "c"), ("s", if i % 2 == 0 { "d" } else { "e" })]);
+                    assert!(m.slot("s", "c").is_some());
+                }
+            });
+        });
+        let text = rendered(&m, 60);
+        assert!(text.contains(
+            "sentinel_check_runs_total{service=\"s\",check=\"c\",result=\"good\"} 4000\n"
+        ));
+        assert!(
+            text.contains(
+                "sentinel_check_duration_seconds_count{service=\"s\",check=\"c\"} 4000\n"
+            )
+        );
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub mod expo;
 pub mod process;
 
 pub use checks::{CheckMetrics, CheckSlot, SyncStats};
-pub use expo::{Expo, MetricType};
+pub use expo::{Expo, LabelSet, MetricType};
 pub use process::render_process;

@@ -1,0 +1,107 @@
+//! The scrape we render is accepted by Prometheus' own linter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns; a panic is the failure report
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sentinel::metrics::{CheckMetrics, Expo, render_process};
+use sentinel::probe::{Outcome, Reason};
+
+fn outcome(reason: Option<Reason>, ms: u64, cert: Option<i64>) -> Outcome {
+    Outcome {
+        reason,
+        latency: Duration::from_millis(ms),
+        cert_not_after: cert,
+        detail: "free text never becomes a label".to_owned(),
+    }
+}
+
+/// A scrape with several checks, every failure reason, a skipped run, a
+/// certificate, quantiles, label values that need escaping, and the process
+/// families.
+fn scrape() -> String {
+    let m = CheckMetrics::new();
+    let checks = [
+        ("identity", "login"),
+        ("identity", "tls"),
+        ("payments", "api"),
+        ("weird \"svc\"", "back\\slash"),
+    ];
+    m.sync(&checks);
+    let now = 1_700_000_000;
+    for (i, (service, check)) in checks.iter().enumerate() {
+        let slot = m
+            .slot(service, check)
+            .unwrap_or_else(|| panic!("{service}/{check} was just synced"));
+        slot.record(
+            &outcome(None, 3 + i as u64 * 40, Some(1_800_000_000)),
+            now - 30,
+        );
+        for (j, reason) in Reason::ALL.iter().enumerate() {
+            slot.record(&outcome(Some(*reason), 10 * j as u64 + 1, None), now);
+        }
+        slot.record(&outcome(None, 12_000, None), now);
+        slot.record_skipped();
+    }
+    let mut out = Expo::new();
+    m.render(&mut out, now);
+    render_process(&mut out, env!("CARGO_PKG_VERSION"), true);
+    out.into_string()
+}
+
+/// An empty registry: every family header, no samples (a config with no
+/// checks yet, or the first scrape after start).
+fn empty_scrape() -> String {
+    let mut out = Expo::new();
+    CheckMetrics::new().render(&mut out, 0);
+    render_process(&mut out, "0.0.0-dev", false);
+    out.into_string()
+}
+
+/// Runs `promtool check metrics` on `text` and asserts it is silent and happy.
+fn check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package `prometheus`)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stdout.as_ref(), stderr.as_ref()),
+        (Some(0), "", ""),
+        "scrape was:\n{text}"
+    );
+}
+
+#[test]
+fn promtool_check_metrics_reports_nothing() {
+    let text = scrape();
+    // Every reason is in the scrape, so promtool sees the whole label set.
+    for reason in Reason::ALL {
+        assert!(
+            text.contains(&format!("reason=\"{}\"", reason.as_str())),
+            "{reason:?} missing"
+        );
+    }
+    check(&text);
+}
+
+#[test]
+fn promtool_accepts_a_scrape_without_checks() {
+    let text = empty_scrape();
+    assert!(text.contains("# TYPE sentinel_check_up gauge\n"));
+    assert!(!text.contains("sentinel_check_up{"));
+    check(&text);
+}
