@@ -70,8 +70,26 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
             })
             .map_err(CliError::Runtime)
         }
-        Command::Report { .. } | Command::Rules { .. } => {
-            Err(CliError::Runtime(anyhow::anyhow!("not implemented yet")))
+        Command::Report {
+            config,
+            window,
+            json,
+        } => {
+            let window = window
+                .map(|w| crate::report::parse_window(&w))
+                .transpose()
+                .map_err(|e| CliError::BadArgument(format!("--window: {e}")))?;
+            let cfg = config::load(&config)?;
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let out = crate::report::run(&cfg, &cfg.storage.path, window, json, now)
+                .map_err(|e| CliError::Runtime(e.into()))?;
+            print!("{out}");
+            Ok(())
+        }
+        Command::Rules { config } => {
+            let cfg = config::load(&config)?;
+            print!("{}", crate::rules::generate(&cfg));
+            Ok(())
         }
     }
 }
