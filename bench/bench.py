@@ -328,6 +328,11 @@ def bench_sentinel(args, work, n, target_pid, urls, interval_ms, timeout_ms):
         m0.decode(), "sentinel_check_runs_total", 'result="bad"')
     skipped = metric_sum(text1, "sentinel_check_skipped_total") - metric_sum(
         m0.decode(), "sentinel_check_skipped_total")
+    reasons = {}
+    for r in re.findall(r'sentinel_check_failures_total\{[^}]*reason="([a-z_]+)"', text1):
+        reasons[r] = metric_sum(text1, "sentinel_check_failures_total", f'reason="{r}"') - metric_sum(
+            m0.decode(), "sentinel_check_failures_total", f'reason="{r}"')
+    reasons = {k: int(v) for k, v in sorted(reasons.items()) if v > 0}
     lag_p99 = metric_sum(text1, "sentinel_scheduler_start_lag_seconds", 'quantile="0.99"')
     lag_p50 = metric_sum(text1, "sentinel_scheduler_start_lag_seconds", 'quantile="0.5"')
 
@@ -347,6 +352,7 @@ def bench_sentinel(args, work, n, target_pid, urls, interval_ms, timeout_ms):
         "runs": runs,
         "bad": bad,
         "skipped": skipped,
+        "reasons": reasons,
         "cpu_s": cpu["sentinel"],
         "cpu_ms_per_probe": cpu["sentinel"] * 1e3 / runs if runs else float("nan"),
         "target_cpu_ms_per_probe": cpu["target"] * 1e3 / runs if runs else float("nan"),
@@ -391,37 +397,37 @@ def bench_blackbox(args, work, n, target_pid, urls, interval_ms, timeout_ms):
     log(f"blackbox_exporter N={n} on :{bbe_port}, prometheus on :{prom_port}; warm-up {args.warmup}s")
     time.sleep(args.warmup)
 
-    name = "prometheus_target_interval_length_seconds_count"
-    _, m0 = http_get(pbase + "/metrics")
     m = Measure({"blackbox": bbe.pid, "prometheus": prom.pid, "target": target_pid})
-    scrapes0 = metric_sum(m0.decode(), name)
     run_window(m, args.duration)
-    _, m1 = http_get(pbase + "/metrics")
+    t1 = time.time()
     elapsed, cpu, mem = m.finish()
-    scrapes = metric_sum(m1.decode(), name) - scrapes0
-    up = failed = float("nan")
+    # Every scrape is one probe and writes one `up` sample stamped with its
+    # start, so counting samples over the window counts the probes run in it.
+    window = f"{int(round(elapsed))}s"
+
+    def query(expr):
+        q = urllib.parse.quote(expr)
+        _, body = http_get(f"{pbase}/api/v1/query?query={q}&time={t1:.3f}", timeout=60)
+        res = json.loads(body)["data"]["result"]
+        return float(res[0]["value"][1]) if res else 0.0
+
+    scrapes = good = float("nan")
     try:
-        q = urllib.parse.quote('sum(probe_success)')
-        _, body = http_get(f"{pbase}/api/v1/query?query={q}")
-        res = json.loads(body)["data"]["result"]
-        up = float(res[0]["value"][1]) if res else 0.0
-        q = urllib.parse.quote('count(up == 0) or vector(0)')
-        _, body = http_get(f"{pbase}/api/v1/query?query={q}")
-        res = json.loads(body)["data"]["result"]
-        failed = float(res[0]["value"][1]) if res else 0.0
-    except (OSError, ValueError, KeyError, IndexError):
-        pass
+        scrapes = query(f'sum(count_over_time(up{{job="blackbox"}}[{window}]))')
+        good = query(f'sum(sum_over_time(probe_success{{job="blackbox"}}[{window}]))')
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        log(f"querying prometheus failed: {e}")
+    rate_window = int(round(elapsed))
     stop(prom)
     stop(bbe)
     bbe_log.close()
     prom_log.close()
-    log(f"blackbox N={n}: {scrapes / elapsed:.0f} probes/s")
+    log(f"blackbox N={n}: {scrapes / rate_window:.0f} probes/s")
     return {
         "n": n,
-        "rate": scrapes / elapsed,
+        "rate": scrapes / rate_window,
         "runs": scrapes,
-        "probe_success_now": up,
-        "scrape_failures_now": failed,
+        "bad": scrapes - good,
         "bbe_cpu_ms_per_probe": cpu["blackbox"] * 1e3 / scrapes if scrapes else float("nan"),
         "prom_cpu_ms_per_probe": cpu["prometheus"] * 1e3 / scrapes if scrapes else float("nan"),
         "target_cpu_ms_per_probe": cpu["target"] * 1e3 / scrapes if scrapes else float("nan"),
@@ -588,9 +594,10 @@ def report(args, results, load_start, load_end, started):
         rt, rr = verdict("render", s.get("render_ms")) if n >= 10_000 else ("< 100 ms at 10 000 checks", "")
         L.append(f"| `/metrics` GET, median of {args.renders}, ms | {fmt(s.get('render_ms'), 1)} | | | | | {rt} | {rr} |")
         L.append(f"| `/metrics` size, bytes | {fmt(s.get('scrape_bytes'))} | | | | | | |")
-        L.append(f"| bad runs / skipped in window | {fmt(s.get('bad'), 0)} / {fmt(s.get('skipped'), 0)} | "
-                 f"probe_success now: {fmt(b.get('probe_success_now'), 0)} of {n:,}; scrapes failing now: "
-                 f"{fmt(b.get('scrape_failures_now'), 0)} | | | | | |")
+        reasons = ", ".join(f"{k} {v:,}" for k, v in (s.get("reasons") or {}).items()) or "none"
+        L.append(f"| bad probes in window | {fmt(s.get('bad'), 0)} ({reasons}) | {fmt(b.get('bad'), 0)} | | "
+                 f"{fmt(b.get('bad'), 0)} | | | |")
+        L.append(f"| runs skipped (previous still going) | {fmt(s.get('skipped'), 0)} | n/a | | | | | |")
         L.append(f"| target server CPU-ms per request | {fmt(s.get('target_cpu_ms_per_probe'), 3)} | "
                  f"{fmt(b.get('target_cpu_ms_per_probe'), 3)} | | | | | |")
         L.append("")
@@ -633,6 +640,10 @@ def report(args, results, load_start, load_end, started):
                  f"{rec['on_run_ns']} | {t} | {r} |")
         L.append(f"| + `take_pending` once per simulated second, ns/run | {rec['take_pending_ns_per_run']} "
                  f"(total {rec['total_ns_per_run']}) | | |")
+        if "load_s" in g:
+            L.append(f"| start-up steps in-process (bench_history): `Store::open` / `load_buckets` "
+                     f"({int(g['load_rows']):,} rows) / `EngineState::restore`, s | {g['open_s']} / {g['load_s']} / "
+                     f"{g['restore_s']} | | |")
         L.append(f"| history generation time (not a target), s | {g['generate_s']} | | |")
         L.append("")
     rd = results.get("render")

@@ -12,6 +12,7 @@
 //! Usage: `bench_history CONFIG [DAYS=30]`. Prints `key=value` figures.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -124,8 +125,28 @@ async fn main() -> anyhow::Result<()> {
     drop(conn);
     let took = started.elapsed();
     let bytes = std::fs::metadata(&path)?.len();
+
+    // The daemon's start-up path, step by step, so a slow start can be
+    // attributed: open + health check, loading the buckets, rebuilding state.
+    let cfg = Arc::new(cfg);
+    let t = Instant::now();
+    let store = sentinel::store::Store::open(&path)?;
+    let open_s = t.elapsed().as_secs_f64();
+    let (since_min, since_hour) = sentinel::engine::load_bounds(&cfg, SystemClock.now());
+    let t = Instant::now();
+    let rows = store.load_buckets(since_min, since_hour).await?;
+    let load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut state = sentinel::engine::EngineState::new(Arc::clone(&cfg));
+    state.restore(&rows);
+    let restore_s = t.elapsed().as_secs_f64();
+    let loaded = rows.len();
+    drop(rows);
+    drop(state);
+    store.close().await?;
     println!(
-        "checks={} days={days} minute_rows={minute_rows} hour_rows={hour_rows} store_bytes={bytes} generate_s={:.1}",
+        "checks={} days={days} minute_rows={minute_rows} hour_rows={hour_rows} store_bytes={bytes} \
+         generate_s={:.1} open_s={open_s:.2} load_rows={loaded} load_s={load_s:.2} restore_s={restore_s:.2}",
         checks.len(),
         took.as_secs_f64()
     );
