@@ -241,6 +241,9 @@ impl EngineState {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
         };
+        for c in &changes {
+            self.mttx.upsert(&c.incident);
+        }
         if maintenance {
             return (false, changes);
         }
@@ -658,6 +661,8 @@ pub async fn start(
             stats,
             wake,
             unsaved: std::collections::VecDeque::new(),
+            dirty: false,
+            last_publish: None,
         }
         .run(rx, shutdown),
     );
@@ -677,6 +682,9 @@ struct Loop {
     /// Incident writes in the order they happened; the head is retried until
     /// the store takes it.
     unsaved: std::collections::VecDeque<IncidentWrite>,
+    /// An incident changed since the last published snapshot.
+    dirty: bool,
+    last_publish: Option<tokio::time::Instant>,
 }
 
 impl Loop {
@@ -702,6 +710,9 @@ impl Loop {
                 _ = flush.tick() => {
                     self.flush_counts().await;
                     self.persist().await;
+                    if self.dirty {
+                        self.publish().await;
+                    }
                 }
                 _ = publish.tick() => self.publish().await,
                 _ = prune.tick() => self.prune().await,
@@ -751,9 +762,18 @@ impl Loop {
             EngineMsg::Run(run) => {
                 self.on_run(&run);
                 // Incident changes are written at once: a kill right after
-                // an incident opens must not lose its event.
+                // an incident opens must not lose its event. The API should
+                // show them soon too, but an incident storm must not turn
+                // into a full snapshot per change: at most 4 per second.
                 if !self.unsaved.is_empty() {
                     self.persist().await;
+                    self.dirty = true;
+                    let recent = self
+                        .last_publish
+                        .is_some_and(|t| t.elapsed() < Duration::from_millis(250));
+                    if !recent {
+                        self.publish().await;
+                    }
                 }
             }
             EngineMsg::Reconfigure(cfg) => {
@@ -855,6 +875,8 @@ impl Loop {
             Ok(d) => snap.queue_depth = d,
             Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
         }
+        self.dirty = false;
+        self.last_publish = Some(tokio::time::Instant::now());
         let snap = Arc::new(snap);
         match self.snapshot.write() {
             Ok(mut g) => *g = snap,
