@@ -1,5 +1,6 @@
 //! Times the per-run cost of recording into SLO state:
-//! `sentinel::engine::EngineState::on_run` for every check of a config, runs
+//! `sentinel::engine::EngineState::on_run` (SLO counts and the incident state
+//! machine) for every check of a config, runs
 //! spaced as the daemon would see them at a given total rate, plus the
 //! engine's once-a-second `take_pending` (the deltas it hands the store),
 //! reported separately and amortised per run.
@@ -57,6 +58,11 @@ fn main() -> anyhow::Result<()> {
                 at: t0 + step * u32::try_from(j).unwrap_or(u32::MAX),
                 good: j % 1_000 != 0,
                 latency: Duration::from_micros(500 + (j * 7_919) % 20_000),
+                detail: if j % 1_000 == 0 {
+                    "status 500".to_owned()
+                } else {
+                    String::new()
+                },
             }
         })
         .collect();
@@ -65,10 +71,13 @@ fn main() -> anyhow::Result<()> {
     let mut on_run = Duration::ZERO;
     let mut pending = Duration::ZERO;
     let mut deltas: u64 = 0;
+    let mut changes: u64 = 0;
     for chunk in records.chunks(rate as usize) {
         let start = Instant::now();
         for r in chunk {
-            state.on_run(r);
+            // Changes are what the engine would persist; count them so the
+            // work is not optimised away.
+            changes += state.on_run(r).1.len() as u64;
         }
         on_run += start.elapsed();
         // One simulated second has passed: the engine flushes here.
@@ -78,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     }
     let per = |d: Duration| d.as_nanos() as f64 / runs.max(1) as f64;
     println!(
-        "checks={} runs={runs} rate={rate} on_run_ns={:.0} take_pending_ns_per_run={:.0} total_ns_per_run={:.0} deltas={deltas}",
+        "checks={} runs={runs} rate={rate} on_run_ns={:.0} take_pending_ns_per_run={:.0} total_ns_per_run={:.0} deltas={deltas} incident_changes={changes}",
         ids.len(),
         per(on_run),
         per(pending),
