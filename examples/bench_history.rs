@@ -99,7 +99,9 @@ async fn main() -> anyhow::Result<()> {
         while minute < this_minute {
             for (i, (service, check, per_minute)) in checks.iter().enumerate() {
                 let (v, g, l) = minute_counts(i, minute, *per_minute);
-                stmt.execute(params![service, check, 0, minute, v as i64, g as i64, l as i64])?;
+                stmt.execute(params![
+                    service, check, 0, minute, v as i64, g as i64, l as i64
+                ])?;
                 minute_rows += 1;
             }
             minute += MINUTE;
@@ -114,7 +116,9 @@ async fn main() -> anyhow::Result<()> {
                     g += mg;
                     l += ml;
                 }
-                stmt.execute(params![service, check, 1, hour, v as i64, g as i64, l as i64])?;
+                stmt.execute(params![
+                    service, check, 1, hour, v as i64, g as i64, l as i64
+                ])?;
                 hour_rows += 1;
             }
             hour += HOUR;

@@ -36,8 +36,7 @@ async fn fail() -> (StatusCode, &'static str) {
 
 async fn hook(State(c): State<Arc<Counts>>, body: axum::body::Bytes) -> StatusCode {
     c.hooks.fetch_add(1, Ordering::Relaxed);
-    c.hook_bytes
-        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    c.hook_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
     StatusCode::OK
 }
 
