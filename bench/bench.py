@@ -318,12 +318,25 @@ def bench_sentinel(args, work, n, target_pid, urls, interval_ms, timeout_ms):
     log(f"sentinel N={n} ready on {listen}; warm-up {args.warmup}s")
     time.sleep(args.warmup)
 
-    _, m0 = http_get(base + "/metrics")
-    m = Measure({"sentinel": p.pid, "target": target_pid})
+    pids = {"sentinel": p.pid, "target": target_pid}
+
+    def snap():
+        # A scrape of 10 000 checks can take seconds under load, and the
+        # counters are read at some instant inside it: take time and CPU at
+        # the midpoint, so runs and CPU cover the same interval.
+        ta, ca = time.monotonic(), {k: cpu_seconds(v) for k, v in pids.items()}
+        _, body = http_get(base + "/metrics", timeout=120)
+        tb, cb = time.monotonic(), {k: cpu_seconds(v) for k, v in pids.items()}
+        return body, (ta + tb) / 2, {k: (ca[k] + cb[k]) / 2 for k in pids}
+
+    m0, t0, cpu0 = snap()
+    m = Measure(pids)
     runs0 = metric_sum(m0.decode(), "sentinel_check_runs_total")
     run_window(m, args.duration)
-    _, m1 = http_get(base + "/metrics")
-    elapsed, cpu, mem = m.finish()
+    m1, t1, cpu1 = snap()
+    _, _, mem = m.finish()
+    elapsed = t1 - t0
+    cpu = {k: cpu1[k] - cpu0[k] for k in pids}
     text1 = m1.decode()
     runs = metric_sum(text1, "sentinel_check_runs_total") - runs0
     bad = metric_sum(text1, "sentinel_check_runs_total", 'result="bad"') - metric_sum(
@@ -331,7 +344,7 @@ def bench_sentinel(args, work, n, target_pid, urls, interval_ms, timeout_ms):
     skipped = metric_sum(text1, "sentinel_check_skipped_total") - metric_sum(
         m0.decode(), "sentinel_check_skipped_total")
     reasons = {}
-    for r in re.findall(r'sentinel_check_failures_total\{[^}]*reason="([a-z_]+)"', text1):
+    for r in set(re.findall(r'sentinel_check_failures_total\{[^}]*reason="([a-z_]+)"', text1)):
         reasons[r] = metric_sum(text1, "sentinel_check_failures_total", f'reason="{r}"') - metric_sum(
             m0.decode(), "sentinel_check_failures_total", f'reason="{r}"')
     reasons = {k: int(v) for k, v in sorted(reasons.items()) if v > 0}
@@ -342,7 +355,7 @@ def bench_sentinel(args, work, n, target_pid, urls, interval_ms, timeout_ms):
     times, size = [], 0
     for _ in range(args.renders):
         t = time.monotonic()
-        _, body = http_get(base + "/metrics")
+        _, body = http_get(base + "/metrics", timeout=120)
         times.append((time.monotonic() - t) * 1e3)
         size = len(body)
     stop_s = stop(p)
