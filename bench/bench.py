@@ -706,6 +706,12 @@ def report(args, results, load_start, load_end, started):
                      f"machine; they achieved {fmt(b.get('rate'), 0)} probes/s. Per-probe CPU is over the probes "
                      "they did run.")
             L.append("")
+        if b and b.get("runs") and b.get("bad", 0) > 0.5 * b["runs"]:
+            L.append(f"Warning: {b['bad'] / b['runs']:.0%} of blackbox_exporter probes **failed** (Prometheus → "
+                     "exporter scrapes timing out under load). A failed scrape does little work, so its CPU per "
+                     "probe is *not* comparable with sentinel's; compare at a rate both sustain, e.g. "
+                     "`bench/run.sh --rate 1000 --checks 1000 --stages probe,blackbox`.")
+            L.append("")
         if s and s.get("rate", 0) < args.rate * 0.98:
             L.append(f"Note: sentinel did **not** sustain {args.rate:,} probes/s; it achieved "
                      f"{fmt(s.get('rate'), 0)} probes/s.")
