@@ -442,7 +442,7 @@ def bench_blackbox(args, work, n, target_pid, urls, interval_ms, timeout_ms):
         "n": n,
         "rate": scrapes / rate_window,
         "runs": scrapes,
-        "bad": scrapes - good,
+        "bad": max(0.0, scrapes - good),
         "bbe_cpu_ms_per_probe": cpu["blackbox"] * 1e3 / scrapes if scrapes else float("nan"),
         "prom_cpu_ms_per_probe": cpu["prometheus"] * 1e3 / scrapes if scrapes else float("nan"),
         "target_cpu_ms_per_probe": cpu["target"] * 1e3 / scrapes if scrapes else float("nan"),
