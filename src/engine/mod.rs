@@ -241,6 +241,9 @@ impl EngineState {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
         };
+        for c in &changes {
+            self.mttx.upsert(&c.incident);
+        }
         if maintenance {
             return (false, changes);
         }
@@ -658,6 +661,8 @@ pub async fn start(
             stats,
             wake,
             unsaved: std::collections::VecDeque::new(),
+            dirty: false,
+            last_publish: None,
         }
         .run(rx, shutdown),
     );
@@ -677,6 +682,9 @@ struct Loop {
     /// Incident writes in the order they happened; the head is retried until
     /// the store takes it.
     unsaved: std::collections::VecDeque<IncidentWrite>,
+    /// An incident changed since the last published snapshot.
+    dirty: bool,
+    last_publish: Option<tokio::time::Instant>,
 }
 
 impl Loop {
@@ -702,6 +710,9 @@ impl Loop {
                 _ = flush.tick() => {
                     self.flush_counts().await;
                     self.persist().await;
+                    if self.dirty {
+                        self.publish().await;
+                    }
                 }
                 _ = publish.tick() => self.publish().await,
                 _ = prune.tick() => self.prune().await,
@@ -751,9 +762,18 @@ impl Loop {
             EngineMsg::Run(run) => {
                 self.on_run(&run);
                 // Incident changes are written at once: a kill right after
-                // an incident opens must not lose its event.
+                // an incident opens must not lose its event. The API should
+                // show them soon too, but an incident storm must not turn
+                // into a full snapshot per change: at most 4 per second.
                 if !self.unsaved.is_empty() {
                     self.persist().await;
+                    self.dirty = true;
+                    let recent = self
+                        .last_publish
+                        .is_some_and(|t| t.elapsed() < Duration::from_millis(250));
+                    if !recent {
+                        self.publish().await;
+                    }
                 }
             }
             EngineMsg::Reconfigure(cfg) => {
@@ -855,6 +875,8 @@ impl Loop {
             Ok(d) => snap.queue_depth = d,
             Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
         }
+        self.dirty = false;
+        self.last_publish = Some(tokio::time::Instant::now());
         let snap = Arc::new(snap);
         match self.snapshot.write() {
             Ok(mut g) => *g = snap,
@@ -900,5 +922,181 @@ impl Loop {
         self.stats
             .pending_deltas
             .store(self.state.pending_len() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const CFG: &str = r#"
+maintenance:
+  - services: [web]
+    start: 2026-01-01T10:00:00Z
+    end: 2026-01-01T11:00:00Z
+response_targets:
+  P1: { acknowledge: 10m, restore: 1h }
+services:
+  - name: web
+    checks:
+      - name: home
+        interval: 1m
+        http: { url: "http://127.0.0.1:1/" }
+    slo: { objective: 99, window: 30d, latency: { threshold: 200ms, objective: 90 } }
+    # Burn-rate alerts off: these tests pin the check-streak path; the
+    # alert path is covered in incident::tests.
+    incident: { open_after: 2, resolve_after: 1, severity: P1, burn_rate_alerts: false }
+"#;
+
+    fn state() -> EngineState {
+        EngineState::new(Arc::new(parse_str(CFG, "test.yaml").unwrap()))
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn run(t: &str, good: bool, latency_ms: u64) -> RunRecord {
+        RunRecord {
+            service: "web".into(),
+            check: "home".into(),
+            at: at(t),
+            good,
+            latency: Duration::from_millis(latency_ms),
+            detail: if good {
+                String::new()
+            } else {
+                "status 503 not in [200]".into()
+            },
+        }
+    }
+
+    #[test]
+    fn runs_in_maintenance_count_toward_nothing() {
+        let mut s = state();
+        assert!(s.on_run(&run("2026-01-01T09:59:00Z", true, 10)).0);
+        // Two bad runs inside the window: not valid, no incident.
+        for t in ["2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z"] {
+            let (valid, changes) = s.on_run(&run(t, false, 10));
+            assert!(!valid);
+            assert!(changes.is_empty());
+        }
+        let (snap, changes) = s.evaluate(at("2026-01-01T10:59:00Z"));
+        assert!(changes.is_empty());
+        let f = snap.services[0].figures.as_ref().unwrap();
+        assert_eq!(
+            f.counts,
+            Counts {
+                valid: 1,
+                good: 1,
+                latency_good: 1
+            }
+        );
+        assert!(snap.services[0].in_maintenance);
+        let pending = s.take_pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].counts.valid, 1);
+    }
+
+    #[test]
+    fn latency_good_needs_good_and_under_threshold() {
+        let mut s = state();
+        s.on_run(&run("2026-01-02T00:00:00Z", true, 150));
+        s.on_run(&run("2026-01-02T00:01:00Z", true, 250));
+        s.on_run(&run("2026-01-02T00:02:00Z", false, 50));
+        let (snap, _) = s.evaluate(at("2026-01-02T00:03:00Z"));
+        let f = snap.services[0].figures.as_ref().unwrap();
+        assert_eq!(
+            f.counts,
+            Counts {
+                valid: 3,
+                good: 2,
+                latency_good: 1
+            }
+        );
+    }
+
+    #[test]
+    fn an_outage_opens_an_incident_that_the_snapshot_and_mttx_see() {
+        let mut s = state();
+        assert!(
+            s.on_run(&run("2026-01-02T00:00:00Z", false, 10))
+                .1
+                .is_empty()
+        );
+        let (_, changes) = s.on_run(&run("2026-01-02T00:01:00Z", false, 10));
+        assert_eq!(changes.len(), 1);
+        let inc = changes[0].incident.clone();
+        assert_eq!(inc.impact_started_at, at("2026-01-02T00:00:00Z"));
+        assert_eq!(inc.opened_at, at("2026-01-02T00:01:00Z"));
+        let w = s.write_for(&changes[0], at("2026-01-02T00:01:00Z"));
+        assert!(w.events.is_empty(), "no notifiers configured");
+
+        let (snap, _) = s.evaluate(at("2026-01-02T00:01:30Z"));
+        assert_eq!(
+            snap.services[0].open_incident.as_deref(),
+            Some(inc.id.as_str())
+        );
+        assert_eq!(snap.incidents.len(), 1);
+        assert_eq!(
+            snap.incident_counts[&("web".to_string(), "P1".to_string())],
+            (1, 1)
+        );
+
+        // Ack after 5 minutes: MTTA exactly 300 s; a second ack changes nothing.
+        let (acked, change) = s
+            .ack(at("2026-01-02T00:06:00Z"), &inc.id, "alice", None)
+            .unwrap();
+        assert!(change.is_some());
+        assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
+        let (_, again) = s
+            .ack(at("2026-01-02T00:07:00Z"), &inc.id, "bob", None)
+            .unwrap();
+        assert!(again.is_none());
+
+        // Recovery after one good run; MTTR = restored - impact start = 8 min.
+        let (_, changes) = s.on_run(&run("2026-01-02T00:08:00Z", true, 10));
+        assert!(changes.iter().any(|c| c.incident.state == State::Resolved));
+        let (snap, _) = s.evaluate(at("2026-01-02T00:10:00Z"));
+        let sum = &snap.mttx[&("web".to_string(), "P1".to_string())];
+        assert_eq!(sum.mtta.count, 1);
+        assert_eq!(sum.mtta.sum_seconds, 300.0);
+        assert_eq!(sum.mttr.sum_seconds, 480.0);
+        assert_eq!(sum.mttd.sum_seconds, 60.0);
+        assert_eq!(
+            snap.response[&("web".to_string(), "P1".to_string(), Stage::Acknowledge)],
+            Attainment { met: 1, missed: 0 }
+        );
+        // Resolved: acknowledging again is a conflict; an unknown id is not found.
+        assert!(matches!(
+            s.ack(at("2026-01-02T00:11:00Z"), &inc.id, "x", None),
+            Err(IncidentError::Conflict { .. })
+        ));
+        assert!(matches!(
+            s.resolve(at("2026-01-02T00:11:00Z"), "inc-nope", "x"),
+            Err(IncidentError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn requeued_deltas_add_up_exactly() {
+        let mut s = state();
+        s.on_run(&run("2026-01-02T00:00:10Z", true, 10));
+        s.on_run(&run("2026-01-02T00:00:20Z", false, 10));
+        let first = s.take_pending();
+        s.on_run(&run("2026-01-02T00:00:30Z", true, 10));
+        s.requeue(first);
+        let again = s.take_pending();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].counts,
+            Counts {
+                valid: 3,
+                good: 2,
+                latency_good: 2
+            }
+        );
+        assert_eq!(again[0].at_minute, at("2026-01-02T00:00:00Z").as_second());
     }
 }
