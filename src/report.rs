@@ -6,9 +6,9 @@
 //! Service figures pool every check stored for the service, including checks
 //! since removed from the config: their runs happened and spent budget.
 //!
-//! The incidents section rebuilds [`MttxStats`] from the stored incident
-//! bodies, the same way the daemon does at start, so MTTD/MTTA/MTTR and
-//! response-target attainment match the `sentinel_incident_*` metrics. It
+//! The incidents section rebuilds [`MttxStats`] (the daemon's own MTTx code)
+//! from the stored incident bodies, so MTTD/MTTA/MTTR and response-target
+//! attainment are computed exactly as for the `sentinel_incident_*` metrics. It
 //! covers incidents opened in the service's report window; "open now" also
 //! counts incidents opened before the window that are still open.
 
