@@ -33,6 +33,8 @@ pub struct Shared {
     pub last_reload_ok: AtomicBool,
     pub clock: Arc<dyn Clock>,
     pub engine: EngineHandle,
+    /// Delivery counters of the outbox worker.
+    pub deliveries: Arc<crate::notify::worker::DeliveryStats>,
     /// Asks the daemon loop to reload the config (from `/-/reload` or SIGHUP);
     /// the reply says whether it worked.
     pub reload_tx: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
@@ -51,7 +53,9 @@ impl Shared {
         let now = self.clock.now().as_second();
         let mut out = Expo::with_capacity(256 * 1024);
         self.metrics.render(&mut out, now);
-        engine::render_slo(&mut out, &self.engine.snapshot());
+        let snap = self.engine.snapshot();
+        engine::render_slo(&mut out, &snap);
+        engine::render_incidents(&mut out, &snap, &self.config(), &self.deliveries);
         engine::render_engine_stats(&mut out, &self.engine.stats);
         self.render_start_lag(&mut out);
         crate::metrics::render_process(
@@ -126,16 +130,17 @@ impl RunSink for Sink {
                 if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
                     slot.record(&outcome, now.as_second());
                 }
+                if let Some(reason) = outcome.reason {
+                    tracing::debug!(service = %id.service, check = %id.check, reason = reason.as_str(), detail = %outcome.detail, "check failed");
+                }
                 self.shared.engine.send(EngineMsg::Run(RunRecord {
                     service: Arc::clone(&id.service),
                     check: Arc::clone(&id.check),
                     at: now,
                     good: outcome.good(),
                     latency: outcome.latency,
+                    detail: outcome.detail,
                 }));
-                if let Some(reason) = outcome.reason {
-                    tracing::debug!(service = %id.service, check = %id.check, reason = reason.as_str(), detail = %outcome.detail, "check failed");
-                }
             }
             RunEvent::Skipped { id, .. } => {
                 if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
@@ -176,14 +181,35 @@ pub async fn run(
     // with its own message, and nothing is listening meanwhile.
     let store = crate::store::Store::open(&cfg.storage.path)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let wake = Arc::new(tokio::sync::Notify::new());
     let (engine, engine_task) = engine::start(
         Arc::new(cfg.clone()),
         store.clone(),
         Arc::clone(&clock),
         EngineOptions::default(),
+        Arc::clone(&wake),
         shutdown.clone(),
     )
     .await?;
+    // Webhook deliveries: redirects are not followed (a 3xx is not a
+    // delivery), and each attempt has its own timeout.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the webhook HTTP client")?;
+    let worker = crate::notify::worker::Worker::new(
+        store.clone(),
+        &cfg.notifiers,
+        crate::notify::Secrets::from_env(&cfg.notifiers),
+        client,
+        Arc::clone(&clock),
+    );
+    let deliveries = worker.stats();
+    let worker_handle = worker.clone();
+    let worker_task =
+        tokio::spawn(worker.run(shutdown.clone(), Arc::clone(&wake), Duration::from_secs(1)));
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -204,6 +230,7 @@ pub async fn run(
         last_reload_ok: AtomicBool::new(true),
         clock,
         engine,
+        deliveries,
         reload_tx,
     });
 
@@ -238,11 +265,11 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = hup.recv() => {
-                let result = reload(&shared, &mut scheduler);
+                let result = reload(&shared, &mut scheduler, &worker_handle);
                 log_reload(&result);
             }
             Some(reply) = reload_rx.recv() => {
-                let result = reload(&shared, &mut scheduler);
+                let result = reload(&shared, &mut scheduler, &worker_handle);
                 log_reload(&result);
                 let _ = reply.send(result);
             }
@@ -256,6 +283,9 @@ pub async fn run(
     }
     if let Err(e) = engine_task.await {
         tracing::error!(error = %e, "engine task panicked");
+    }
+    if let Err(e) = worker_task.await {
+        tracing::error!(error = %e, "notifier worker panicked");
     }
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the state store");
@@ -282,6 +312,7 @@ fn log_reload(result: &Result<(), String>) {
 fn reload<P: Probe, S: RunSink>(
     shared: &Shared,
     scheduler: &mut Scheduler<P, S>,
+    worker: &crate::notify::worker::Worker<crate::store::Store>,
 ) -> Result<(), String> {
     let new = match config::load(&shared.config_path) {
         Ok(c) => c,
@@ -298,6 +329,10 @@ fn reload<P: Probe, S: RunSink>(
     shared
         .engine
         .send(EngineMsg::Reconfigure(Arc::new(new.clone())));
+    worker.set_notifiers(
+        &new.notifiers,
+        crate::notify::Secrets::from_env(&new.notifiers),
+    );
     let (started, stopped) = scheduler.sync(scheduled_checks(&new));
     tracing::info!(started, stopped, "checks rescheduled");
     match shared.config.write() {

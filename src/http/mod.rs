@@ -5,6 +5,7 @@
 //! Every error is JSON `{"error": "..."}` with the right status code. Request
 //! bodies are capped at [`MAX_BODY_BYTES`].
 
+mod api;
 mod auth;
 
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/-/reload", post(reload))
+        .route("/api/v1/services", get(api::services))
+        .route("/api/v1/incidents", get(api::incidents))
+        .route("/api/v1/incidents/{id}/ack", post(api::ack))
+        .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)

@@ -212,6 +212,11 @@ impl CheckSlot {
         }
     }
 
+    /// Whether the last finished run was good; `None` before the first run.
+    pub fn last_up(&self) -> Option<bool> {
+        lock(&self.state).up
+    }
+
     /// Counts a run that did not start because the previous one was still going.
     pub fn record_skipped(&self) {
         lock(&self.state).skipped += 1;

@@ -1,0 +1,926 @@
+//! The engine: single owner of SLO and incident state. Consumes finished
+//! runs, keeps one [`ServiceSlo`] and one [`ServiceIncidents`] per service,
+//! persists run counts, incident changes and their outbox events to the
+//! store, and publishes an immutable [`Snapshot`] that `/metrics` and the API
+//! read. Acknowledge/resolve requests from the API come in as messages.
+//!
+//! Architecture invariants:
+//! - Only the engine task mutates SLO state; HTTP handlers read `Arc<Snapshot>`.
+//! - Runs inside a maintenance window are not valid: they reach neither the
+//!   SLO math nor the store.
+//! - Counts are persisted as (service, check, minute) deltas every
+//!   [`EngineOptions::flush_every`]; the store adds each delta to its minute
+//!   row and to the hour row containing it, in one transaction. A failed write
+//!   (full disk) keeps the deltas for the next attempt and is counted; the
+//!   daemon keeps probing.
+//! - An incident change and its outbox events are written in one store
+//!   transaction, in the order they happened. A failed write stays queued
+//!   (in order) and is retried on the next flush: no event is dropped while
+//!   the process lives; once written, the outbox survives `kill -9`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{Config, SloWindow};
+use crate::incident::{
+    Ack, Attainment, Change, Incident, IncidentError, MttxStats, ServiceIncidents, Stage,
+    StageSummary, State,
+};
+use crate::notify::EventContext;
+use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo};
+use crate::store::{BucketDelta, BucketRow, OutboxInsert, Store};
+
+mod render;
+pub use render::{render_engine_stats, render_incidents, render_slo};
+
+/// One finished run, as the engine needs it.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub service: Arc<str>,
+    pub check: Arc<str>,
+    /// Wall time the run finished.
+    pub at: Timestamp,
+    pub good: bool,
+    pub latency: Duration,
+    /// Why it was bad (probe detail); empty for good runs.
+    pub detail: String,
+}
+
+/// What the engine publishes for readers.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub at: Option<Timestamp>,
+    pub services: Vec<ServiceView>,
+    /// Open incidents and the resolved ones still in the MTTx window, newest first.
+    pub incidents: Vec<Incident>,
+    pub mttx: BTreeMapSummaries,
+    /// (open, opened in window) per (service, severity).
+    pub incident_counts: std::collections::BTreeMap<(String, String), (u64, u64)>,
+    pub response: std::collections::BTreeMap<(String, String, Stage), Attainment>,
+    /// Undelivered events per notifier.
+    pub queue_depth: Vec<(String, u64)>,
+}
+
+/// MTTD/MTTA/MTTR per (service, severity).
+pub type BTreeMapSummaries = std::collections::BTreeMap<(String, String), StageSummary>;
+
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub name: String,
+    /// The open incident's id, if any.
+    pub open_incident: Option<String>,
+    /// `None` for a service without an `slo:` block.
+    pub figures: Option<Figures>,
+    pub alerts: AlertState,
+    pub in_maintenance: bool,
+}
+
+/// Timing knobs; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    pub flush_every: Duration,
+    pub snapshot_every: Duration,
+    pub prune_every: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            flush_every: Duration::from_secs(1),
+            snapshot_every: Duration::from_secs(2),
+            prune_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Counters about the engine itself, exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    pub store_write_errors: AtomicU64,
+    /// Deltas waiting for the store (non-zero while the disk is full).
+    pub pending_deltas: AtomicU64,
+    pub runs_recorded: AtomicU64,
+    pub runs_in_maintenance: AtomicU64,
+    /// Incident changes written to the store / waiting because a write failed.
+    pub incident_writes_pending: AtomicU64,
+}
+
+/// The SLO state, without IO: testable on a manual clock.
+pub struct EngineState {
+    cfg: Arc<Config>,
+    slos: HashMap<String, ServiceSlo>,
+    pending: HashMap<(Arc<str>, Arc<str>, i64), Counts>,
+    incidents: HashMap<String, ServiceIncidents>,
+    mttx: MttxStats,
+    /// Latest (availability SLI, budget remaining) per service, for event context.
+    latest: HashMap<String, (Option<f64>, f64)>,
+}
+
+/// An incident change ready to be written: the incident and its outbox rows.
+#[derive(Debug, Clone)]
+pub struct IncidentWrite {
+    pub incident: Incident,
+    pub events: Vec<OutboxInsert>,
+}
+
+/// How far back incidents are loaded and kept for MTTx: the longest SLO
+/// window (SPEC: "all incidents in the SLO window"), at least 30 days.
+pub fn incident_window(cfg: &Config) -> Duration {
+    cfg.services
+        .iter()
+        .filter_map(|s| s.slo.as_ref())
+        .map(|s| match s.window {
+            SloWindow::Rolling(d) => d,
+            SloWindow::Month => Duration::from_secs(31 * 86_400),
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
+        .max(Duration::from_secs(30 * 86_400))
+}
+
+/// Whether `service` is inside a maintenance window at `at`.
+pub fn in_maintenance(cfg: &Config, service: &str, at: Timestamp) -> bool {
+    cfg.maintenance
+        .iter()
+        .any(|m| m.start <= at && at < m.end && m.services.iter().any(|s| s == service))
+}
+
+/// How far back (unix seconds) minute and hour buckets must be loaded at `now`
+/// to rebuild every service's SLO state.
+pub fn load_bounds(cfg: &Config, now: Timestamp) -> (i64, i64) {
+    const HOUR: i64 = 3600;
+    let now_s = now.as_second();
+    let longest = cfg
+        .services
+        .iter()
+        .filter_map(|s| s.slo.as_ref())
+        .map(|s| match s.window {
+            SloWindow::Rolling(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            SloWindow::Month => 31 * 86_400,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(3 * 86_400);
+    let minutes = i64::try_from(slo::MINUTE_RING_SPAN.as_secs()).unwrap_or(6 * HOUR);
+    (
+        now_s.saturating_sub(minutes).saturating_sub(HOUR),
+        now_s.saturating_sub(longest).saturating_sub(HOUR),
+    )
+}
+
+impl EngineState {
+    pub fn new(cfg: Arc<Config>) -> Self {
+        let slos = cfg
+            .services
+            .iter()
+            .filter_map(|s| {
+                s.slo
+                    .as_ref()
+                    .map(|slo| (s.name.clone(), ServiceSlo::new(slo)))
+            })
+            .collect();
+        let incidents = cfg
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), ServiceIncidents::from_config(s, None, 0)))
+            .collect();
+        let mttx = MttxStats::new(cfg.response_targets.clone());
+        Self {
+            cfg,
+            slos,
+            pending: HashMap::new(),
+            incidents,
+            mttx,
+            latest: HashMap::new(),
+        }
+    }
+
+    /// Restore incidents loaded from the store. Open ones go back into their
+    /// service's state machine; all of them feed MTTx.
+    pub fn restore_incidents(&mut self, incidents: Vec<Incident>) {
+        let mut per_service: HashMap<&str, (Option<Incident>, u64)> = HashMap::new();
+        for inc in &incidents {
+            let e = per_service.entry(inc.service.as_str()).or_default();
+            e.1 += 1;
+            if inc.state == State::Open {
+                e.0 = Some(inc.clone());
+            }
+        }
+        for svc in &self.cfg.services {
+            let (open, count) = per_service.remove(svc.name.as_str()).unwrap_or_default();
+            self.incidents.insert(
+                svc.name.clone(),
+                ServiceIncidents::from_config(svc, open, count),
+            );
+        }
+        self.mttx = MttxStats::rebuild(self.cfg.response_targets.clone(), incidents);
+    }
+
+    /// Restore persisted buckets (rows of services without an SLO are ignored).
+    pub fn restore(&mut self, rows: &[BucketRow]) {
+        for r in rows {
+            if let Some(s) = self.slos.get_mut(&r.service) {
+                s.add_bucket(r.resolution, r.start, r.counts);
+            }
+        }
+    }
+
+    /// Account one finished run: SLO counts and the incident state machine.
+    /// Returns whether the run was valid (not in maintenance) and the
+    /// incident changes it caused.
+    pub fn on_run(&mut self, run: &RunRecord) -> (bool, Vec<Change>) {
+        let maintenance = in_maintenance(&self.cfg, &run.service, run.at);
+        let changes = match self.incidents.get_mut(&*run.service) {
+            Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
+            None => Vec::new(),
+        };
+        for c in &changes {
+            self.mttx.upsert(&c.incident);
+        }
+        if maintenance {
+            return (false, changes);
+        }
+        let threshold = self
+            .slos
+            .get(&*run.service)
+            .and_then(|s| s.slo().latency)
+            .map(|l| l.threshold);
+        let latency_good = run.good && threshold.is_none_or(|t| run.latency <= t);
+        if let Some(s) = self.slos.get_mut(&*run.service) {
+            s.record(run.at, run.good, latency_good);
+        }
+        let minute = slo::bucket_start(Resolution::Minute, run.at);
+        let c = self
+            .pending
+            .entry((Arc::clone(&run.service), Arc::clone(&run.check), minute))
+            .or_default();
+        c.valid += 1;
+        c.good += u64::from(run.good);
+        c.latency_good += u64::from(latency_good);
+        (true, changes)
+    }
+
+    /// Evaluate burn-rate alerts of every service at `now` (services with an
+    /// SLO and `burn_rate_alerts: true`) and return the snapshot and changes.
+    pub fn evaluate(&mut self, now: Timestamp) -> (Snapshot, Vec<Change>) {
+        let mut changes = Vec::new();
+        let mut services = Vec::with_capacity(self.cfg.services.len());
+        for svc in &self.cfg.services {
+            let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
+            let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
+            let maintenance = in_maintenance(&self.cfg, &svc.name, now);
+            if let Some(f) = &figures {
+                self.latest.insert(
+                    svc.name.clone(),
+                    (
+                        f.availability.sli,
+                        f.availability.error_budget_remaining_ratio,
+                    ),
+                );
+                if svc.incident.burn_rate_alerts
+                    && let Some(m) = self.incidents.get_mut(&svc.name)
+                {
+                    let page = alerts
+                        .page
+                        .then(|| alert_text(f, "page", &[("1h", "5m"), ("6h", "30m")]));
+                    let ticket = alerts
+                        .ticket
+                        .then(|| alert_text(f, "ticket", &[("1d", "2h"), ("3d", "6h")]));
+                    changes.extend(m.on_alerts(
+                        now,
+                        page.as_deref(),
+                        ticket.as_deref(),
+                        maintenance,
+                    ));
+                }
+            }
+            services.push(ServiceView {
+                name: svc.name.clone(),
+                open_incident: None,
+                figures,
+                alerts,
+                in_maintenance: maintenance,
+            });
+        }
+        for c in &changes {
+            self.mttx.upsert(&c.incident);
+        }
+        for v in &mut services {
+            v.open_incident = self
+                .incidents
+                .get(&v.name)
+                .and_then(|m| m.open_incident())
+                .map(|i| i.id.clone());
+        }
+        let mut incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
+        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
+        let snap = Snapshot {
+            at: Some(now),
+            services,
+            incidents,
+            mttx: self.mttx.summaries(),
+            incident_counts: self.mttx.counts(),
+            response: self.mttx.response_counts(now),
+            queue_depth: Vec::new(),
+        };
+        (snap, changes)
+    }
+
+    /// Acknowledge incident `id`. Returns the incident after the call and the
+    /// change to persist (none when it was already acknowledged).
+    pub fn ack(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<(Incident, Option<Change>), IncidentError> {
+        let m = self.machine_for(id)?;
+        match m.ack(now, id, by, note)? {
+            Ack::Changed(c) => {
+                self.mttx.upsert(&c.incident);
+                Ok((c.incident.clone(), Some(c)))
+            }
+            Ack::AlreadyAcked(inc) => Ok((inc, None)),
+        }
+    }
+
+    /// Resolve incident `id` by hand.
+    pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
+        let m = self.machine_for(id)?;
+        let c = m.resolve(now, id, by)?;
+        self.mttx.upsert(&c.incident);
+        Ok(c)
+    }
+
+    /// The state machine holding `id`: the service whose open incident it is;
+    /// a known but resolved incident is a conflict; anything else not found.
+    fn machine_for(&mut self, id: &str) -> Result<&mut ServiceIncidents, IncidentError> {
+        let service = self
+            .incidents
+            .iter()
+            .find(|(_, m)| m.open_incident().is_some_and(|i| i.id == id))
+            .map(|(s, _)| s.clone());
+        match service {
+            Some(s) => self
+                .incidents
+                .get_mut(&s)
+                .ok_or_else(|| IncidentError::NotFound { id: id.to_string() }),
+            None if self.mttx.incidents().any(|i| i.id == id) => {
+                Err(IncidentError::Conflict { id: id.to_string() })
+            }
+            None => Err(IncidentError::NotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Turn a change into the write that persists it with its outbox rows.
+    pub fn write_for(&self, change: &Change, now: Timestamp) -> IncidentWrite {
+        let svc = self
+            .cfg
+            .services
+            .iter()
+            .find(|s| s.name == change.incident.service);
+        let notify = svc.map(|s| s.incident.notify.clone()).unwrap_or_default();
+        let (sli, budget) = self
+            .latest
+            .get(&change.incident.service)
+            .copied()
+            .unwrap_or((None, 1.0));
+        let ctx = EventContext {
+            availability_ratio: sli,
+            error_budget_remaining_ratio: svc.and_then(|s| s.slo.as_ref()).map(|_| budget),
+            api_base: format!("http://{}", self.cfg.server.listen),
+        };
+        let events = match crate::notify::outbox_inserts(change, &notify, &ctx, now) {
+            Ok(e) => e,
+            Err(e) => {
+                // Only JSON encoding can fail here; the incident is still saved.
+                tracing::error!(error = %e, incident = %change.incident.id, "building outbox events failed");
+                Vec::new()
+            }
+        };
+        IncidentWrite {
+            incident: change.incident.clone(),
+            events,
+        }
+    }
+
+    /// Deltas to persist; the caller hands them back with [`Self::requeue`] if the write fails.
+    pub fn take_pending(&mut self) -> Vec<BucketDelta> {
+        self.pending
+            .drain()
+            .map(|((service, check, at_minute), counts)| BucketDelta {
+                service: service.to_string(),
+                check: check.to_string(),
+                at_minute,
+                counts,
+            })
+            .collect()
+    }
+
+    pub fn requeue(&mut self, deltas: Vec<BucketDelta>) {
+        for d in deltas {
+            let c = self
+                .pending
+                .entry((
+                    Arc::from(d.service.as_str()),
+                    Arc::from(d.check.as_str()),
+                    d.at_minute,
+                ))
+                .or_default();
+            c.valid += d.counts.valid;
+            c.good += d.counts.good;
+            c.latency_good += d.counts.latency_good;
+        }
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Figures of every service at `now`, in config order.
+    pub fn snapshot(&self, now: Timestamp) -> Snapshot {
+        let services = self
+            .cfg
+            .services
+            .iter()
+            .map(|svc| {
+                let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
+                let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
+                ServiceView {
+                    name: svc.name.clone(),
+                    open_incident: self
+                        .incidents
+                        .get(&svc.name)
+                        .and_then(|m| m.open_incident())
+                        .map(|i| i.id.clone()),
+                    figures,
+                    alerts,
+                    in_maintenance: in_maintenance(&self.cfg, &svc.name, now),
+                }
+            })
+            .collect();
+        Snapshot {
+            at: Some(now),
+            services,
+            ..Snapshot::default()
+        }
+    }
+
+    /// Adopt a reloaded config. Services whose SLO definition changed need
+    /// their history re-read: returns their names (the caller reloads from
+    /// the store), and the incident changes the new config causes.
+    pub fn reconfigure(&mut self, now: Timestamp, cfg: Arc<Config>) -> (Vec<String>, Vec<Change>) {
+        let mut rebuild = Vec::new();
+        let mut slos = HashMap::new();
+        for svc in &cfg.services {
+            let Some(new) = svc.slo.as_ref() else {
+                continue;
+            };
+            match self.slos.remove(&svc.name) {
+                Some(old) if old.slo() == new => {
+                    slos.insert(svc.name.clone(), old);
+                }
+                _ => {
+                    slos.insert(svc.name.clone(), ServiceSlo::new(new));
+                    rebuild.push(svc.name.clone());
+                }
+            }
+        }
+        self.slos = slos;
+        let mut incidents = HashMap::new();
+        let mut changes = Vec::new();
+        for svc in &cfg.services {
+            let m = match self.incidents.remove(&svc.name) {
+                Some(mut m) => {
+                    // A removed failing check must not hold an incident open.
+                    changes.extend(m.reconfigure(now, svc, in_maintenance(&cfg, &svc.name, now)));
+                    m
+                }
+                None => ServiceIncidents::from_config(svc, None, 0),
+            };
+            incidents.insert(svc.name.clone(), m);
+        }
+        self.incidents = incidents;
+        for c in &changes {
+            self.mttx.upsert(&c.incident);
+        }
+        self.mttx.set_targets(cfg.response_targets.clone());
+        self.cfg = cfg;
+        (rebuild, changes)
+    }
+
+    /// Re-read history for `services` from `rows` (after a reconfigure).
+    pub fn restore_only(&mut self, services: &[String], rows: &[BucketRow]) {
+        for r in rows {
+            if services.contains(&r.service)
+                && let Some(s) = self.slos.get_mut(&r.service)
+            {
+                s.add_bucket(r.resolution, r.start, r.counts);
+            }
+        }
+    }
+}
+
+/// The reason text of a firing burn-rate alert, e.g.
+/// "availability burn rate 1h 15.20 and 5m 18.00 over 14.4 (page)".
+fn alert_text(f: &Figures, level: &str, pairs: &[(&str, &str)]) -> String {
+    let rules = slo::burn_alert_rules(f.window);
+    let mut parts = Vec::new();
+    for (long, short) in pairs {
+        let factor = rules
+            .iter()
+            .find(|r| r.long == *long && r.short == *short)
+            .map(|r| r.factor);
+        let (Some(l), Some(sh), Some(fa)) = (
+            f.availability.burn_rate(long),
+            f.availability.burn_rate(short),
+            factor,
+        ) else {
+            continue;
+        };
+        if l > fa && sh > fa {
+            parts.push(format!(
+                "burn rate {long} {l:.2} and {short} {sh:.2} over {fa:.1}"
+            ));
+        }
+    }
+    format!("availability {} ({level})", parts.join("; "))
+}
+
+/// An acknowledge or resolve request from the API.
+#[derive(Debug)]
+pub enum Command {
+    Ack {
+        id: String,
+        by: String,
+        note: Option<String>,
+    },
+    Resolve {
+        id: String,
+        by: String,
+    },
+}
+
+/// The answer to a [`Command`]: the incident after it, and whether it changed.
+pub type CommandReply = Result<(Incident, bool), IncidentError>;
+
+/// Messages to the engine task.
+pub enum EngineMsg {
+    Run(RunRecord),
+    Reconfigure(Arc<Config>),
+    Command(Command, tokio::sync::oneshot::Sender<CommandReply>),
+}
+
+/// What the rest of the daemon holds: a sender and the latest snapshot.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<EngineMsg>,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    pub stats: Arc<EngineStats>,
+}
+
+impl EngineHandle {
+    pub fn send(&self, msg: EngineMsg) {
+        // The receiver only goes away at shutdown, when runs no longer matter.
+        let _ = self.tx.send(msg);
+    }
+
+    /// Run an API command on the engine; `None` when the engine has stopped.
+    pub async fn command(&self, cmd: Command) -> Option<CommandReply> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.send(EngineMsg::Command(cmd, tx)).ok()?;
+        rx.await.ok()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+}
+
+/// Loads state from the store and spawns the engine task. Returns once the
+/// state is loaded (so `/readyz` can flip), with the task's join handle.
+/// `wake` is notified whenever outbox events were written.
+pub async fn start(
+    cfg: Arc<Config>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    opts: EngineOptions,
+    wake: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
+    let now = clock.now();
+    let (since_min, since_hour) = load_bounds(&cfg, now);
+    let rows = store.load_buckets(since_min, since_hour).await?;
+    let mut state = EngineState::new(Arc::clone(&cfg));
+    state.restore(&rows);
+    let since = now
+        .as_second()
+        .saturating_sub(i64::try_from(incident_window(&cfg).as_secs()).unwrap_or(i64::MAX));
+    let mut incidents = Vec::new();
+    for (id, body) in store.load_incidents(since).await? {
+        match Incident::from_json(&body) {
+            Ok(i) => incidents.push(i),
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "stored incident is unreadable; skipped")
+            }
+        }
+    }
+    tracing::info!(
+        buckets = rows.len(),
+        incidents = incidents.len(),
+        "state restored from the store"
+    );
+    state.restore_incidents(incidents);
+    let (first, _) = state.evaluate(now);
+    let snapshot = Arc::new(RwLock::new(Arc::new(first)));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(EngineStats::default());
+    let handle = EngineHandle {
+        tx,
+        snapshot: Arc::clone(&snapshot),
+        stats: Arc::clone(&stats),
+    };
+    let task = tokio::spawn(
+        Loop {
+            state,
+            store,
+            clock,
+            opts,
+            snapshot,
+            stats,
+            wake,
+            unsaved: std::collections::VecDeque::new(),
+            dirty: false,
+            last_publish: None,
+        }
+        .run(rx, shutdown),
+    );
+    Ok((handle, task))
+}
+
+/// The engine task's state beyond [`EngineState`]: IO handles and the queue
+/// of incident writes not yet in the store.
+struct Loop {
+    state: EngineState,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    opts: EngineOptions,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    stats: Arc<EngineStats>,
+    wake: Arc<tokio::sync::Notify>,
+    /// Incident writes in the order they happened; the head is retried until
+    /// the store takes it.
+    unsaved: std::collections::VecDeque<IncidentWrite>,
+    /// An incident changed since the last published snapshot.
+    dirty: bool,
+    last_publish: Option<tokio::time::Instant>,
+}
+
+impl Loop {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<EngineMsg>,
+        shutdown: CancellationToken,
+    ) {
+        let mut flush = tokio::time::interval(self.opts.flush_every);
+        let mut publish = tokio::time::interval(self.opts.snapshot_every);
+        let mut prune = tokio::time::interval(self.opts.prune_every);
+        for t in [&mut flush, &mut publish, &mut prune] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg).await,
+                    None => break,
+                },
+                _ = flush.tick() => {
+                    self.flush_counts().await;
+                    self.persist().await;
+                    if self.dirty {
+                        self.publish().await;
+                    }
+                }
+                _ = publish.tick() => self.publish().await,
+                _ = prune.tick() => self.prune().await,
+            }
+        }
+        // Drain what is already queued, then write it: a clean stop loses nothing.
+        while let Ok(msg) = rx.try_recv() {
+            if let EngineMsg::Run(run) = msg {
+                self.on_run(&run);
+            }
+        }
+        self.flush_counts().await;
+        self.persist().await;
+        if !self.unsaved.is_empty() {
+            tracing::error!(
+                pending = self.unsaved.len(),
+                "incident changes could not be written before exit"
+            );
+        }
+    }
+
+    fn on_run(&mut self, run: &RunRecord) {
+        let (valid, changes) = self.state.on_run(run);
+        if valid {
+            self.stats.runs_recorded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats
+                .runs_in_maintenance
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.queue(changes, run.at);
+    }
+
+    fn queue(&mut self, changes: Vec<Change>, now: Timestamp) {
+        for c in changes {
+            tracing::info!(incident = %c.incident.id, service = %c.incident.service, change = ?c.kind, "incident changed");
+            let w = self.state.write_for(&c, now);
+            self.unsaved.push_back(w);
+        }
+        self.stats
+            .incident_writes_pending
+            .store(self.unsaved.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn handle(&mut self, msg: EngineMsg) {
+        match msg {
+            EngineMsg::Run(run) => {
+                self.on_run(&run);
+                // Incident changes are written at once: a kill right after
+                // an incident opens must not lose its event. The API should
+                // show them soon too, but an incident storm must not turn
+                // into a full snapshot per change: at most 4 per second.
+                if !self.unsaved.is_empty() {
+                    self.persist().await;
+                    self.dirty = true;
+                    let recent = self
+                        .last_publish
+                        .is_some_and(|t| t.elapsed() < Duration::from_millis(250));
+                    if !recent {
+                        self.publish().await;
+                    }
+                }
+            }
+            EngineMsg::Reconfigure(cfg) => {
+                self.flush_counts().await;
+                let now = self.clock.now();
+                let (rebuild, changes) = self.state.reconfigure(now, Arc::clone(&cfg));
+                self.queue(changes, now);
+                self.persist().await;
+                if !rebuild.is_empty() {
+                    let (m, h) = load_bounds(&cfg, now);
+                    match self.store.load_buckets(m, h).await {
+                        Ok(rows) => self.state.restore_only(&rebuild, &rows),
+                        Err(e) => {
+                            tracing::error!(error = %e, "reloading SLO history after a config change failed")
+                        }
+                    }
+                }
+                self.publish().await;
+            }
+            EngineMsg::Command(cmd, reply) => {
+                let now = self.clock.now();
+                let result = match cmd {
+                    Command::Ack { id, by, note } => self.state.ack(now, &id, &by, note.as_deref()),
+                    Command::Resolve { id, by } => self
+                        .state
+                        .resolve(now, &id, &by)
+                        .map(|c| (c.incident.clone(), Some(c))),
+                };
+                let answer = result.map(|(inc, change)| {
+                    let changed = change.is_some();
+                    if let Some(c) = change {
+                        self.queue(vec![c], now);
+                    }
+                    (inc, changed)
+                });
+                // Persist before answering, so a 200 means the change is on disk
+                // (or, with a failing disk, queued in order and retried).
+                self.persist().await;
+                self.publish().await;
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    /// Write queued incident changes in order; stop at the first failure.
+    async fn persist(&mut self) {
+        let mut wrote_events = false;
+        while let Some(w) = self.unsaved.front() {
+            let body = match w.incident.to_json() {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "encoding an incident failed; dropping this change");
+                    self.unsaved.pop_front();
+                    continue;
+                }
+            };
+            let res = self
+                .store
+                .save_incident(
+                    w.incident.id.clone(),
+                    w.incident.service.clone(),
+                    w.incident.state.as_str().to_string(),
+                    w.incident.opened_at.as_second(),
+                    body,
+                    w.events.clone(),
+                )
+                .await;
+            match res {
+                Ok(()) => {
+                    wrote_events |= !w.events.is_empty();
+                    self.unsaved.pop_front();
+                }
+                Err(e) => {
+                    let n = self
+                        .stats
+                        .store_write_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    if n.is_multiple_of(60) {
+                        tracing::error!(error = %e, pending = self.unsaved.len(), "writing an incident change failed; keeping it queued");
+                    }
+                    break;
+                }
+            }
+        }
+        self.stats
+            .incident_writes_pending
+            .store(self.unsaved.len() as u64, Ordering::Relaxed);
+        if wrote_events {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn publish(&mut self) {
+        let now = self.clock.now();
+        let (mut snap, changes) = self.state.evaluate(now);
+        self.queue(changes, now);
+        self.persist().await;
+        match self.store.outbox_depth().await {
+            Ok(d) => snap.queue_depth = d,
+            Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
+        }
+        self.dirty = false;
+        self.last_publish = Some(tokio::time::Instant::now());
+        let snap = Arc::new(snap);
+        match self.snapshot.write() {
+            Ok(mut g) => *g = snap,
+            Err(p) => *p.into_inner() = snap,
+        }
+    }
+
+    async fn prune(&mut self) {
+        let now = self.clock.now().as_second();
+        let cfg = &self.state.cfg;
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let minute_before = now.saturating_sub(secs(cfg.storage.minute_retention));
+        let hour_before = now.saturating_sub(secs(cfg.storage.retention));
+        if let Err(e) = self.store.prune(minute_before, hour_before).await {
+            tracing::warn!(error = %e, "pruning old buckets failed");
+        }
+        if let Err(e) = self.store.prune_incidents(hour_before).await {
+            tracing::warn!(error = %e, "pruning old incidents failed");
+        }
+        let window_start = now.saturating_sub(secs(incident_window(cfg)));
+        if let Ok(ts) = Timestamp::from_second(window_start) {
+            self.state.mttx.prune(ts);
+        }
+    }
+
+    async fn flush_counts(&mut self) {
+        let deltas = self.state.take_pending();
+        if deltas.is_empty() {
+            self.stats.pending_deltas.store(0, Ordering::Relaxed);
+            return;
+        }
+        if let Err(e) = self.store.add_counts(deltas.clone()).await {
+            let n = self
+                .stats
+                .store_write_errors
+                .fetch_add(1, Ordering::Relaxed);
+            // Log the first failure and then every 60th, so a full disk does not flood the log.
+            if n.is_multiple_of(60) {
+                tracing::error!(error = %e, deltas = deltas.len(), "writing run counts failed; keeping them in memory and retrying");
+            }
+            self.state.requeue(deltas);
+        }
+        self.stats
+            .pending_deltas
+            .store(self.state.pending_len() as u64, Ordering::Relaxed);
+    }
+}

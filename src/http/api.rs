@@ -1,0 +1,205 @@
+//! The JSON API (SPEC §6): services, incidents, acknowledge, resolve.
+//!
+//! Reads come from the engine's published snapshot; writes go to the engine
+//! as commands and are answered once the change is persisted.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ApiError, auth};
+use crate::daemon::Shared;
+use crate::engine::{Command, ServiceView};
+use crate::incident::{Incident, IncidentError};
+
+pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let cfg = shared.config();
+    let snap = shared.engine.snapshot();
+    let list: Vec<Value> = cfg
+        .services
+        .iter()
+        .map(|svc| {
+            let view = snap.services.iter().find(|v| v.name == svc.name);
+            let checks: Vec<Value> = svc
+                .checks
+                .iter()
+                .map(|c| {
+                    let up = shared.metrics.slot(&svc.name, &c.name).and_then(|s| s.last_up());
+                    json!({ "name": c.name, "kind": c.probe.kind(), "interval_seconds": c.interval.as_secs_f64(), "up": up })
+                })
+                .collect();
+            let any_down = checks.iter().any(|c| c["up"] == json!(false));
+            let all_unknown = checks.iter().all(|c| c["up"].is_null());
+            let open = view.and_then(|v| v.open_incident.clone());
+            let status = match (open.is_some(), any_down, all_unknown, view.is_some_and(|v| v.in_maintenance)) {
+                (_, _, _, true) => "maintenance",
+                (true, _, _, _) => "incident",
+                (false, true, _, _) => "degraded",
+                (false, false, true, _) => "unknown",
+                _ => "up",
+            };
+            json!({
+                "name": svc.name,
+                "description": svc.description,
+                "owner": svc.owner,
+                "tier": svc.tier,
+                "status": status,
+                "checks": checks,
+                "slo": view.map(slo_json).unwrap_or(Value::Null),
+                "open_incident": open,
+            })
+        })
+        .collect();
+    Json(json!({ "services": list }))
+}
+
+fn slo_json(view: &ServiceView) -> Value {
+    let Some(f) = &view.figures else {
+        return Value::Null;
+    };
+    let one = |s: &crate::slo::SloFigures| {
+        let burn: serde_json::Map<String, Value> = s
+            .burn
+            .iter()
+            .map(|b| (b.window.to_string(), json!(b.burn_rate)))
+            .collect();
+        let sli: serde_json::Map<String, Value> = s
+            .burn
+            .iter()
+            .map(|b| (b.window.to_string(), json!(b.sli)))
+            .collect();
+        json!({
+            "objective": s.objective,
+            "sli": s.sli,
+            "sli_by_window": sli,
+            "error_budget_remaining_ratio": s.error_budget_remaining_ratio,
+            "error_budget_remaining_seconds": s.error_budget_remaining_seconds,
+            "burn_rate": burn,
+        })
+    };
+    json!({
+        "window": f.window_label,
+        "valid_runs": f.counts.valid,
+        "good_runs": f.counts.good,
+        "availability": one(&f.availability),
+        "latency": f.latency.as_ref().map(one),
+        "alerts": { "page": view.alerts.page, "ticket": view.alerts.ticket },
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IncidentQuery {
+    state: Option<String>,
+}
+
+pub async fn incidents(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<IncidentQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let only_open = match q.state.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid state `{other}`: use `open` or `all`"),
+            ));
+        }
+    };
+    let snap = shared.engine.snapshot();
+    let list: Vec<&Incident> = snap
+        .incidents
+        .iter()
+        .filter(|i| !only_open || i.state == crate::incident::State::Open)
+        .collect();
+    Ok(Json(json!({ "incidents": list })))
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    by: Option<String>,
+    note: Option<String>,
+}
+
+/// Parse an optional JSON body; an empty body is fine. Oversized bodies
+/// and malformed JSON become JSON errors (413 / 400).
+fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<AckBody, ApiError> {
+    let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AckBody::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {e}; expected {{\"by\": \"...\", \"note\": \"...\"}}"),
+        )
+    })
+}
+
+fn who(body: &AckBody) -> Result<String, ApiError> {
+    let by = body.by.clone().unwrap_or_else(|| "api".to_string());
+    if by.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "`by` is longer than 200 characters",
+        ));
+    }
+    Ok(by)
+}
+
+pub async fn ack(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require_bearer(&shared, &headers)?;
+    let body = parse_body(body)?;
+    let by = who(&body)?;
+    run(
+        &shared,
+        Command::Ack {
+            id,
+            by,
+            note: body.note,
+        },
+    )
+    .await
+}
+
+pub async fn resolve(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require_bearer(&shared, &headers)?;
+    let body = parse_body(body)?;
+    let by = who(&body)?;
+    run(&shared, Command::Resolve { id, by }).await
+}
+
+async fn run(shared: &Shared, cmd: Command) -> Result<Json<Value>, ApiError> {
+    match shared.engine.command(cmd).await {
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down",
+        )),
+        Some(Ok((incident, changed))) => {
+            Ok(Json(json!({ "changed": changed, "incident": incident })))
+        }
+        Some(Err(e @ IncidentError::NotFound { .. })) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
+        }
+        Some(Err(e @ IncidentError::Conflict { .. })) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+    }
+}
