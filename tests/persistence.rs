@@ -413,6 +413,31 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     }
     // The whole history is younger than 5 minutes: every window holds it all.
     assert_eq!(a["burn_rates"][0]["valid"], valid);
+
+    // The outage (≥ 8 bad runs in a row) opened an incident; it survived the
+    // kill, and the report's incidents section matches the MTTx summaries.
+    let inc = &doc["incidents"];
+    let opened = inc["opened_in_window"].as_u64().unwrap();
+    assert!(opened >= 1, "{inc}");
+    let shop = [r#"service="shop""#];
+    assert_eq!(
+        sample(&m, "sentinel_incidents_total", &shop),
+        Some(opened as f64)
+    );
+    let sev = &inc["by_severity"][0];
+    for stage in ["mttd", "mttr"] {
+        let count = sev[stage]["count"].as_u64().unwrap();
+        let name = format!("sentinel_incident_{stage}_seconds_count");
+        assert_eq!(sample(&m, &name, &shop), Some(count as f64), "{stage}");
+        if let Some(mean) = sev[stage]["mean_seconds"].as_f64() {
+            let name = format!("sentinel_incident_{stage}_seconds_sum");
+            let sum = sample(&m, &name, &shop).unwrap();
+            assert!(
+                (sum - mean * count as f64).abs() < 1e-6,
+                "{stage}: {sum} vs {mean}"
+            );
+        }
+    }
 }
 
 /// What `sentinel run` does with a bad store: exit 1 with `message` naming
