@@ -208,8 +208,11 @@ pub async fn run(
     );
     let deliveries = worker.stats();
     let worker_handle = worker.clone();
-    let worker_task =
-        tokio::spawn(worker.run(shutdown.clone(), Arc::clone(&wake), Duration::from_secs(1)));
+    let worker_task = tokio::spawn(supervise_worker(
+        worker,
+        shutdown.clone(),
+        Arc::clone(&wake),
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -297,6 +300,32 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the outbox worker and restarts it if it panics: the outbox is in the
+/// store, so a restarted worker simply picks up where the last one stopped.
+async fn supervise_worker(
+    worker: crate::notify::worker::Worker<crate::store::Store>,
+    shutdown: CancellationToken,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        let run = tokio::spawn(worker.clone().run(
+            shutdown.clone(),
+            Arc::clone(&wake),
+            Duration::from_secs(1),
+        ));
+        match run.await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "notifier worker died; restarting in 1s");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
 }
 
 fn log_reload(result: &Result<(), String>) {
