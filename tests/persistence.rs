@@ -4,20 +4,17 @@
 //! `/metrics`, and a store that is corrupt or from a newer schema stops
 //! start-up with a clear message, untouched, before any port is bound.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use tokio::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sentinel");
+mod common;
+use common::*;
 
 /// Both checks run every 150 ms.
 const INTERVAL_MS: u64 = 150;
@@ -27,105 +24,6 @@ const SNAPSHOT_EVERY_S: f64 = 2.0;
 const FLUSH_EVERY_S: f64 = 1.0;
 const OBJECTIVE: f64 = 0.99;
 const WINDOW_S: f64 = 30.0 * 86_400.0;
-
-/// A daemon started for a test; killed on drop so a failing test leaks nothing.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(BIN)
-            .args(["run", "-c"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sentinel");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            let re = regex::Regex::new(r"listen=(\d+\.\d+\.\d+\.\d+:\d+)").unwrap();
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(c) = re.captures(&line) {
-                    let _ = tx.send(c[1].parse::<SocketAddr>().unwrap());
-                    sent = true;
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "daemon did not report its listen address; stderr: {:?}",
-                    lines.lock().unwrap()
-                )
-            });
-        Daemon {
-            child,
-            addr,
-            stderr: lines,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().to_string();
-        let st = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(st.success(), "kill {sig} {pid}");
-    }
-
-    fn wait_exit(mut self) -> std::process::ExitStatus {
-        for _ in 0..400 {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "daemon did not exit within 20s; stderr: {:?}",
-            self.stderr.lock().unwrap()
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A target whose `/health` answers 200 "ok" while `up`, 503 otherwise.
-async fn start_target(up: Arc<AtomicBool>) -> SocketAddr {
-    let app = Router::new().route(
-        "/health",
-        get(move || {
-            let up = Arc::clone(&up);
-            async move {
-                if up.load(Ordering::SeqCst) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// `shop`: an HTTP check that follows the target and a TCP check that stays
 /// good, pooled into one 99% / 30d SLO. With `maintenance`, every run of
@@ -176,29 +74,6 @@ storage:
 }
 
 /// Value of the first sample whose name matches and whose labels contain every `labels` entry.
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|lab| rest.contains(lab)))
-                .then(|| value.parse().ok())?
-        })
-}
-
-async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
-    client
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Polls `probe` every 100 ms until it returns `Some`, or fails after `secs`.
 async fn poll<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
 where
@@ -290,7 +165,7 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     let health = |result: &'static str| -> [&'static str; 2] { [r#"check="health""#, result] };
 
     // Phase 1: good runs, then an outage, then recovery.
-    let d1 = Daemon::start(&cfg);
+    let d1 = Daemon::start(&cfg, &[]);
     poll(10, "good runs", || async {
         let m = scrape(&client, &d1).await;
         (sample(&m, "sentinel_check_runs_total", &health(r#"result="good""#)).unwrap_or(0.0) >= 5.0)
@@ -339,7 +214,7 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
 
     // Phase 2: restart on the same store.
     let started = Instant::now();
-    let d2 = Daemon::start(&cfg);
+    let d2 = Daemon::start(&cfg, &[]);
     let m = scrape(&client, &d2).await;
     let since_start = started.elapsed().as_secs_f64();
     let after = slo_of(&m).expect("SLO figures right after restart");
@@ -374,7 +249,7 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     let st = d2.wait_exit();
     assert!(st.success(), "exit status after SIGTERM: {st:?}");
     let quiet_cfg = write_config(dir.path(), target, true);
-    let d3 = Daemon::start(&quiet_cfg);
+    let d3 = Daemon::start(&quiet_cfg, &[]);
     let m = scrape(&client, &d3).await;
     let quiet = slo_of(&m).expect("SLO figures in maintenance");
     quiet.assert_consistent();
