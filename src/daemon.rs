@@ -182,13 +182,16 @@ pub async fn run(
     let store = crate::store::Store::open(&cfg.storage.path)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = Arc::new(tokio::sync::Notify::new());
+    // The engine stops only after the scheduler has drained, so the runs in
+    // flight at shutdown are still counted and flushed.
+    let engine_stop = CancellationToken::new();
     let (engine, engine_task) = engine::start(
         Arc::new(cfg.clone()),
         store.clone(),
         Arc::clone(&clock),
         EngineOptions::default(),
         Arc::clone(&wake),
-        shutdown.clone(),
+        engine_stop.clone(),
     )
     .await?;
     // Webhook deliveries: redirects are not followed (a 3xx is not a
@@ -284,6 +287,7 @@ pub async fn run(
     if drain.is_err() {
         tracing::warn!("runs still in flight after 30s; exiting anyway");
     }
+    engine_stop.cancel();
     if let Err(e) = engine_task.await {
         tracing::error!(error = %e, "engine task panicked");
     }
