@@ -15,4 +15,4 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-cargo test --locked --all-targets "$@"
+cargo test --locked --no-fail-fast --all-targets "$@"

@@ -182,13 +182,16 @@ pub async fn run(
     let store = crate::store::Store::open(&cfg.storage.path)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = Arc::new(tokio::sync::Notify::new());
+    // The engine stops only after the scheduler has drained, so the runs in
+    // flight at shutdown are still counted and flushed.
+    let engine_stop = CancellationToken::new();
     let (engine, engine_task) = engine::start(
         Arc::new(cfg.clone()),
         store.clone(),
         Arc::clone(&clock),
         EngineOptions::default(),
         Arc::clone(&wake),
-        shutdown.clone(),
+        engine_stop.clone(),
     )
     .await?;
     // Webhook deliveries: redirects are not followed (a 3xx is not a
@@ -208,8 +211,11 @@ pub async fn run(
     );
     let deliveries = worker.stats();
     let worker_handle = worker.clone();
-    let worker_task =
-        tokio::spawn(worker.run(shutdown.clone(), Arc::clone(&wake), Duration::from_secs(1)));
+    let worker_task = tokio::spawn(supervise_worker(
+        worker,
+        shutdown.clone(),
+        Arc::clone(&wake),
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -281,6 +287,7 @@ pub async fn run(
     if drain.is_err() {
         tracing::warn!("runs still in flight after 30s; exiting anyway");
     }
+    engine_stop.cancel();
     if let Err(e) = engine_task.await {
         tracing::error!(error = %e, "engine task panicked");
     }
@@ -297,6 +304,32 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the outbox worker and restarts it if it panics: the outbox is in the
+/// store, so a restarted worker simply picks up where the last one stopped.
+async fn supervise_worker(
+    worker: crate::notify::worker::Worker<crate::store::Store>,
+    shutdown: CancellationToken,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        let run = tokio::spawn(worker.clone().run(
+            shutdown.clone(),
+            Arc::clone(&wake),
+            Duration::from_secs(1),
+        ));
+        match run.await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "notifier worker died; restarting in 1s");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
 }
 
 fn log_reload(result: &Result<(), String>) {

@@ -5,6 +5,12 @@
 //!
 //! Service figures pool every check stored for the service, including checks
 //! since removed from the config: their runs happened and spent budget.
+//!
+//! The incidents section rebuilds [`MttxStats`] (the daemon's own MTTx code)
+//! from the stored incident bodies, so MTTD/MTTA/MTTR and response-target
+//! attainment are computed exactly as for the `sentinel_incident_*` metrics. It
+//! covers incidents opened in the service's report window; "open now" also
+//! counts incidents opened before the window that are still open.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,7 +20,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::config::{self, Config, Slo, SloWindow};
+use crate::config::{self, Config, ResponseTarget, Slo, SloWindow};
+use crate::incident::{Attainment, Incident, MttxStats, Stage, State, Summary};
 use crate::slo::{Counts, ServiceSlo, SloFigures};
 use crate::store::{BucketRow, ReadOnlyStore, StoreError};
 
@@ -72,9 +79,20 @@ pub fn run(
             .push(row);
     }
 
+    // One read for every service: from the earliest window start asked for
+    // (the store adds incidents still open, whenever they opened).
+    let earliest = cfg
+        .services
+        .iter()
+        .map(|s| incident_window_start(s.slo.as_ref(), window, now))
+        .min()
+        .unwrap_or(now_s);
+    let (incidents, unreadable) = parse_incidents(store.load_incidents(earliest)?);
+
     let mut doc = ReportDoc {
         generated_at: now.to_string(),
         store: store_path.display().to_string(),
+        unreadable_incidents: unreadable,
         services: Vec::new(),
     };
     for service in &cfg.services {
@@ -118,8 +136,8 @@ pub fn run(
                 }
             })
             .collect();
-        let incidents = store.incident_summary(window_start(counting.window, now))?;
-        let inc = incidents.iter().find(|i| i.service == service.name);
+        let since = window_start(counting.window, now);
+        let of_service = incidents.iter().filter(|i| i.service == service.name);
         doc.services.push(ServiceDoc {
             service: service.name.clone(),
             window: counting.window.label(),
@@ -128,10 +146,7 @@ pub fn run(
             latency: figures.latency.as_ref().map(SloDoc::from),
             runs: RunsDoc::from(figures.counts),
             checks,
-            incidents: IncidentsDoc {
-                opened_in_window: inc.map_or(0, |i| i.opened),
-                open: inc.map_or(0, |i| i.open),
-            },
+            incidents: incidents_doc(&service.name, &cfg.response_targets, of_service, since, now),
         });
     }
     if json {
@@ -174,6 +189,96 @@ fn window_start(w: SloWindow, now: Timestamp) -> i64 {
     }
 }
 
+/// Where the incident window of a service starts: its report window's start.
+fn incident_window_start(slo: Option<&Slo>, window: Option<SloWindow>, now: Timestamp) -> i64 {
+    let w = window.or(slo.map(|s| s.window)).unwrap_or(DEFAULT_WINDOW);
+    window_start(w, now)
+}
+
+/// Decodes stored incident bodies. A body this version cannot read (written
+/// by a newer sentinel, or damaged) is counted rather than failing the whole
+/// report: the SLO figures are still worth printing.
+fn parse_incidents(rows: Vec<(String, String)>) -> (Vec<Incident>, u64) {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut unreadable = 0;
+    for (id, body) in rows {
+        match Incident::from_json(&body) {
+            Ok(inc) => out.push(inc),
+            Err(e) => {
+                tracing::warn!(incident = %id, error = %e, "skipping an unreadable incident");
+                unreadable += 1;
+            }
+        }
+    }
+    (out, unreadable)
+}
+
+/// The incidents section of one service: incidents opened at or after
+/// `since` feed the counts by severity, MTTx and attainment; `open` counts
+/// every incident still open.
+fn incidents_doc<'a>(
+    service: &str,
+    targets: &BTreeMap<String, ResponseTarget>,
+    incidents: impl Iterator<Item = &'a Incident>,
+    since: i64,
+    now: Timestamp,
+) -> IncidentsDoc {
+    let all: Vec<&Incident> = incidents.collect();
+    let in_window: Vec<&Incident> = all
+        .iter()
+        .copied()
+        .filter(|i| i.opened_at.as_second() >= since)
+        .collect();
+    let open: Vec<&Incident> = all
+        .iter()
+        .copied()
+        .filter(|i| i.state == State::Open)
+        .collect();
+    let stats = MttxStats::rebuild(targets.clone(), in_window.iter().map(|&i| i.clone()));
+    let summaries = stats.summaries();
+    let responses = stats.response_counts(now);
+    let severities: std::collections::BTreeSet<&str> = in_window
+        .iter()
+        .chain(open.iter())
+        .map(|i| i.severity.as_str())
+        .collect();
+    let by_severity = severities
+        .into_iter()
+        .map(|sev| {
+            let of = |i: &&&Incident| i.severity == sev;
+            let summary = summaries.get(&(service.to_string(), sev.to_string()));
+            let target = |stage: Stage| {
+                targets.get(sev).map(|t| {
+                    let a = responses
+                        .get(&(service.to_string(), sev.to_string(), stage))
+                        .copied()
+                        .unwrap_or_default();
+                    let target = match stage {
+                        Stage::Acknowledge => t.acknowledge,
+                        Stage::Restore => t.restore,
+                    };
+                    TargetDoc::new(target.as_secs_f64(), a)
+                })
+            };
+            SeverityDoc {
+                severity: sev.to_string(),
+                opened: in_window.iter().filter(of).count() as u64,
+                open: open.iter().filter(of).count() as u64,
+                mttd: MttxDoc::from(summary.map(|s| &s.mttd)),
+                mtta: MttxDoc::from(summary.map(|s| &s.mtta)),
+                mttr: MttxDoc::from(summary.map(|s| &s.mttr)),
+                acknowledge: target(Stage::Acknowledge),
+                restore: target(Stage::Restore),
+            }
+        })
+        .collect();
+    IncidentsDoc {
+        opened_in_window: in_window.len() as u64,
+        open: open.len() as u64,
+        by_severity,
+    }
+}
+
 /// Rounds away float noise (`1 − 0.999` is not exactly `0.001`) so documents
 /// carry `-2.0`, not `-1.9999999999999973`.
 fn tidy(x: f64) -> f64 {
@@ -185,6 +290,8 @@ struct ReportDoc {
     /// RFC 3339, the `now` the figures are for.
     generated_at: String,
     store: String,
+    /// Stored incidents this version could not decode (left out of every figure).
+    unreadable_incidents: u64,
     services: Vec<ServiceDoc>,
 }
 
@@ -239,7 +346,76 @@ struct CheckDoc {
 #[derive(Debug, Serialize)]
 struct IncidentsDoc {
     opened_in_window: u64,
+    /// Open now, including incidents opened before the window.
     open: u64,
+    /// Severities with an incident in the window or open now, by name.
+    by_severity: Vec<SeverityDoc>,
+}
+
+#[derive(Debug, Serialize)]
+struct SeverityDoc {
+    severity: String,
+    opened: u64,
+    open: u64,
+    mttd: MttxDoc,
+    /// Acknowledged incidents only.
+    mtta: MttxDoc,
+    /// Resolved incidents only.
+    mttr: MttxDoc,
+    /// Null when `response_targets` has no entry for the severity.
+    acknowledge: Option<TargetDoc>,
+    restore: Option<TargetDoc>,
+}
+
+/// Mean is exact; p50/p90 come from the same HdrHistogram of whole seconds
+/// as the `sentinel_incident_mtt*_seconds` summaries. Null with no samples.
+#[derive(Debug, Serialize)]
+struct MttxDoc {
+    count: u64,
+    mean_seconds: Option<f64>,
+    p50_seconds: Option<f64>,
+    p90_seconds: Option<f64>,
+}
+
+/// A stage counts once it completed or its target passed (SPEC §4).
+#[derive(Debug, Serialize)]
+struct TargetDoc {
+    target_seconds: f64,
+    met: u64,
+    missed: u64,
+    /// met / (met + missed); null while nothing has counted yet.
+    attainment: Option<f64>,
+}
+
+impl From<Option<&Summary>> for MttxDoc {
+    fn from(s: Option<&Summary>) -> Self {
+        let q = |want: f64| {
+            s.and_then(|s| {
+                s.quantiles
+                    .iter()
+                    .find(|(q, _)| (q - want).abs() < 1e-9)
+                    .map(|&(_, v)| v)
+            })
+        };
+        MttxDoc {
+            count: s.map_or(0, |s| s.count),
+            mean_seconds: s.and_then(Summary::mean_seconds).map(tidy),
+            p50_seconds: q(0.5),
+            p90_seconds: q(0.9),
+        }
+    }
+}
+
+impl TargetDoc {
+    fn new(target_seconds: f64, a: Attainment) -> Self {
+        let counted = a.met + a.missed;
+        TargetDoc {
+            target_seconds,
+            met: a.met,
+            missed: a.missed,
+            attainment: (counted > 0).then(|| tidy(a.met as f64 / counted as f64)),
+        }
+    }
 }
 
 impl From<Counts> for RunsDoc {
@@ -315,8 +491,70 @@ fn render_text(doc: &ReportDoc) -> String {
             "  incidents     opened in window {}  open now {}",
             s.incidents.opened_in_window, s.incidents.open
         );
+        for sev in &s.incidents.by_severity {
+            render_severity(&mut out, sev);
+        }
+    }
+    if doc.unreadable_incidents > 0 {
+        let _ = writeln!(
+            out,
+            "\nwarning: {} stored incident(s) could not be read and are left out",
+            doc.unreadable_incidents
+        );
     }
     out
+}
+
+fn render_severity(out: &mut String, s: &SeverityDoc) {
+    let _ = writeln!(
+        out,
+        "    {:<12}  opened {}  open {}",
+        s.severity, s.opened, s.open
+    );
+    for (name, m) in [("MTTD", &s.mttd), ("MTTA", &s.mtta), ("MTTR", &s.mttr)] {
+        let _ = writeln!(
+            out,
+            "      {name:<11}  n {}  mean {}  p50 {}  p90 {}",
+            m.count,
+            human(m.mean_seconds),
+            human(m.p50_seconds),
+            human(m.p90_seconds)
+        );
+    }
+    for (name, t) in [("acknowledge", &s.acknowledge), ("restore", &s.restore)] {
+        match t {
+            None => {
+                let _ = writeln!(out, "      {name:<11}  no target");
+            }
+            Some(t) => {
+                let _ = writeln!(
+                    out,
+                    "      {name:<11}  target {}  met {}  missed {}  attainment {}",
+                    human(Some(t.target_seconds)),
+                    t.met,
+                    t.missed,
+                    percent(t.attainment)
+                );
+            }
+        }
+    }
+}
+
+/// Seconds as `45s`, `12m05s` or `2h03m00s` (rounded to the second).
+fn human(secs: Option<f64>) -> String {
+    let Some(secs) = secs else {
+        return "n/a".to_string();
+    };
+    let sign = if secs < 0.0 { "-" } else { "" };
+    let t = secs.abs().round() as u64;
+    let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
+    if h > 0 {
+        format!("{sign}{h}h{m:02}m{s:02}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{s:02}s")
+    } else {
+        format!("{sign}{s}s")
+    }
 }
 
 fn render_slo(out: &mut String, name: &str, f: &SloDoc) {

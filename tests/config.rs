@@ -459,7 +459,7 @@ fn defaults_apply() {
     assert_eq!(c.server.api_token_env, None);
     assert_eq!(c.server.max_concurrency, 1024);
     assert_eq!(c.storage.path, Path::new("data/sentinel.db"));
-    assert_eq!(c.storage.minute_retention, Duration::from_secs(3 * 86_400));
+    assert_eq!(c.storage.minute_retention, Duration::from_secs(7 * 3600));
     assert_eq!(c.storage.retention, Duration::from_secs(400 * 86_400));
     assert_eq!(
         (c.defaults.interval, c.defaults.timeout),

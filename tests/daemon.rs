@@ -290,3 +290,37 @@ fn bad_arguments_exit_2() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_config() {
+    let up = Arc::new(AtomicBool::new(true));
+    let target = start_target(Arc::clone(&up)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), target);
+    let d = Daemon::start(&cfg, &[]);
+    let client = reqwest::Client::new();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}      - name: via-hup\n        interval: 200ms\n        timeout: 150ms\n        tcp: {{ host: 127.0.0.1, port: {} }}\n", target.port()),
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let m = wait_for(&client, &d, 10, "the check added by SIGHUP runs", |m| {
+        sample(
+            m,
+            "sentinel_check_runs_total",
+            &[r#"check="via-hup""#, r#"result="good""#],
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    assert_eq!(
+        sample(&m, "sentinel_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+}

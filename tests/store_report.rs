@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use sentinel::config::*;
+use sentinel::incident::{Incident, ResolvedBy, State, Trigger};
 use sentinel::report::{self, ReportError};
 use sentinel::slo::Counts;
 use sentinel::store::{BucketDelta, OutboxInsert, Store, StoreError};
@@ -69,7 +70,22 @@ fn config(path: &Path) -> Config {
             timeout: Duration::from_secs(5),
         },
         notifiers: vec![],
-        response_targets: BTreeMap::new(),
+        response_targets: BTreeMap::from([
+            (
+                "P1".to_string(),
+                ResponseTarget {
+                    acknowledge: Duration::from_secs(600),
+                    restore: Duration::from_secs(7200),
+                },
+            ),
+            (
+                "P2".to_string(),
+                ResponseTarget {
+                    acknowledge: Duration::from_secs(1800),
+                    restore: Duration::from_secs(8 * 3600),
+                },
+            ),
+        ]),
         maintenance: vec![],
         services: vec![
             service(
@@ -104,9 +120,136 @@ fn delta(service: &str, check: &str, at: &str, valid: u64, good: u64) -> BucketD
     }
 }
 
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+/// An incident with the given timestamps; resolved exactly when `resolved` is set.
+#[allow(clippy::too_many_arguments)]
+fn incident(
+    id: &str,
+    service: &str,
+    severity: &str,
+    impact: &str,
+    opened: &str,
+    acked: Option<&str>,
+    restored: Option<&str>,
+    resolved: Option<&str>,
+) -> Incident {
+    Incident {
+        id: id.into(),
+        dedup_key: format!("sentinel/{service}/{id}"),
+        service: service.into(),
+        severity: severity.into(),
+        title: format!("{service} is failing"),
+        reason: "check `login` failed 3 times in a row".into(),
+        state: if resolved.is_some() {
+            State::Resolved
+        } else {
+            State::Open
+        },
+        trigger: Trigger::ChecksFailing,
+        page_level: true,
+        impact_started_at: ts(impact),
+        opened_at: ts(opened),
+        acknowledged_at: acked.map(ts),
+        acknowledged_by: acked.map(|_| "alice".into()),
+        ack_note: None,
+        restored_at: restored.map(ts),
+        resolved_at: resolved.map(ts),
+        resolved_by: resolved.map(|_| ResolvedBy::Auto),
+        events_emitted: 1,
+    }
+}
+
+/// Incidents with known timestamps (now = 2026-11-23T10:30Z, 30d window).
+/// identity, P1 (targets: ack 10m, restore 2h):
+///   a: MTTD 60s, MTTA 300s (met), MTTR 3600s (met)
+///   b: MTTD 180s, MTTA 1200s (missed), MTTR 5400s (met)
+///   c: MTTD 60s, open for 9 min: neither target has passed, so it counts nowhere
+/// identity, P2 (targets: ack 30m, restore 8h):
+///   d: MTTD 120s, never acknowledged (missed), resolved by hand: MTTR 3600s (met)
+///   f: opened before the window and still open: "open now" only
+///   e: P1, opened and resolved before the window: nowhere
+/// intranet, P3 (no target): g, MTTD 30s, MTTA 300s, open
+fn incidents() -> Vec<Incident> {
+    vec![
+        incident(
+            "a",
+            "identity",
+            "P1",
+            "2026-11-20T08:00:00Z",
+            "2026-11-20T08:01:00Z",
+            Some("2026-11-20T08:06:00Z"),
+            Some("2026-11-20T09:00:00Z"),
+            Some("2026-11-20T09:02:00Z"),
+        ),
+        incident(
+            "b",
+            "identity",
+            "P1",
+            "2026-11-21T12:00:00Z",
+            "2026-11-21T12:03:00Z",
+            Some("2026-11-21T12:23:00Z"),
+            Some("2026-11-21T13:30:00Z"),
+            Some("2026-11-21T13:31:00Z"),
+        ),
+        incident(
+            "c",
+            "identity",
+            "P1",
+            "2026-11-23T10:20:00Z",
+            "2026-11-23T10:21:00Z",
+            None,
+            None,
+            None,
+        ),
+        incident(
+            "d",
+            "identity",
+            "P2",
+            "2026-11-22T00:00:00Z",
+            "2026-11-22T00:02:00Z",
+            None,
+            Some("2026-11-22T01:00:00Z"),
+            Some("2026-11-22T01:00:00Z"),
+        ),
+        incident(
+            "e",
+            "identity",
+            "P1",
+            "2026-10-01T00:00:00Z",
+            "2026-10-01T00:05:00Z",
+            Some("2026-10-01T00:06:00Z"),
+            Some("2026-10-01T01:00:00Z"),
+            Some("2026-10-01T01:00:00Z"),
+        ),
+        incident(
+            "f",
+            "identity",
+            "P2",
+            "2026-10-10T00:00:00Z",
+            "2026-10-10T00:01:00Z",
+            None,
+            None,
+            None,
+        ),
+        incident(
+            "g",
+            "intranet",
+            "P3",
+            "2026-11-23T09:00:00Z",
+            "2026-11-23T09:00:30Z",
+            Some("2026-11-23T09:05:30Z"),
+            None,
+            None,
+        ),
+    ]
+}
+
 /// 1000 valid identity runs, 3 bad: 500 (3 bad) of `login` 10 minutes ago and
-/// 500 good `dns` runs two days ago; runs older than 30d, intranet runs, and
-/// one open incident.
+/// 500 good `dns` runs two days ago; runs older than 30d, intranet runs, the
+/// [`incidents`], and one incident whose body this version cannot read.
 async fn fixture(dir: &Path) -> PathBuf {
     let path = dir.join("state/sentinel.db");
     let store = Store::open(&path).unwrap();
@@ -121,20 +264,30 @@ async fn fixture(dir: &Path) -> PathBuf {
         ])
         .await
         .unwrap();
+    for inc in incidents() {
+        store
+            .save_incident(
+                inc.id.clone(),
+                inc.service.clone(),
+                inc.state.as_str().into(),
+                inc.opened_at.as_second(),
+                inc.to_json().unwrap(),
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
     store
         .save_incident(
-            "inc-1".into(),
+            "inc-garbled".into(),
             "identity".into(),
             "open".into(),
-            "2026-11-23T10:21:00Z"
-                .parse::<Timestamp>()
-                .unwrap()
-                .as_second(),
+            ts("2026-11-23T10:21:00Z").as_second(),
             "{}".into(),
             vec![OutboxInsert {
                 event_id: "e1".into(),
                 notifier: "tickets".into(),
-                incident_id: "inc-1".into(),
+                incident_id: "inc-garbled".into(),
                 payload: "{}".into(),
                 created_at: 0,
             }],
@@ -143,6 +296,35 @@ async fn fixture(dir: &Path) -> PathBuf {
         .unwrap();
     store.close().await.unwrap();
     path
+}
+
+/// The identity incidents section for the 30d window (see [`incidents`]).
+/// Quantiles are HdrHistogram values at 3 significant figures, as on
+/// `/metrics`: exact below 2048 s, the top of a 2 s (3600 → 3601) or 4 s
+/// (5400 → 5403) bucket above.
+fn identity_incidents() -> serde_json::Value {
+    serde_json::json!({
+        "opened_in_window": 4,
+        "open": 2,
+        "by_severity": [
+            {
+                "severity": "P1", "opened": 3, "open": 1,
+                "mttd": { "count": 3, "mean_seconds": 100.0, "p50_seconds": 60.0, "p90_seconds": 180.0 },
+                "mtta": { "count": 2, "mean_seconds": 750.0, "p50_seconds": 300.0, "p90_seconds": 1200.0 },
+                "mttr": { "count": 2, "mean_seconds": 4500.0, "p50_seconds": 3601.0, "p90_seconds": 5403.0 },
+                "acknowledge": { "target_seconds": 600.0, "met": 1, "missed": 1, "attainment": 0.5 },
+                "restore": { "target_seconds": 7200.0, "met": 2, "missed": 0, "attainment": 1.0 }
+            },
+            {
+                "severity": "P2", "opened": 1, "open": 1,
+                "mttd": { "count": 1, "mean_seconds": 120.0, "p50_seconds": 120.0, "p90_seconds": 120.0 },
+                "mtta": { "count": 0, "mean_seconds": null, "p50_seconds": null, "p90_seconds": null },
+                "mttr": { "count": 1, "mean_seconds": 3600.0, "p50_seconds": 3601.0, "p90_seconds": 3601.0 },
+                "acknowledge": { "target_seconds": 1800.0, "met": 0, "missed": 1, "attainment": 0.0 },
+                "restore": { "target_seconds": 28800.0, "met": 1, "missed": 0, "attainment": 1.0 }
+            }
+        ]
+    })
 }
 
 #[tokio::test]
@@ -177,11 +359,28 @@ async fn json_report_has_exact_figures() {
             { "check": "login", "in_config": true, "runs": { "valid": 500, "good": 497, "bad": 3 } },
             { "check": "dns", "in_config": true, "runs": { "valid": 500, "good": 500, "bad": 0 } }
         ],
-        "incidents": { "opened_in_window": 1, "open": 1 }
+        "incidents": identity_incidents()
     });
     assert_eq!(doc["services"][0], expected);
     assert_eq!(doc["generated_at"], "2026-11-23T10:30:00Z");
+    assert_eq!(doc["unreadable_incidents"], 1);
     let intranet = &doc["services"][1];
+    // A severity without a response target: MTTx, but no attainment.
+    assert_eq!(
+        intranet["incidents"],
+        serde_json::json!({
+            "opened_in_window": 1,
+            "open": 1,
+            "by_severity": [{
+                "severity": "P3", "opened": 1, "open": 1,
+                "mttd": { "count": 1, "mean_seconds": 30.0, "p50_seconds": 30.0, "p90_seconds": 30.0 },
+                "mtta": { "count": 1, "mean_seconds": 300.0, "p50_seconds": 300.0, "p90_seconds": 300.0 },
+                "mttr": { "count": 0, "mean_seconds": null, "p50_seconds": null, "p90_seconds": null },
+                "acknowledge": null,
+                "restore": null
+            }]
+        })
+    );
     assert_eq!(intranet["availability"], serde_json::Value::Null);
     assert_eq!(
         intranet["runs"],
@@ -203,13 +402,33 @@ identity (window 30d)
   runs          valid 1000  good 997  bad 3
     login         valid 500  good 497  bad 3
     dns           valid 500  good 500  bad 0
-  incidents     opened in window 1  open now 1
+  incidents     opened in window 4  open now 2
+    P1            opened 3  open 1
+      MTTD         n 3  mean 1m40s  p50 1m00s  p90 3m00s
+      MTTA         n 2  mean 12m30s  p50 5m00s  p90 20m00s
+      MTTR         n 2  mean 1h15m00s  p50 1h00m01s  p90 1h30m03s
+      acknowledge  target 10m00s  met 1  missed 1  attainment 50.000%
+      restore      target 2h00m00s  met 2  missed 0  attainment 100.000%
+    P2            opened 1  open 1
+      MTTD         n 1  mean 2m00s  p50 2m00s  p90 2m00s
+      MTTA         n 0  mean n/a  p50 n/a  p90 n/a
+      MTTR         n 1  mean 1h00m00s  p50 1h00m01s  p90 1h00m01s
+      acknowledge  target 30m00s  met 0  missed 1  attainment 0.000%
+      restore      target 8h00m00s  met 1  missed 0  attainment 100.000%
 
 intranet (window 30d)
   no SLO configured
   runs          valid 10  good 9  bad 1
     home          valid 10  good 9  bad 1
-  incidents     opened in window 0  open now 0
+  incidents     opened in window 1  open now 1
+    P3            opened 1  open 1
+      MTTD         n 1  mean 30s  p50 30s  p90 30s
+      MTTA         n 1  mean 5m00s  p50 5m00s  p90 5m00s
+      MTTR         n 0  mean n/a  p50 n/a  p90 n/a
+      acknowledge  no target
+      restore      no target
+
+warning: 1 stored incident(s) could not be read and are left out
 ",
         path.display()
     );
@@ -238,6 +457,42 @@ async fn window_override_changes_the_figures() {
     check("3d", 0.997, -2.0, -518.4);
     // November 2026 has 30 days.
     check("month", 0.997, -2.0, -5184.0);
+}
+
+/// `--window` narrows the incidents section too; "open now" does not shrink.
+#[tokio::test]
+async fn window_override_narrows_the_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let cfg = config(&path);
+    let incidents = |window: &str| {
+        let w = report::parse_window(window).unwrap();
+        let out = report::run(&cfg, &path, Some(w), true, now()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["services"][0]["incidents"].clone()
+    };
+    // Since 2026-11-22T10:30Z only `c` opened; `f` is still open.
+    let day = incidents("1d");
+    assert_eq!(day["opened_in_window"], 1);
+    assert_eq!(day["open"], 2);
+    let sev = &day["by_severity"];
+    assert_eq!(
+        (&sev[0]["severity"], &sev[0]["opened"], &sev[0]["open"]),
+        (&"P1".into(), &1.into(), &1.into())
+    );
+    assert_eq!(sev[0]["mttd"]["mean_seconds"], 60.0);
+    // `c` is 9 minutes old: its 10-minute ack target has not passed yet.
+    assert_eq!(
+        sev[0]["acknowledge"],
+        serde_json::json!({ "target_seconds": 600.0, "met": 0, "missed": 0, "attainment": null })
+    );
+    assert_eq!(
+        (&sev[1]["severity"], &sev[1]["opened"], &sev[1]["open"]),
+        (&"P2".into(), &0.into(), &1.into())
+    );
+    assert_eq!(sev[1]["mttd"]["count"], 0);
+    // November started after `e` and `f` opened: the same as the 30d window.
+    assert_eq!(incidents("month"), identity_incidents());
 }
 
 #[test]

@@ -39,7 +39,8 @@ pub struct Server {
 pub struct Storage {
     /// SQLite file. Default `data/sentinel.db`. Parent directory is created.
     pub path: PathBuf,
-    /// How long minute buckets are kept. Default 3d (the longest burn window).
+    /// How long minute buckets are kept. Default 7h (windows up to 6h use minute
+    /// buckets; longer ones use hour buckets).
     pub minute_retention: Duration,
     /// How long hour buckets and incidents are kept. Default 400d.
     pub retention: Duration,

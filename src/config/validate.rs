@@ -17,7 +17,9 @@ use super::types::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 const DEFAULT_STORAGE_PATH: &str = "data/sentinel.db";
-const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(3 * 86_400);
+/// The SLO math reads minute buckets for windows up to 6h only; one more hour
+/// of margin. Longer windows use hour buckets, kept for `retention`.
+const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 const DEFAULT_MAX_CONCURRENCY: usize = 1024;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);

@@ -152,6 +152,24 @@ pub fn in_maintenance(cfg: &Config, service: &str, at: Timestamp) -> bool {
         .any(|m| m.start <= at && at < m.end && m.services.iter().any(|s| s == service))
 }
 
+/// Start of `window` at `now`: `now − d` for a rolling window, the first of
+/// the month 00:00 UTC for `month`.
+pub fn window_start(window: SloWindow, now: Timestamp) -> Timestamp {
+    match window {
+        SloWindow::Rolling(d) => {
+            let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+            now.checked_sub(d).unwrap_or(Timestamp::MIN)
+        }
+        SloWindow::Month => {
+            let dt = jiff::tz::TimeZone::UTC.to_datetime(now);
+            dt.first_of_month()
+                .start_of_day()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map_or(now, |z| z.timestamp())
+        }
+    }
+}
+
 /// How far back (unix seconds) minute and hour buckets must be loaded at `now`
 /// to rebuild every service's SLO state.
 pub fn load_bounds(cfg: &Config, now: Timestamp) -> (i64, i64) {
@@ -321,16 +339,69 @@ impl EngineState {
         }
         let mut incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
         incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
+        let (mttx, incident_counts, response) = self.per_service_mttx(&incidents, now);
         let snap = Snapshot {
             at: Some(now),
             services,
             incidents,
-            mttx: self.mttx.summaries(),
-            incident_counts: self.mttx.counts(),
-            response: self.mttx.response_counts(now),
+            mttx,
+            incident_counts,
+            response,
             queue_depth: Vec::new(),
         };
         (snap, changes)
+    }
+
+    /// MTTx figures per service over *that service's* SLO window (SPEC §3:
+    /// "all incidents in the SLO window"; 30d for a service without an SLO),
+    /// the same rule `sentinel report` uses. Open incidents count as open
+    /// whatever their age.
+    #[allow(clippy::type_complexity)]
+    fn per_service_mttx(
+        &self,
+        incidents: &[Incident],
+        now: Timestamp,
+    ) -> (
+        BTreeMapSummaries,
+        std::collections::BTreeMap<(String, String), (u64, u64)>,
+        std::collections::BTreeMap<(String, String, Stage), Attainment>,
+    ) {
+        let mut by_service: HashMap<&str, Vec<&Incident>> = HashMap::new();
+        for i in incidents {
+            by_service.entry(i.service.as_str()).or_default().push(i);
+        }
+        let mut summaries = BTreeMapSummaries::new();
+        let mut counts = std::collections::BTreeMap::new();
+        let mut response = std::collections::BTreeMap::new();
+        for svc in &self.cfg.services {
+            let Some(list) = by_service.get(svc.name.as_str()) else {
+                continue;
+            };
+            let window = svc
+                .slo
+                .as_ref()
+                .map_or(SloWindow::Rolling(Duration::from_secs(30 * 86_400)), |s| {
+                    s.window
+                });
+            let start = window_start(window, now);
+            let in_window = list
+                .iter()
+                .filter(|i| i.opened_at >= start)
+                .map(|i| (*i).clone());
+            let m = MttxStats::rebuild(self.cfg.response_targets.clone(), in_window);
+            summaries.extend(m.summaries());
+            for (k, (_, total)) in m.counts() {
+                counts.entry(k).or_insert((0, 0)).1 = total;
+            }
+            for i in list.iter().filter(|i| i.state == State::Open) {
+                counts
+                    .entry((i.service.clone(), i.severity.clone()))
+                    .or_insert((0, 0))
+                    .0 += 1;
+            }
+            response.extend(m.response_counts(now));
+        }
+        (summaries, counts, response)
     }
 
     /// Acknowledge incident `id`. Returns the incident after the call and the
@@ -1077,6 +1148,24 @@ services:
             s.resolve(at("2026-01-02T00:11:00Z"), "inc-nope", "x"),
             Err(IncidentError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn mttx_counts_only_incidents_in_the_services_own_slo_window() {
+        let cfg = CFG.replace("window: 30d", "window: 7d");
+        let mut s = EngineState::new(Arc::new(parse_str(&cfg, "test.yaml").unwrap()));
+        s.on_run(&run("2026-01-02T00:00:00Z", false, 10));
+        s.on_run(&run("2026-01-02T00:01:00Z", false, 10));
+        s.on_run(&run("2026-01-02T00:02:00Z", true, 10));
+        let key = ("web".to_string(), "P1".to_string());
+        let (snap, _) = s.evaluate(at("2026-01-08T23:00:00Z"));
+        assert_eq!(snap.mttx[&key].mttd.count, 1, "6 days old: inside 7d");
+        let (snap, _) = s.evaluate(at("2026-01-09T00:02:00Z"));
+        assert!(
+            !snap.mttx.contains_key(&key),
+            "7 days and 1 minute old: outside 7d"
+        );
+        assert_eq!(snap.incidents.len(), 1, "the API still lists it");
     }
 
     #[test]

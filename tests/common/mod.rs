@@ -64,6 +64,27 @@ impl Daemon {
         }
     }
 
+    /// Send a signal (`-TERM`, `-KILL`, `-HUP`) to the daemon.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let st = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(st.success(), "kill {sig} {pid}");
+    }
+
+    /// Wait up to 20 s for the daemon to exit.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        for _ in 0..400 {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "daemon did not exit within 20s; stderr: {:?}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -2,7 +2,7 @@
 //! listens on 127.0.0.1:0 and lives as long as the test's runtime.
 // Each test file uses a different subset of these helpers, and a helper that
 // cannot set up its server should fail the test loudly.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -291,9 +291,18 @@ impl Pki {
 /// `big.test.` a truncated UDP reply and the full answer over TCP on the same
 /// port; everything else NXDOMAIN.
 pub async fn dns_server() -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
+    // The UDP port is picked by the OS; the same port number may be taken
+    // for TCP by another test, so try again with a fresh UDP port.
+    let mut bound = None;
+    for _ in 0..50 {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        if let Ok(tcp) = TcpListener::bind(addr).await {
+            bound = Some((sock, addr, tcp));
+            break;
+        }
+    }
+    let (sock, addr, tcp) = bound.expect("no port free for both UDP and TCP on 127.0.0.1");
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
