@@ -35,7 +35,7 @@ use crate::incident::{
 };
 use crate::notify::EventContext;
 use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo};
-use crate::store::{BucketDelta, BucketRow, OutboxInsert, Store};
+use crate::store::{BucketDelta, OutboxInsert, ServiceBucket, Store};
 
 mod render;
 pub use render::{render_engine_stats, render_incidents, render_slo};
@@ -242,9 +242,9 @@ impl EngineState {
     }
 
     /// Restore persisted buckets (rows of services without an SLO are ignored).
-    pub fn restore(&mut self, rows: &[BucketRow]) {
+    pub fn restore(&mut self, rows: &[ServiceBucket]) {
         for r in rows {
-            if let Some(s) = self.slos.get_mut(&r.service) {
+            if let Some(s) = self.slos.get_mut(&*r.service) {
                 s.add_bucket(r.resolution, r.start, r.counts);
             }
         }
@@ -589,10 +589,10 @@ impl EngineState {
     }
 
     /// Re-read history for `services` from `rows` (after a reconfigure).
-    pub fn restore_only(&mut self, services: &[String], rows: &[BucketRow]) {
+    pub fn restore_only(&mut self, services: &[String], rows: &[ServiceBucket]) {
         for r in rows {
-            if services.contains(&r.service)
-                && let Some(s) = self.slos.get_mut(&r.service)
+            if services.iter().any(|s| **s == *r.service)
+                && let Some(s) = self.slos.get_mut(&*r.service)
             {
                 s.add_bucket(r.resolution, r.start, r.counts);
             }
@@ -692,7 +692,7 @@ pub async fn start(
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
     let now = clock.now();
     let (since_min, since_hour) = load_bounds(&cfg, now);
-    let rows = store.load_buckets(since_min, since_hour).await?;
+    let rows = store.load_service_buckets(since_min, since_hour).await?;
     let mut state = EngineState::new(Arc::clone(&cfg));
     state.restore(&rows);
     let since = now
@@ -855,7 +855,7 @@ impl Loop {
                 self.persist().await;
                 if !rebuild.is_empty() {
                     let (m, h) = load_bounds(&cfg, now);
-                    match self.store.load_buckets(m, h).await {
+                    match self.store.load_service_buckets(m, h).await {
                         Ok(rows) => self.state.restore_only(&rebuild, &rows),
                         Err(e) => {
                             tracing::error!(error = %e, "reloading SLO history after a config change failed")

@@ -4,7 +4,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{BucketDelta, BucketRow, IncidentCount, OutboxInsert, OutboxRow, StoreError};
+use super::{
+    BucketDelta, BucketRow, IncidentCount, OutboxInsert, OutboxRow, ServiceBucket, StoreError,
+};
 use crate::slo::{Counts, Resolution};
 
 const MINUTE_SECS: i64 = 60;
@@ -68,6 +70,62 @@ pub fn add_counts(conn: &mut Connection, deltas: &[BucketDelta]) -> Result<(), S
         }
     }
     tx.commit().map_err(write_err(OP))
+}
+
+/// Buckets since the given starts, summed over the checks of each service:
+/// what the daemon needs to rebuild pooled SLO state. The primary key is
+/// `(resolution, start, service, check)`, so the grouping streams along the
+/// index (no sort), and ten checks per service return a tenth of the rows
+/// `load_buckets` would.
+pub fn load_service_buckets(
+    conn: &Connection,
+    since_minute: i64,
+    since_hour: i64,
+) -> Result<Vec<ServiceBucket>, StoreError> {
+    const OP: &str = "load_service_buckets";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT service, start, SUM(valid), SUM(good), SUM(latency_good)
+             FROM buckets
+             WHERE resolution = ?1 AND start >= ?2
+             GROUP BY resolution, start, service
+             ORDER BY resolution, start, service",
+        )
+        .map_err(read_err(OP))?;
+    // Service names repeat on every row: share one allocation per name.
+    let mut names: std::collections::HashMap<String, std::sync::Arc<str>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (resolution, since) in [
+        (Resolution::Minute, since_minute),
+        (Resolution::Hour, since_hour),
+    ] {
+        let mut rows = stmt
+            .query(params![resolution_code(resolution), since])
+            .map_err(read_err(OP))?;
+        while let Some(row) = rows.next().map_err(read_err(OP))? {
+            let name: String = row.get(0).map_err(read_err(OP))?;
+            let service = match names.get(&name) {
+                Some(a) => std::sync::Arc::clone(a),
+                None => {
+                    let a: std::sync::Arc<str> = std::sync::Arc::from(name.as_str());
+                    names.insert(name, std::sync::Arc::clone(&a));
+                    a
+                }
+            };
+            out.push(ServiceBucket {
+                service,
+                resolution,
+                start: row.get(1).map_err(read_err(OP))?,
+                counts: Counts {
+                    valid: count_at(row, 2).map_err(read_err(OP))?,
+                    good: count_at(row, 3).map_err(read_err(OP))?,
+                    latency_good: count_at(row, 4).map_err(read_err(OP))?,
+                },
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn load_buckets(

@@ -101,6 +101,16 @@ pub struct BucketRow {
     pub counts: Counts,
 }
 
+/// One stored bucket summed over a service's checks (see `load_service_buckets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceBucket {
+    pub service: std::sync::Arc<str>,
+    pub resolution: Resolution,
+    /// Bucket start, unix seconds.
+    pub start: i64,
+    pub counts: Counts,
+}
+
 /// An outbox event to enqueue with an incident change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxInsert {
@@ -221,6 +231,16 @@ impl Store {
         since_hour: i64,
     ) -> Result<Vec<BucketRow>, StoreError> {
         self.call(move |c| db::load_buckets(c, since_minute, since_hour))
+            .await
+    }
+
+    /// Buckets summed per service (what the engine restores at start).
+    pub async fn load_service_buckets(
+        &self,
+        since_minute: i64,
+        since_hour: i64,
+    ) -> Result<Vec<ServiceBucket>, StoreError> {
+        self.call(move |c| db::load_service_buckets(c, since_minute, since_hour))
             .await
     }
 

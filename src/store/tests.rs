@@ -221,6 +221,56 @@ fn read_only_open_of_a_missing_file_says_so_and_creates_nothing() {
 }
 
 #[tokio::test]
+async fn service_buckets_sum_the_checks_of_each_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    store
+        .add_counts(vec![
+            delta("identity", "login", T0 + 60, 4, 3, 2),
+            delta("identity", "dns", T0 + 60, 1, 1, 1),
+            delta("mail", "smtp", T0 + 60, 2, 1, 1),
+            delta("identity", "login", T0 + 3600, 1, 0, 0),
+        ])
+        .await
+        .unwrap();
+    let got: Vec<(String, Resolution, i64, u64, u64, u64)> = store
+        .load_service_buckets(i64::MIN, i64::MIN)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| {
+            (
+                b.service.to_string(),
+                b.resolution,
+                b.start,
+                b.counts.valid,
+                b.counts.good,
+                b.counts.latency_good,
+            )
+        })
+        .collect();
+    let s = |n: &str| n.to_string();
+    assert_eq!(
+        got,
+        vec![
+            (s("identity"), Resolution::Minute, T0 + 60, 5, 4, 3),
+            (s("mail"), Resolution::Minute, T0 + 60, 2, 1, 1),
+            (s("identity"), Resolution::Minute, T0 + 3600, 1, 0, 0),
+            (s("identity"), Resolution::Hour, T0, 5, 4, 3),
+            (s("mail"), Resolution::Hour, T0, 2, 1, 1),
+            (s("identity"), Resolution::Hour, T0 + 3600, 1, 0, 0),
+        ]
+    );
+    // The bounds apply per resolution, as for load_buckets.
+    let n = store
+        .load_service_buckets(T0 + 3600, T0 + 3600)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
 async fn add_counts_accumulates_exactly_into_minute_and_hour_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();
