@@ -102,8 +102,8 @@ impl Shared {
 struct RealProbe(Prober);
 
 impl Probe for RealProbe {
-    fn run(&self, check: &Check) -> impl std::future::Future<Output = Outcome> + Send {
-        self.0.run(check)
+    fn run(&self, check: &Arc<Check>) -> impl std::future::Future<Output = Outcome> + Send {
+        self.0.run_shared(Arc::clone(check))
     }
 }
 

@@ -32,7 +32,9 @@ use crate::probe::Outcome;
 /// Something that runs one check. The daemon uses [`crate::probe::Prober`];
 /// scheduler tests use a scripted fake so timing is exact.
 pub trait Probe: Send + Sync + 'static {
-    fn run(&self, check: &Check) -> impl Future<Output = Outcome> + Send;
+    /// The check is shared (`Arc`) so a probe that needs to move it into
+    /// another task does not copy it on every run.
+    fn run(&self, check: &Arc<Check>) -> impl Future<Output = Outcome> + Send;
 }
 
 /// Identity of a scheduled check: the index of its service and check in the
@@ -258,7 +260,7 @@ mod tests {
     struct SleepProbe(Duration);
 
     impl Probe for SleepProbe {
-        async fn run(&self, _check: &Check) -> Outcome {
+        async fn run(&self, _check: &Arc<Check>) -> Outcome {
             tokio::time::sleep(self.0).await;
             Outcome {
                 reason: None,

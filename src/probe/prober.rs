@@ -75,10 +75,16 @@ impl Prober {
     /// (a parser meeting hostile bytes) becomes an outcome instead of taking
     /// the scheduler down; dropping the returned future aborts that task.
     pub async fn run(&self, check: &Check) -> Outcome {
+        self.run_shared(Arc::new(check.clone())).await
+    }
+
+    /// [`Self::run`] for a check the caller already shares: the daemon's
+    /// scheduler holds every check in an `Arc`, so a run costs no copy of
+    /// the check definition.
+    pub async fn run_shared(&self, check: Arc<Check>) -> Outcome {
         let start = Instant::now();
         let this = self.clone();
-        let owned = check.clone();
-        let task = tokio::spawn(async move { this.run_here(&owned, start).await });
+        let task = tokio::spawn(async move { this.run_here(&check, start).await });
         let _abort = AbortOnDrop(task.abort_handle());
         match task.await {
             Ok(outcome) => outcome,
