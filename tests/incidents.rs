@@ -471,4 +471,19 @@ async fn write_endpoints_are_disabled_without_a_token() {
     let r = http.get(d.url("/no/such/path")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    // Wrong method and a query that does not parse are JSON errors too.
+    let r = http
+        .get(d.url("/api/v1/incidents/x/ack"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let r = http
+        .get(d.url("/api/v1/incidents?state=open&state=all"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
 }

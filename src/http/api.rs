@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -100,8 +100,9 @@ pub struct IncidentQuery {
 
 pub async fn incidents(
     State(shared): State<Arc<Shared>>,
-    Query(q): Query<IncidentQuery>,
+    q: Result<Query<IncidentQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let only_open = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,

@@ -56,6 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
@@ -117,6 +118,13 @@ async fn reload(
             "daemon is shutting down",
         )),
     }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint; see the README's API section",
+    )
 }
 
 async fn not_found() -> ApiError {
