@@ -239,6 +239,15 @@ pub async fn run(
         deliveries,
         reload_tx,
     });
+    // The engine owns SLO and incident state; if it dies (a bug), runs are
+    // no longer counted, so say so loudly and stop reporting ready.
+    let watched = Arc::clone(&shared);
+    let engine_task = tokio::spawn(async move {
+        if let Err(e) = engine_task.await {
+            watched.ready.store(false, Ordering::Release);
+            tracing::error!(error = %e, "engine task died: SLO and incident state are no longer updated; /readyz now fails");
+        }
+    });
 
     let app = crate::http::router(Arc::clone(&shared));
     let http_shutdown = shutdown.clone();
@@ -288,9 +297,7 @@ pub async fn run(
         tracing::warn!("runs still in flight after 30s; exiting anyway");
     }
     engine_stop.cancel();
-    if let Err(e) = engine_task.await {
-        tracing::error!(error = %e, "engine task panicked");
-    }
+    let _ = engine_task.await;
     if let Err(e) = worker_task.await {
         tracing::error!(error = %e, "notifier worker panicked");
     }
