@@ -121,6 +121,10 @@ pub struct EngineState {
     mttx: MttxStats,
     /// Latest (availability SLI, budget remaining) per service, for event context.
     latest: HashMap<String, (Option<f64>, f64)>,
+    /// Incidents opened per (service, severity): those restored at start plus
+    /// every one opened since. Only grows, so `sentinel_incidents_total` is a
+    /// real counter (it resets only when the process restarts).
+    opened_total: std::collections::BTreeMap<(String, String), u64>,
 }
 
 /// An incident change ready to be written: the incident and its outbox rows.
@@ -217,6 +221,7 @@ impl EngineState {
             incidents,
             mttx,
             latest: HashMap::new(),
+            opened_total: std::collections::BTreeMap::new(),
         }
     }
 
@@ -238,7 +243,27 @@ impl EngineState {
                 ServiceIncidents::from_config(svc, open, count),
             );
         }
+        self.opened_total.clear();
+        for i in &incidents {
+            *self
+                .opened_total
+                .entry((i.service.clone(), i.severity.clone()))
+                .or_default() += 1;
+        }
         self.mttx = MttxStats::rebuild(self.cfg.response_targets.clone(), incidents);
+    }
+
+    /// Feed changes to MTTx and the opened counter.
+    fn note(&mut self, changes: &[Change]) {
+        for c in changes {
+            self.mttx.upsert(&c.incident);
+            if c.kind == crate::incident::ChangeKind::Opened {
+                *self
+                    .opened_total
+                    .entry((c.incident.service.clone(), c.incident.severity.clone()))
+                    .or_default() += 1;
+            }
+        }
     }
 
     /// Restore persisted buckets (rows of services without an SLO are ignored).
@@ -259,9 +284,7 @@ impl EngineState {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
         };
-        for c in &changes {
-            self.mttx.upsert(&c.incident);
-        }
+        self.note(&changes);
         if maintenance {
             return (false, changes);
         }
@@ -327,9 +350,7 @@ impl EngineState {
                 in_maintenance: maintenance,
             });
         }
-        for c in &changes {
-            self.mttx.upsert(&c.incident);
-        }
+        self.note(&changes);
         for v in &mut services {
             v.open_incident = self
                 .incidents
@@ -390,9 +411,7 @@ impl EngineState {
                 .map(|i| (*i).clone());
             let m = MttxStats::rebuild(self.cfg.response_targets.clone(), in_window);
             summaries.extend(m.summaries());
-            for (k, (_, total)) in m.counts() {
-                counts.entry(k).or_insert((0, 0)).1 = total;
-            }
+
             for i in list.iter().filter(|i| i.state == State::Open) {
                 counts
                     .entry((i.service.clone(), i.severity.clone()))
@@ -400,6 +419,9 @@ impl EngineState {
                     .0 += 1;
             }
             response.extend(m.response_counts(now));
+        }
+        for (k, total) in &self.opened_total {
+            counts.entry(k.clone()).or_insert((0, 0)).1 = *total;
         }
         (summaries, counts, response)
     }
@@ -580,9 +602,7 @@ impl EngineState {
             incidents.insert(svc.name.clone(), m);
         }
         self.incidents = incidents;
-        for c in &changes {
-            self.mttx.upsert(&c.incident);
-        }
+        self.note(&changes);
         self.mttx.set_targets(cfg.response_targets.clone());
         self.cfg = cfg;
         (rebuild, changes)
