@@ -1186,6 +1186,11 @@ services:
             "7 days and 1 minute old: outside 7d"
         );
         assert_eq!(snap.incidents.len(), 1, "the API still lists it");
+        assert_eq!(
+            snap.incident_counts[&key],
+            (0, 1),
+            "incidents_total is a counter: it never drops"
+        );
     }
 
     #[test]
