@@ -538,35 +538,6 @@ impl EngineState {
         self.pending.len()
     }
 
-    /// Figures of every service at `now`, in config order.
-    pub fn snapshot(&self, now: Timestamp) -> Snapshot {
-        let services = self
-            .cfg
-            .services
-            .iter()
-            .map(|svc| {
-                let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
-                let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
-                ServiceView {
-                    name: svc.name.clone(),
-                    open_incident: self
-                        .incidents
-                        .get(&svc.name)
-                        .and_then(|m| m.open_incident())
-                        .map(|i| i.id.clone()),
-                    figures,
-                    alerts,
-                    in_maintenance: in_maintenance(&self.cfg, &svc.name, now),
-                }
-            })
-            .collect();
-        Snapshot {
-            at: Some(now),
-            services,
-            ..Snapshot::default()
-        }
-    }
-
     /// Adopt a reloaded config. Services whose SLO definition changed need
     /// their history re-read: returns their names (the caller reloads from
     /// the store), and the incident changes the new config causes.

@@ -4,9 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    BucketDelta, BucketRow, IncidentCount, OutboxInsert, OutboxRow, ServiceBucket, StoreError,
-};
+use super::{BucketDelta, BucketRow, OutboxInsert, OutboxRow, ServiceBucket, StoreError};
 use crate::slo::{Counts, Resolution};
 
 const MINUTE_SECS: i64 = 60;
@@ -374,26 +372,4 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreEr
     )
     .map_err(write_err("set_meta"))?;
     Ok(())
-}
-
-pub fn incident_summary(conn: &Connection, since: i64) -> Result<Vec<IncidentCount>, StoreError> {
-    const OP: &str = "incident_summary";
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT service,
-                    SUM(CASE WHEN opened_at >= ?1 THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state <> 'resolved' THEN 1 ELSE 0 END)
-             FROM incidents GROUP BY service ORDER BY service",
-        )
-        .map_err(read_err(OP))?;
-    let rows = stmt
-        .query_map(params![since], |row| {
-            Ok(IncidentCount {
-                service: row.get(0)?,
-                opened: count_at(row, 1)?,
-                open: count_at(row, 2)?,
-            })
-        })
-        .map_err(read_err(OP))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }

@@ -136,16 +136,6 @@ pub struct OutboxRow {
     pub next_attempt_at: i64,
 }
 
-/// Incidents of one service, for reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncidentCount {
-    pub service: String,
-    /// Opened at or after the `since` asked for.
-    pub opened: u64,
-    /// Not resolved, whenever opened.
-    pub open: u64,
-}
-
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Command {
@@ -399,12 +389,6 @@ impl ReadOnlyStore {
 
     pub fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
         db::outbox_depth(&self.conn)
-    }
-
-    /// Per service (by name): incidents opened since `since`, and open now.
-    /// Services without incidents are absent.
-    pub fn incident_summary(&self, since: i64) -> Result<Vec<IncidentCount>, StoreError> {
-        db::incident_summary(&self.conn, since)
     }
 }
 
