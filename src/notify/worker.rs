@@ -344,6 +344,21 @@ async fn deliver_group<S: OutboxStore>(
     Ok(pass)
 }
 
+/// Drops a row that can never be delivered (its notifier is gone, or its
+/// payload cannot be read), counted as `expired`.
+async fn drop_undeliverable<S: OutboxStore>(
+    inner: &Inner<S>,
+    row: &OutboxRow,
+) -> Result<Attempt, NotifyError> {
+    inner
+        .store
+        .outbox_drop(row.seq, inner.clock.now())
+        .await
+        .map_err(|e| NotifyError::Store(Box::new(e)))?;
+    inner.stats.add(&row.notifier, Attempt::Expired);
+    Ok(Attempt::Expired)
+}
+
 async fn deliver_row<S: OutboxStore>(
     inner: &Inner<S>,
     row: &OutboxRow,
@@ -355,25 +370,13 @@ async fn deliver_row<S: OutboxStore>(
     };
     let Some(notifier) = targets.notifiers.get(&row.notifier) else {
         tracing::warn!(notifier = %row.notifier, event = %row.event_id, "notifier no longer configured; event dropped");
-        inner
-            .store
-            .outbox_drop(row.seq, inner.clock.now())
-            .await
-            .map_err(store_err)?;
-        inner.stats.add(&row.notifier, Attempt::Expired);
-        return Ok(Attempt::Expired);
+        return drop_undeliverable(inner, row).await;
     };
     let event = match Event::from_payload(&row.payload) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(notifier = %row.notifier, event = %row.event_id, error = %e, "undecodable outbox payload; event dropped");
-            inner
-                .store
-                .outbox_drop(row.seq, inner.clock.now())
-                .await
-                .map_err(store_err)?;
-            inner.stats.add(&row.notifier, Attempt::Expired);
-            return Ok(Attempt::Expired);
+            return drop_undeliverable(inner, row).await;
         }
     };
     let result = match build_request(notifier, &event, &targets.secrets, inner.clock.now()) {
