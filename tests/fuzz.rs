@@ -64,6 +64,9 @@ fn case_rng(seed: u64, i: u64) -> Rng {
     r
 }
 
+static NUMBER: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"\b\d+(\.\d+)?(ms|s|m|h|d|w)?\b").unwrap());
+
 /// Values that broke or could break parsers and allocators.
 const EXTREMES: &[&str] = &[
     "18446744073709551615",
@@ -174,6 +177,31 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
                 }
                 l.truncate(at);
             }
+            11 if rng.chance(2) => {
+                // Replace one number or duration token inside the line, so
+                // values in flow mappings (`{ window: 30d }`) are reached.
+                let l = lines[i].clone();
+                let tokens: Vec<(usize, usize)> =
+                    NUMBER.find_iter(&l).map(|m| (m.start(), m.end())).collect();
+                if !tokens.is_empty() {
+                    let (a, b) = *rng.pick(&tokens);
+                    let v = *rng.pick(&[
+                        "18446744073709551615ms",
+                        "100000000w",
+                        "9223372036854775807",
+                        "18446744073709551615",
+                        "0",
+                        "0s",
+                        "-1",
+                        "1e400",
+                        "999999999d",
+                        "4294967297",
+                        "65536",
+                        "401d",
+                    ]);
+                    lines[i] = format!("{}{v}{}", &l[..a], &l[b..]);
+                }
+            }
             11 => {
                 let l = &lines[i];
                 if let Some(p) = l.find(": ") {
@@ -234,7 +262,7 @@ fn exercise(cfg: sentinel::config::Config) {
 
 #[test]
 fn mutated_configs_never_panic() {
-    let (seed, cases, only) = plan(3_000);
+    let (seed, cases, only) = plan(5_000);
     let corpus = corpus();
     let trace = std::env::var_os("FUZZ_TRACE").is_some();
     let (mut ok, mut rejected, mut panics) = (0u64, 0u64, Vec::new());
