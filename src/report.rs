@@ -587,9 +587,16 @@ fn human(secs: Option<f64>) -> String {
     }
 }
 
-/// A coverage ratio as a percentage with one decimal (`100.0%`, `0.2%`).
+/// A coverage ratio as a percentage with one decimal (`100.0%`, `0.2%`);
+/// never rounded to a bound it has not reached (`<0.1%`, `>99.9%`).
 fn coverage(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    if x > 0.0 && x < 0.0005 {
+        "<0.1%".to_string()
+    } else if (0.9995..1.0).contains(&x) {
+        ">99.9%".to_string()
+    } else {
+        format!("{:.1}%", x * 100.0)
+    }
 }
 
 fn render_slo(out: &mut String, name: &str, f: &SloDoc) {
@@ -619,5 +626,25 @@ pub fn parse_window(s: &str) -> Result<SloWindow, String> {
     match config::duration::parse(s)? {
         d if d.is_zero() => Err("the report window must be longer than zero".into()),
         d => Ok(SloWindow::Rolling(d)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coverage;
+
+    #[test]
+    fn coverage_is_never_rounded_to_a_bound_it_has_not_reached() {
+        for (x, want) in [
+            (0.0, "0.0%"),
+            (0.000_46, "<0.1%"),
+            (0.000_5, "0.1%"),
+            (0.348_189, "34.8%"),
+            (0.999_4, "99.9%"),
+            (0.999_6, ">99.9%"),
+            (1.0, "100.0%"),
+        ] {
+            assert_eq!(coverage(x), want, "{x}");
+        }
     }
 }
