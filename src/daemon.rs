@@ -267,8 +267,7 @@ pub async fn run(
         shutdown.clone(),
         Arc::clone(&wake),
     ));
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
+    let listener = crate::http::server::bind(cfg.server.listen)
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
     let local = listener
         .local_addr()

@@ -118,6 +118,25 @@ pub fn raise_descriptor_limit() -> u64 {
     current
 }
 
+/// Connections the kernel completes and queues for us beyond the ones
+/// accepted (capped by `net.core.somaxconn`): over the connection cap,
+/// clients wait here instead of retrying their SYNs after a second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the server's listener with a backlog of [`LISTEN_BACKLOG`].
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart may rebind at once while
+    // connections of the previous process linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Limits of one server, fixed at start.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
