@@ -308,7 +308,9 @@ pub async fn run(
         Arc::clone(&shared.connections),
         shutdown.clone(),
     ));
-    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
+    // SIGHUP's default action ends the process: install the handler before
+    // anyone is told where we listen.
+    let mut hup = sighup()?;
 
     let sink = Arc::new(Sink {
         shared: Arc::clone(&shared),
@@ -326,8 +328,10 @@ pub async fn run(
         "checks scheduled"
     );
     shared.ready.store(true, Ordering::Release);
+    // Announced once ready and reloadable, so whoever waits for this line
+    // (an operator, a supervisor, the tests) finds `/readyz` answering 200.
+    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
 
-    let mut hup = sighup()?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
