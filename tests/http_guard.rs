@@ -280,8 +280,8 @@ async fn over_the_connection_cap_clients_wait_until_a_connection_closes() {
 }
 
 /// Sends `head` (and `body`) on a raw connection and returns the status code
-/// and JSON body of the response.
-async fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Value) {
+/// and JSON body of the response, and whether it says `Connection: close`.
+async fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Value, bool) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
     // The server may answer and close before taking the whole body.
@@ -295,9 +295,12 @@ async fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Value) 
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no response to {head:?}: {text:?}"));
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let (response_head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    (status, json)
+    let close = response_head
+        .to_ascii_lowercase()
+        .contains("\r\nconnection: close");
+    (status, json, close)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,8 +314,10 @@ async fn oversized_and_late_bodies_are_refused_and_the_bearer_scheme_is_case_ins
     let head = format!(
         "POST {ack} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n"
     );
-    let (status, body) = raw_request(d.addr, &head, b"{}\n").await;
+    let (status, body, close) = raw_request(d.addr, &head, b"{}\n").await;
     assert_eq!(status, 413, "{body}");
+    // The unread body is still coming: the connection cannot be reused.
+    assert!(close);
     assert!(
         body["error"]
             .as_str()
@@ -322,7 +327,7 @@ async fn oversized_and_late_bodies_are_refused_and_the_bearer_scheme_is_case_ins
     );
 
     // Headers only, no body at all: the same.
-    let (status, _) = raw_request(d.addr, &head, b"").await;
+    let (status, _, _) = raw_request(d.addr, &head, b"").await;
     assert_eq!(status, 413);
 
     // Chunked, passing the limit: 413 once past it.
@@ -333,15 +338,16 @@ async fn oversized_and_late_bodies_are_refused_and_the_bearer_scheme_is_case_ins
     let head = format!(
         "POST {ack} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
-    let (status, body) = raw_request(d.addr, &head, &chunked).await;
+    let (status, body, _) = raw_request(d.addr, &head, &chunked).await;
     assert_eq!(status, 413, "{body}");
 
     // A body announced and never finished: 408 after the read timeout.
     let head = format!(
         "POST {ack} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n"
     );
-    let (status, body) = raw_request(d.addr, &head, b"{}\n").await;
+    let (status, body, close) = raw_request(d.addr, &head, b"{}\n").await;
     assert_eq!(status, 408, "{body}");
+    assert!(close);
     assert!(
         body["error"].as_str().unwrap().contains("read_timeout"),
         "{body}"

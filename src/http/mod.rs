@@ -92,29 +92,40 @@ async fn guard_body(
         .upper()
         .is_some_and(|n| n > MAX_BODY_BYTES as u64)
     {
-        return too_large().into_response();
+        return closing(too_large());
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(read_timeout, read_capped(body, MAX_BODY_BYTES)).await {
-        Err(_) => ApiError::new(
+        Err(_) => closing(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "request body not received within {} (server.read_timeout)",
                 crate::config::duration::format(read_timeout)
             ),
-        )
-        .into_response(),
-        Ok(Err(BodyError::TooLarge)) => too_large().into_response(),
-        Ok(Err(BodyError::Read(e))) => ApiError::new(
+        )),
+        Ok(Err(BodyError::TooLarge)) => closing(too_large()),
+        Ok(Err(BodyError::Read(e))) => closing(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("reading the request body failed: {e}"),
-        )
-        .into_response(),
+        )),
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
     }
+}
+
+/// An error answered before the body was read to its end: the rest of the
+/// body may still be on the wire, so the connection cannot carry another
+/// request. `Connection: close` tells the client so (and makes hyper close
+/// it), instead of the client reusing a connection that is going away.
+fn closing(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 fn too_large() -> ApiError {
