@@ -180,6 +180,11 @@ async fn idle_and_slowloris_connections_neither_starve_the_server_nor_outlive_th
         t.elapsed()
     );
     let held = sample(&metrics, "sentinel_http_connections_open", &[]).unwrap();
+    println!(
+        "daemon with {held} connections held: RSS {:.1} MiB, {} descriptors open",
+        sample(&metrics, "process_resident_memory_bytes", &[]).unwrap_or(0.0) / 1_048_576.0,
+        sample(&metrics, "process_open_fds", &[]).unwrap_or(0.0)
+    );
     assert!(
         held >= (2 * n) as f64,
         "the server should hold every connection ({} + ours), holds {held}",
@@ -209,7 +214,7 @@ async fn idle_and_slowloris_connections_neither_starve_the_server_nor_outlive_th
         );
     }
     println!(
-        "all slowloris connections closed {:?} after the idle ones",
+        "all slowloris connections closed {:?} after the check began",
         t.elapsed()
     );
 
@@ -275,6 +280,9 @@ async fn over_the_connection_cap_clients_wait_until_a_connection_closes() {
         stderr.contains("HTTP connection cap reached"),
         "the cap should be logged:\n{stderr}"
     );
+    // Shutdown with the cap full of idle connections and clients waiting
+    // in the backlog: still a clean, prompt exit.
+    let _full = connect_many(d.addr, 12).await;
     let status = d.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }

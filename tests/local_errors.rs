@@ -151,6 +151,11 @@ async fn out_of_descriptors_is_a_local_error_not_an_outage() {
         assert_eq!(total(m, "sentinel_incidents_open", &[]), 0.0);
     }
     assert!(total(&m2, "sentinel_check_local_errors_total", &[]) >= 20.0);
+    println!(
+        "under RLIMIT_NOFILE={NOFILE}: {} good runs, {} local errors, 0 bad runs",
+        total(&m2, "sentinel_check_runs_total", &[r#"result="good""#]),
+        total(&m2, "sentinel_check_local_errors_total", &[])
+    );
 
     let incidents: serde_json::Value = client
         .get(d.url("/api/v1/incidents?state=all"))
