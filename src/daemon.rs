@@ -3,7 +3,8 @@
 //! Start-up order matters: the config is already validated (a bad file never
 //! binds a port); then state is opened, the HTTP listener is bound (so a
 //! port clash fails fast with exit 1), checks start, and `/readyz` flips to
-//! ready once state is loaded.
+//! ready once state is loaded. Only then is `sentinel listening` logged, with
+//! the SIGHUP handler already installed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,7 +148,7 @@ impl RunSink for Sink {
                                 check = %id.check,
                                 detail = %outcome.detail,
                                 not_logged_since_last = unlogged,
-                                "check run skipped: local error on this host, not a failure of the target (see sentinel_check_local_errors_total)"
+                                "check run has no verdict: local error on this host, not a failure of the target (counted in sentinel_check_local_errors_total only)"
                             );
                         }
                     }
