@@ -3,7 +3,8 @@
 //! Start-up order matters: the config is already validated (a bad file never
 //! binds a port); then state is opened, the HTTP listener is bound (so a
 //! port clash fails fast with exit 1), checks start, and `/readyz` flips to
-//! ready once state is loaded.
+//! ready once state is loaded. Only then is `sentinel listening` logged, with
+//! the SIGHUP handler already installed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Check, Config};
 use crate::engine::{self, EngineHandle, EngineMsg, EngineOptions, RunRecord};
+use crate::http::server::{ConnectionStats, DescriptorBudget, ServerLimits};
+use crate::metrics::checks::{Transition, short_detail};
 use crate::metrics::{CheckMetrics, Expo};
-use crate::probe::{Outcome, Prober};
+use crate::probe::{Outcome, Prober, Reason};
 use crate::scheduler::{CheckId, Probe, RunEvent, RunSink, Scheduler};
 
 /// State shared between the daemon's tasks and the HTTP handlers.
@@ -35,6 +38,8 @@ pub struct Shared {
     pub engine: EngineHandle,
     /// Delivery counters of the outbox worker.
     pub deliveries: Arc<crate::notify::worker::DeliveryStats>,
+    /// Open HTTP connections and their cap.
+    pub connections: Arc<ConnectionStats>,
     /// Asks the daemon loop to reload the config (from `/-/reload` or SIGHUP);
     /// the reply says whether it worked.
     pub reload_tx: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
@@ -58,6 +63,7 @@ impl Shared {
         engine::render_incidents(&mut out, &snap, &self.config(), &self.deliveries);
         engine::render_engine_stats(&mut out, &self.engine.stats);
         self.render_start_lag(&mut out);
+        self.connections.render(&mut out);
         crate::metrics::render_process(
             &mut out,
             env!("CARGO_PKG_VERSION"),
@@ -127,9 +133,31 @@ impl RunSink for Sink {
                     h.saturating_record(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
                 }
                 let now = self.shared.clock.now();
-                if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
-                    slot.record(&outcome, now.as_second());
+                let slot = self.shared.metrics.slot(&id.service, &id.check);
+                if outcome.is_local() {
+                    // This host failed, not the target: counted and logged,
+                    // but not a run, so it never reaches the SLOs or the
+                    // incident streaks.
+                    if let Some(slot) = slot {
+                        slot.record(&outcome, now.as_second());
+                        if let Some(unlogged) =
+                            slot.local_error_log_due(tokio::time::Instant::now())
+                        {
+                            tracing::warn!(
+                                service = %id.service,
+                                check = %id.check,
+                                detail = %outcome.detail,
+                                not_logged_since_last = unlogged,
+                                "check run has no verdict: local error on this host, not a failure of the target (counted in sentinel_check_local_errors_total only)"
+                            );
+                        }
+                    }
+                    return;
                 }
+                let transition = slot
+                    .as_ref()
+                    .and_then(|slot| slot.record(&outcome, now.as_second()));
+                log_transition(&id, &outcome, transition);
                 if let Some(reason) = outcome.reason {
                     tracing::debug!(service = %id.service, check = %id.check, reason = reason.as_str(), detail = %outcome.detail, "check failed");
                 }
@@ -149,6 +177,29 @@ impl RunSink for Sink {
                 tracing::warn!(service = %id.service, check = %id.check, "run skipped: previous run still going");
             }
         }
+    }
+}
+
+/// One INFO line per up/down change of a check, not one per run.
+fn log_transition(id: &CheckId, outcome: &Outcome, transition: Option<Transition>) {
+    let detail = short_detail(&outcome.detail);
+    match transition {
+        None => {}
+        Some(Transition::Down) => tracing::info!(
+            service = %id.service,
+            check = %id.check,
+            reason = outcome.reason.map_or("", Reason::as_str),
+            detail = %detail,
+            "check down"
+        ),
+        Some(Transition::Up { was, down_since }) => tracing::info!(
+            service = %id.service,
+            check = %id.check,
+            was = was.as_str(),
+            down_since = %jiff::Timestamp::from_second(down_since).map_or_else(|_| down_since.to_string(), |t| t.to_string()),
+            detail = %detail,
+            "check up"
+        ),
     }
 }
 
@@ -176,6 +227,7 @@ pub async fn run(
     cfg: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let limits = descriptor_budget(&cfg);
     let prober = Prober::new().context("initialising probes")?;
     // State before the port: a corrupt or unwritable store stops start-up
     // with its own message, and nothing is listening meanwhile.
@@ -216,8 +268,7 @@ pub async fn run(
         shutdown.clone(),
         Arc::clone(&wake),
     ));
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
+    let listener = crate::http::server::bind(cfg.server.listen)
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
     let local = listener
         .local_addr()
@@ -237,6 +288,7 @@ pub async fn run(
         clock,
         engine,
         deliveries,
+        connections: Arc::new(ConnectionStats::default()),
         reload_tx,
     });
     // The engine owns SLO and incident state; if it dies (a bug), runs are
@@ -250,13 +302,16 @@ pub async fn run(
     });
 
     let app = crate::http::router(Arc::clone(&shared));
-    let http_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-    });
-    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
+    let server = tokio::spawn(crate::http::server::serve(
+        listener,
+        app,
+        limits,
+        Arc::clone(&shared.connections),
+        shutdown.clone(),
+    ));
+    // SIGHUP's default action ends the process: install the handler before
+    // anyone is told where we listen.
+    let mut hup = sighup()?;
 
     let sink = Arc::new(Sink {
         shared: Arc::clone(&shared),
@@ -275,8 +330,10 @@ pub async fn run(
         "checks scheduled"
     );
     shared.ready.store(true, Ordering::Release);
+    // Announced once ready and reloadable, so whoever waits for this line
+    // (an operator, a supervisor, the tests) finds `/readyz` answering 200.
+    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
 
-    let mut hup = sighup()?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -305,13 +362,39 @@ pub async fn run(
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the state store");
     }
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "http server failed"),
-        Err(e) => tracing::error!(error = %e, "http server task panicked"),
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "http server task panicked");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft descriptor limit to the hard one, shares the descriptors
+/// out (probes, store, notifiers, the rest for HTTP connections) and says so.
+/// `server.max_connections` overrides the derived cap.
+fn descriptor_budget(cfg: &Config) -> ServerLimits {
+    let limit = crate::http::server::raise_descriptor_limit();
+    let budget = DescriptorBudget::new(limit, cfg.server.max_concurrency, cfg.notifiers.len());
+    let max_connections = cfg.server.max_connections.unwrap_or(budget.connections);
+    tracing::info!(
+        descriptor_limit = limit,
+        reserved = budget.reserved,
+        max_connections,
+        read_timeout = %config::duration::format(cfg.server.read_timeout),
+        "descriptor budget"
+    );
+    if !budget.fits(max_connections) {
+        tracing::warn!(
+            descriptor_limit = limit,
+            reserved = budget.reserved,
+            max_connections,
+            "the descriptor limit is lower than probes (2 per server.max_concurrency), store, notifiers and HTTP connections may need; under load probes meet local errors (sentinel_check_local_errors_total). Raise the limit (LimitNOFILE=, ulimit -n) or lower server.max_concurrency"
+        );
+    }
+    ServerLimits {
+        max_connections,
+        read_timeout: cfg.server.read_timeout,
+    }
 }
 
 /// Runs the outbox worker and restarts it if it panics: the outbox is in the
@@ -365,6 +448,13 @@ fn reload<P: Probe, S: RunSink>(
     let old = shared.config();
     if new.server.listen != old.server.listen {
         tracing::warn!("server.listen changed; it takes effect at the next restart");
+    }
+    if new.server.max_connections != old.server.max_connections
+        || new.server.read_timeout != old.server.read_timeout
+    {
+        tracing::warn!(
+            "server.max_connections or server.read_timeout changed; it takes effect at the next restart"
+        );
     }
     shared.metrics.sync(&CheckMetrics::checks_of(&new));
     shared

@@ -811,3 +811,35 @@ services:
     );
     assert!(c.services[0].incident.notify.is_empty());
 }
+
+#[test]
+fn server_connection_cap_and_read_timeout() {
+    let c = config::parse_str(
+        "server:\n  max_connections: 500\n  read_timeout: 2500ms\nservices:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.server.max_connections, Some(500));
+    assert_eq!(
+        c.server.read_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    let d = config::parse_str(
+        "services:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(d.server.max_connections, None);
+    assert_eq!(d.server.read_timeout, std::time::Duration::from_secs(10));
+    check(
+        "server:\n  max_connections: 0\n  read_timeout: 50ms\nservices:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        &[
+            "t.yaml:2:20: server.max_connections: max_connections 0 is out of range 1..=1000000",
+            "t.yaml:3:17: server.read_timeout: read_timeout 50ms is out of range 100ms..=5m",
+        ],
+    );
+    check(
+        "server:\n  read_timeout: 6m\nservices:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        &["t.yaml:2:17: server.read_timeout: read_timeout 6m is out of range 100ms..=5m"],
+    );
+}

@@ -43,6 +43,8 @@ fn config(services: Vec<Service>) -> Config {
             listen: "127.0.0.1:9464".parse().unwrap(),
             api_token_env: None,
             max_concurrency: 1024,
+            max_connections: None,
+            read_timeout: std::time::Duration::from_secs(10),
         },
         storage: Storage {
             path: "data/sentinel.db".into(),

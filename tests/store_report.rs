@@ -59,6 +59,8 @@ fn config(path: &Path) -> Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             api_token_env: None,
             max_concurrency: 16,
+            max_connections: None,
+            read_timeout: std::time::Duration::from_secs(10),
         },
         storage: Storage {
             path: path.to_path_buf(),

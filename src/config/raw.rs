@@ -41,6 +41,8 @@ pub struct RawServer {
     pub listen: Opt<String>,
     pub api_token_env: Opt<String>,
     pub max_concurrency: Opt<i64>,
+    pub max_connections: Opt<i64>,
+    pub read_timeout: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,6 +33,12 @@ pub struct Server {
     pub api_token_env: Option<String>,
     /// Global cap on probes running at once. Default 1024.
     pub max_concurrency: usize,
+    /// Cap on open HTTP connections. `None`: derived at start from the
+    /// descriptor limit (what is left after probes, store and notifiers).
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request head (from connecting, or from the
+    /// previous response on a kept-alive connection) and then its body. Default 10s.
+    pub read_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -22,6 +22,9 @@ const DEFAULT_STORAGE_PATH: &str = "data/sentinel.db";
 const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 const DEFAULT_MAX_CONCURRENCY: usize = 1024;
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(300);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_NOTIFIER_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -254,6 +257,8 @@ impl Validator<'_> {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             api_token_env: None,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_connections: None,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         };
         let Some(raw) = raw.map(|s| &s.value) else {
             return server;
@@ -282,6 +287,30 @@ impl Validator<'_> {
             "max_concurrency",
         ) {
             server.max_concurrency = n as usize;
+        }
+        if let Some(n) = self.int_in(
+            &raw.max_connections,
+            "server.max_connections",
+            1..=1_000_000,
+            "max_connections",
+        ) {
+            server.max_connections = Some(n as usize);
+        }
+        if let Ok(Some(d)) = self.duration(&raw.read_timeout, "server.read_timeout") {
+            if READ_TIMEOUT_RANGE.contains(&d) {
+                server.read_timeout = d;
+            } else if let Some(s) = &raw.read_timeout {
+                self.problem(
+                    pos(&s.referenced),
+                    "server.read_timeout",
+                    format!(
+                        "read_timeout {} is out of range {}..={}",
+                        s.value,
+                        duration::format(*READ_TIMEOUT_RANGE.start()),
+                        duration::format(*READ_TIMEOUT_RANGE.end())
+                    ),
+                );
+            }
         }
         server
     }

@@ -1,4 +1,4 @@
-//! The JSON API (SPEC §6): services, incidents, acknowledge, resolve.
+//! The JSON API: services, incidents, acknowledge, resolve.
 //!
 //! Reads come from the engine's published snapshot; writes go to the engine
 //! as commands and are answered once the change is persisted.
@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, auth};
+use crate::config::Check;
 use crate::daemon::Shared;
 use crate::engine::{Command, ServiceView};
 use crate::incident::{Incident, IncidentError};
+use crate::probe::Reason;
 
 pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let cfg = shared.config();
@@ -29,15 +31,17 @@ pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
             let checks: Vec<Value> = svc
                 .checks
                 .iter()
-                .map(|c| {
-                    let up = shared.metrics.slot(&svc.name, &c.name).and_then(|s| s.last_up());
-                    json!({ "name": c.name, "kind": c.probe.kind(), "interval_seconds": c.interval.as_secs_f64(), "up": up })
-                })
+                .map(|c| check_json(&shared, &svc.name, c))
                 .collect();
             let any_down = checks.iter().any(|c| c["up"] == json!(false));
             let all_unknown = checks.iter().all(|c| c["up"].is_null());
             let open = view.and_then(|v| v.open_incident.clone());
-            let status = match (open.is_some(), any_down, all_unknown, view.is_some_and(|v| v.in_maintenance)) {
+            let status = match (
+                open.is_some(),
+                any_down,
+                all_unknown,
+                view.is_some_and(|v| v.in_maintenance),
+            ) {
                 (_, _, _, true) => "maintenance",
                 (true, _, _, _) => "incident",
                 (false, true, _, _) => "degraded",
@@ -57,6 +61,30 @@ pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
         })
         .collect();
     Json(json!({ "services": list }))
+}
+
+/// One check: its schedule, whether it is up, and its last run (local
+/// errors excluded; they are only counted). Details are short and never
+/// carry request header values.
+fn check_json(shared: &Shared, service: &str, c: &Check) -> Value {
+    let slot = shared.metrics.slot(service, &c.name);
+    let up = slot.as_ref().and_then(|s| s.last_up());
+    let last_run = slot.as_ref().and_then(|s| s.last_run()).map(|r| {
+        json!({
+            "at": jiff::Timestamp::from_second(r.at).ok().map(|t| t.to_string()),
+            "result": if r.reason.is_none() { "good" } else { "bad" },
+            "reason": r.reason.map(Reason::as_str),
+            "detail": r.detail,
+        })
+    });
+    json!({
+        "name": c.name,
+        "kind": c.probe.kind(),
+        "interval_seconds": c.interval.as_secs_f64(),
+        "up": up,
+        "last_run": last_run,
+        "local_errors": slot.as_ref().map_or(0, |s| s.local_errors()),
+    })
 }
 
 fn slo_json(view: &ServiceView) -> Value {

@@ -29,8 +29,7 @@ pub fn require_bearer(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiErr
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     match given {
         Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(
@@ -42,6 +41,19 @@ pub fn require_bearer(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiErr
             "missing `Authorization: Bearer <token>` header",
         )),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme name is
+/// case-insensitive (`Bearer`, `bearer`, `BEARER`), as for every HTTP
+/// authentication scheme; the token is not.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Compares digests so timing depends on neither content nor length.
@@ -56,7 +68,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_is_not() {
+        fn check(value: &str, expected: Option<&str>) {
+            assert_eq!(bearer_token(value), expected, "{value:?}");
+        }
+        check("Bearer s3cret", Some("s3cret"));
+        check("bearer s3cret", Some("s3cret"));
+        check("BEARER s3cret", Some("s3cret"));
+        check("bEaReR\ts3cret", Some("s3cret"));
+        check("Bearer   s3cret  ", Some("s3cret"));
+        check("Bearer S3CRET", Some("S3CRET"));
+        check("Bearer", None);
+        check("Bearer ", None);
+        check("Basic dXNlcjpwYXNz", None);
+        check("Bearers3cret", None);
+        check("", None);
+    }
 
     #[test]
     fn compares_exactly() {

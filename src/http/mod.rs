@@ -1,21 +1,30 @@
-//! The HTTP surface (SPEC §6): `/metrics`, `/healthz`, `/readyz`, the JSON API
-//! and `POST /-/reload`. Handlers only read snapshots of shared state; the
-//! daemon and engine are the writers.
+//! The HTTP surface: `/metrics`, `/healthz`, `/readyz`, the JSON API and
+//! `POST /-/reload`. Handlers only read snapshots of shared state; the
+//! daemon and engine are the writers. [`server`] is the accept loop with its
+//! connection cap and read timeout.
 //!
 //! Every error is JSON `{"error": "..."}` with the right status code. Request
-//! bodies are capped at [`MAX_BODY_BYTES`].
+//! bodies are capped at [`MAX_BODY_BYTES`]: a declared `Content-Length` over
+//! it is refused (413) before a byte of the body is read, a chunked body as
+//! soon as it passes it, and a body must arrive within `server.read_timeout`
+//! (408).
 
 mod api;
 mod auth;
+pub mod server;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 use serde_json::json;
 
 use crate::daemon::Shared;
@@ -55,6 +64,7 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
+    let read_timeout = shared.config().server.read_timeout;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -67,7 +77,91 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(read_timeout, guard_body))
         .with_state(shared)
+}
+
+/// Reads the request body before any handler sees it, so every endpoint
+/// gets the same limits: over [`MAX_BODY_BYTES`] → 413 (a declared length at
+/// once, without reading; a chunked body once it passes the cap), not
+/// complete within `read_timeout` → 408. Without this, a client announcing
+/// a huge `Content-Length` and sending nothing would hold its connection
+/// and a handler forever.
+async fn guard_body(
+    State(read_timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let body = request.body();
+    if body.is_end_stream() {
+        return next.run(request).await;
+    }
+    if body
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return closing(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(read_timeout, read_capped(body, MAX_BODY_BYTES)).await {
+        Err(_) => closing(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} (server.read_timeout)",
+                crate::config::duration::format(read_timeout)
+            ),
+        )),
+        Ok(Err(BodyError::TooLarge)) => closing(too_large()),
+        Ok(Err(BodyError::Read(e))) => closing(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("reading the request body failed: {e}"),
+        )),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+/// An error answered before the body was read to its end: the rest of the
+/// body may still be on the wire, so the connection cannot carry another
+/// request. `Connection: close` tells the client so (and makes hyper close
+/// it), instead of the client reusing a connection that is going away.
+fn closing(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// The whole body, or [`BodyError::TooLarge`] as soon as it passes `cap`.
+async fn read_capped(mut body: Body, cap: usize) -> Result<Bytes, BodyError> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > cap {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

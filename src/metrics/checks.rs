@@ -17,13 +17,20 @@
 //! - `sentinel_check_latency_seconds{quantile}` covers the current minute and
 //!   the four before it (so 4–5 minutes of data), and is absent when that
 //!   window holds no run. It is exposed with `# TYPE summary` (quantile
-//!   samples only): the series are the ones SPEC §3 names, but `promtool check
-//!   metrics` rejects a `quantile` label on a gauge.
+//!   samples only): the series are the ones the contract names, but `promtool
+//!   check metrics` rejects a `quantile` label on a gauge.
+//! - A run that ended in a local error ([`Reason::Local`]: this host ran out
+//!   of descriptors, memory, ...) is not a run of the target: it only counts
+//!   in `sentinel_check_local_errors_total` and leaves `up`, the run counters,
+//!   the histograms and the last run shown by the API untouched.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 
 use crate::metrics::expo::{Expo, LabelSet, MetricType};
 use crate::probe::{Outcome, Reason};
@@ -68,6 +75,49 @@ const HDR_SIGFIG: u8 = 1;
 type HdrCount = u16;
 
 const REASONS: usize = Reason::ALL.len();
+
+/// Longest detail kept for the API (characters); longer ones end in `…`.
+pub const DETAIL_MAX_CHARS: usize = 200;
+
+/// Local errors of one check are logged once, then at most once per this
+/// interval with the number not logged in between.
+pub const LOCAL_ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// A change of a check's state that a run caused, for the INFO log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The check was up or had not run yet, and this run was bad.
+    Down,
+    /// The check was down and this run was good. `was` is the reason of the
+    /// last bad run, `down_since` the wall time (unix seconds) of the first.
+    Up { was: Reason, down_since: i64 },
+}
+
+/// The last finished run of a check (local errors excluded), for the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    /// Wall time the run finished, unix seconds.
+    pub at: i64,
+    /// `None` when the run was good.
+    pub reason: Option<Reason>,
+    /// The probe's detail, at most [`DETAIL_MAX_CHARS`] characters.
+    pub detail: String,
+}
+
+/// A detail as logs and the API show it: at most [`DETAIL_MAX_CHARS`]
+/// characters, longer ones cut and ended with `…`.
+pub fn short_detail(detail: &str) -> Cow<'_, str> {
+    match detail.char_indices().nth(DETAIL_MAX_CHARS) {
+        None => Cow::Borrowed(detail),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &detail[..cut])),
+    }
+}
+
+/// Copies the short form of `detail` into `buf`, reusing its allocation.
+fn set_detail(buf: &mut String, detail: &str) {
+    buf.clear();
+    buf.push_str(&short_detail(detail));
+}
 
 fn reason_index(reason: Reason) -> usize {
     // `Reason::ALL` is in declaration order (pinned by a test), so the
@@ -116,6 +166,16 @@ struct SlotState {
     cert_not_after: Option<i64>,
     /// Ring indexed by `minute % WINDOW_MINUTES`.
     window: [Minute; WINDOW_MINUTES],
+    /// Runs that ended in a local error.
+    local_errors: u64,
+    /// When a local error of this check was last logged, and how many were
+    /// not logged since: the log is rate-limited, the counter is not.
+    local_logged_at: Option<Instant>,
+    local_unlogged: u64,
+    /// `None` until the first run finishes.
+    last: Option<LastRun>,
+    /// Wall time of the first bad run of the current down streak.
+    down_since: Option<i64>,
 }
 
 /// The telemetry of one check. Shared between the scheduler (writes) and the
@@ -153,6 +213,11 @@ impl CheckSlot {
                 count: 0,
                 cert_not_after: None,
                 window,
+                local_errors: 0,
+                local_logged_at: None,
+                local_unlogged: 0,
+                last: None,
+                down_since: None,
             }),
         }
     }
@@ -165,8 +230,9 @@ impl CheckSlot {
         &self.check
     }
 
-    /// Records one finished run at wall time `now_unix_secs`.
-    pub fn record(&self, outcome: &Outcome, now_unix_secs: i64) {
+    /// Records one finished run at wall time `now_unix_secs`; returns the
+    /// up/down change it caused, if any. A local error only counts as one.
+    pub fn record(&self, outcome: &Outcome, now_unix_secs: i64) -> Option<Transition> {
         let secs = outcome.latency.as_secs_f64();
         let micros = u64::try_from(outcome.latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -175,14 +241,42 @@ impl CheckSlot {
         let minute = now_unix_secs.div_euclid(60);
 
         let mut s = lock(&self.state);
+        if outcome.is_local() {
+            s.local_errors += 1;
+            return None;
+        }
+        let was = s.last.as_ref().and_then(|l| l.reason);
+        let transition = match (s.up, outcome.reason, was, s.down_since) {
+            (Some(false), None, Some(was), Some(down_since)) => {
+                Some(Transition::Up { was, down_since })
+            }
+            (None | Some(true), Some(_), _, _) => Some(Transition::Down),
+            _ => None,
+        };
         s.up = Some(outcome.good());
         match outcome.reason {
-            None => s.good += 1,
+            None => {
+                s.good += 1;
+                s.down_since = None;
+            }
             Some(reason) => {
                 s.bad += 1;
-                s.failures[reason_index(reason)] += 1;
+                if let Some(n) = s.failures.get_mut(reason_index(reason)) {
+                    *n += 1;
+                }
+                if s.down_since.is_none() {
+                    s.down_since = Some(now_unix_secs);
+                }
             }
         }
+        let last = s.last.get_or_insert_with(|| LastRun {
+            at: now_unix_secs,
+            reason: None,
+            detail: String::new(),
+        });
+        last.at = now_unix_secs;
+        last.reason = outcome.reason;
+        set_detail(&mut last.detail, &outcome.detail);
         if let Some(i) = bucket {
             s.buckets[i] += 1;
         }
@@ -196,7 +290,7 @@ impl CheckSlot {
             // The wall clock stepped back past this ring position's minute:
             // overwriting would drop newer data for an older run, so the run
             // counts everywhere but the latency window.
-            return;
+            return transition;
         }
         if slot.minute != minute {
             if let Some(h) = &mut slot.hist {
@@ -210,11 +304,39 @@ impl CheckSlot {
         if let Some(h) = &mut slot.hist {
             h.saturating_record(micros);
         }
+        transition
+    }
+
+    /// Rate limit of the local-error log line: `Some(n)` when the local error
+    /// seen at `now` should be logged, `n` being how many were not logged
+    /// since the last line; `None` to stay quiet.
+    pub fn local_error_log_due(&self, now: Instant) -> Option<u64> {
+        let mut s = lock(&self.state);
+        match s.local_logged_at {
+            Some(at) if now.saturating_duration_since(at) < LOCAL_ERROR_LOG_EVERY => {
+                s.local_unlogged += 1;
+                None
+            }
+            _ => {
+                s.local_logged_at = Some(now);
+                Some(std::mem::take(&mut s.local_unlogged))
+            }
+        }
     }
 
     /// Whether the last finished run was good; `None` before the first run.
     pub fn last_up(&self) -> Option<bool> {
         lock(&self.state).up
+    }
+
+    /// The last finished run (local errors excluded); `None` before the first.
+    pub fn last_run(&self) -> Option<LastRun> {
+        lock(&self.state).last.clone()
+    }
+
+    /// Runs that ended in a local error since the daemon started.
+    pub fn local_errors(&self) -> u64 {
+        lock(&self.state).local_errors
     }
 
     /// Counts a run that did not start because the previous one was still going.
@@ -251,6 +373,7 @@ impl CheckSlot {
             sum_seconds: s.sum_seconds,
             count: s.count,
             cert_not_after: s.cert_not_after,
+            local_errors: s.local_errors,
             quantiles: None,
         };
         drop(s);
@@ -312,6 +435,7 @@ struct Snapshot {
     sum_seconds: f64,
     count: u64,
     cert_not_after: Option<i64>,
+    local_errors: u64,
     /// Seconds at each of [`QUANTILES`]; `None` when the window is empty.
     quantiles: Option<[f64; QUANTILES.len()]>,
 }
@@ -484,6 +608,20 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
     }
 
     out.family(
+        "sentinel_check_local_errors_total",
+        "Runs that could not probe the target because of an error of this host (out of descriptors, memory, socket buffers or local ports); not counted as runs.",
+        MetricType::Counter,
+    );
+    for (slot, s) in snaps {
+        out.sample_set_u64(
+            "sentinel_check_local_errors_total",
+            &slot.labels,
+            &[],
+            s.local_errors,
+        );
+    }
+
+    out.family(
         "sentinel_check_duration_seconds",
         "Duration of finished runs of the check.",
         MetricType::Histogram,
@@ -519,8 +657,8 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         );
     }
 
-    // Typed `summary` (quantiles only, no `_sum`/`_count`) although SPEC §3
-    // lists it as a gauge: `promtool check metrics` rejects a `quantile` label
+    // Typed `summary` (quantiles only, no `_sum`/`_count`) although the metric
+    // is documented as a gauge: `promtool check metrics` rejects a `quantile` label
     // on any other type, and the series Prometheus stores are identical.
     out.family(
         "sentinel_check_latency_seconds",
@@ -616,6 +754,137 @@ mod tests {
         check(Duration::from_secs(3_600), "+Inf");
     }
 
+    fn failed(reason: Reason, detail: &str) -> Outcome {
+        Outcome {
+            reason: Some(reason),
+            latency: Duration::from_millis(10),
+            cert_not_after: None,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn passed(detail: &str) -> Outcome {
+        Outcome {
+            detail: detail.to_string(),
+            ..good(10)
+        }
+    }
+
+    #[test]
+    fn transitions_are_reported_once_per_change_not_per_run() {
+        let slot = CheckSlot::new("s", "c");
+        // (run, wall time, expected transition)
+        let runs: Vec<(Outcome, i64, Option<Transition>)> = vec![
+            (passed("status 200"), 100, None),
+            (passed("status 200"), 110, None),
+            (
+                failed(Reason::Status, "status 503 not in [200]"),
+                120,
+                Some(Transition::Down),
+            ),
+            (failed(Reason::Timeout, "no verdict within 3s"), 130, None),
+            // A local error is no verdict: neither up nor a new down.
+            (failed(Reason::Local, "local error on this host"), 135, None),
+            (
+                passed("status 200"),
+                140,
+                Some(Transition::Up {
+                    was: Reason::Timeout,
+                    down_since: 120,
+                }),
+            ),
+            (passed("status 200"), 150, None),
+            (
+                failed(Reason::Refused, "connection refused"),
+                160,
+                Some(Transition::Down),
+            ),
+        ];
+        for (i, (outcome, at, expected)) in runs.into_iter().enumerate() {
+            assert_eq!(slot.record(&outcome, at), expected, "run {i} at {at}");
+        }
+        assert_eq!(
+            slot.last_run(),
+            Some(LastRun {
+                at: 160,
+                reason: Some(Reason::Refused),
+                detail: "connection refused".to_string(),
+            })
+        );
+        assert_eq!(slot.local_errors(), 1);
+    }
+
+    #[test]
+    fn a_check_whose_first_run_fails_is_reported_down() {
+        let slot = CheckSlot::new("s", "c");
+        assert_eq!(
+            slot.record(&failed(Reason::Dns, "cannot resolve host x"), 5),
+            Some(Transition::Down)
+        );
+    }
+
+    #[test]
+    fn a_local_error_leaves_the_last_run_and_up_alone() {
+        let slot = CheckSlot::new("s", "c");
+        assert_eq!(slot.record(&failed(Reason::Local, "local error"), 5), None);
+        assert_eq!(slot.last_up(), None);
+        assert_eq!(slot.last_run(), None);
+        slot.record(&passed("status 200"), 10);
+        slot.record(&failed(Reason::Local, "local error"), 20);
+        assert_eq!(slot.last_up(), Some(true));
+        assert_eq!(
+            slot.last_run(),
+            Some(LastRun {
+                at: 10,
+                reason: None,
+                detail: "status 200".to_string()
+            })
+        );
+        let snap = slot.snapshot(20, &mut None);
+        assert_eq!(
+            (snap.good, snap.bad, snap.count, snap.local_errors),
+            (1, 0, 1, 2)
+        );
+        assert_eq!(snap.failures, [0; REASONS]);
+    }
+
+    #[test]
+    fn details_are_cut_at_the_api_length() {
+        fn check(detail: &str, expected: &str) {
+            assert_eq!(short_detail(detail), expected, "{detail:?}");
+        }
+        let exact = "é".repeat(DETAIL_MAX_CHARS);
+        check(&exact, &exact);
+        check(&format!("{exact}x"), &format!("{exact}…"));
+        check("", "");
+        let slot = CheckSlot::new("s", "c");
+        slot.record(&passed(&"a".repeat(1000)), 1);
+        let detail = slot.last_run().unwrap().detail;
+        assert_eq!(detail.chars().count(), DETAIL_MAX_CHARS + 1);
+        assert!(detail.ends_with('…'));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_errors_are_logged_once_then_once_a_minute_with_the_count() {
+        let slot = CheckSlot::new("s", "c");
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        // (seconds after the first error, expected)
+        let table = [
+            (0, Some(0)),
+            (1, None),
+            (30, None),
+            (59, None),
+            (60, Some(3)),
+            (61, None),
+            (200, Some(1)),
+            (260, Some(0)),
+        ];
+        for (secs, expected) in table {
+            assert_eq!(slot.local_error_log_due(at(secs)), expected, "t+{secs}s");
+        }
+    }
+
     #[test]
     fn reason_index_follows_reason_all() {
         for (i, r) in Reason::ALL.iter().enumerate() {
@@ -643,6 +912,11 @@ mod tests {
             620,
         );
         slot.record_skipped();
+        // A local error: counted on its own, in nothing else.
+        slot.record(
+            &outcome(Some(Reason::Local), Duration::from_secs(7), None),
+            630,
+        );
         let l = r#"service="api",check="login""#;
         let expected = format!(
             r#"# HELP sentinel_check_up 1 if the last run of the check was good, 0 if it was bad.
@@ -659,6 +933,9 @@ sentinel_check_failures_total{{{l},reason="status"}} 1
 # HELP sentinel_check_skipped_total Runs not started because the previous run of the check was still going.
 # TYPE sentinel_check_skipped_total counter
 sentinel_check_skipped_total{{{l}}} 1
+# HELP sentinel_check_local_errors_total Runs that could not probe the target because of an error of this host (out of descriptors, memory, socket buffers or local ports); not counted as runs.
+# TYPE sentinel_check_local_errors_total counter
+sentinel_check_local_errors_total{{{l}}} 1
 # HELP sentinel_check_duration_seconds Duration of finished runs of the check.
 # TYPE sentinel_check_duration_seconds histogram
 sentinel_check_duration_seconds_bucket{{{l},le="0.005"}} 1
@@ -700,6 +977,7 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
             format!(r#"sentinel_check_runs_total{{{l},result="good"}} 0"#),
             format!(r#"sentinel_check_runs_total{{{l},result="bad"}} 0"#),
             format!("sentinel_check_skipped_total{{{l}}} 0"),
+            format!("sentinel_check_local_errors_total{{{l}}} 0"),
         ];
         for le in [
             "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",

@@ -77,6 +77,9 @@ impl Resolve for ProbeResolver {
             type BoxError = Box<dyn std::error::Error + Send + Sync>;
             let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
                 Ok(it) => it.collect(),
+                // Handed on as is so `net::classify` finds it under reqwest's
+                // error and reports a local error, not `dns`.
+                Err(e) if net::is_local(&e) => return Err(Box::new(e) as BoxError),
                 Err(_) => Vec::new(),
             };
             if found.is_empty() {
@@ -90,6 +93,37 @@ impl Resolve for ProbeResolver {
 
 /// Runs the HTTP probe. Failure order: transport, status, body, cert, latency.
 pub(crate) async fn run(
+    clients: &HttpClients,
+    spec: &HttpSpec,
+    clock: &dyn Clock,
+    start: Instant,
+) -> Outcome {
+    let mut outcome = run_unredacted(clients, spec, clock, start).await;
+    redact(&mut outcome.detail, spec);
+    outcome
+}
+
+/// Shortest header value [`redact`] looks for: shorter ones are not
+/// credentials and would mangle ordinary words.
+const MIN_REDACTED_LEN: usize = 4;
+
+/// Details go to logs and to `/api/v1/services`. Request header values are
+/// where tokens live, so none may appear in a detail, whatever a peer echoed
+/// or a library put into an error text; nor may a URL password.
+fn redact(detail: &mut String, spec: &HttpSpec) {
+    let secrets = spec
+        .headers
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .chain(spec.url.password());
+    for secret in secrets {
+        if secret.len() >= MIN_REDACTED_LEN && detail.contains(secret) {
+            *detail = detail.replace(secret, "<redacted>");
+        }
+    }
+}
+
+async fn run_unredacted(
     clients: &HttpClients,
     spec: &HttpSpec,
     clock: &dyn Clock,
@@ -351,6 +385,53 @@ mod tests {
 
     fn check(list: &[u16], expected: &str) {
         assert_eq!(status_list(list), expected, "{list:?}");
+    }
+
+    #[test]
+    fn details_never_show_header_values_or_a_url_password() {
+        let spec = |url: &str, headers: &[(&str, &str)]| HttpSpec {
+            url: url::Url::parse(url).unwrap(),
+            method: "GET".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: None,
+            follow_redirects: false,
+            tls_verify: true,
+            max_body_bytes: 1024,
+            expect: HttpExpect {
+                status: vec![200],
+                body_contains: None,
+                body_regex: None,
+                json: Vec::new(),
+                max_latency: None,
+                cert_min_days: None,
+            },
+        };
+        fn check(spec: &HttpSpec, detail: &str, expected: &str) {
+            let mut d = detail.to_string();
+            redact(&mut d, spec);
+            assert_eq!(d, expected, "{detail:?}");
+        }
+        let s = spec(
+            "http://user:hunter22@h/x",
+            &[("Authorization", "Bearer t0k3n"), ("Accept", "*/*")],
+        );
+        check(
+            &s,
+            r#"$.echo is "Bearer t0k3n", expected "UP""#,
+            r#"$.echo is "<redacted>", expected "UP""#,
+        );
+        check(&s, "t0k3n", "t0k3n");
+        check(
+            &s,
+            "got hunter22 twice: hunter22",
+            "got <redacted> twice: <redacted>",
+        );
+        // Values too short to be credentials are left alone.
+        check(&s, "Accept */*", "Accept */*");
+        check(&s, "status 200", "status 200");
     }
 
     #[test]

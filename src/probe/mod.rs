@@ -4,6 +4,11 @@
 //! the scheduler. Every failure becomes an [`Outcome`] with a [`Reason`] from a
 //! small closed set (it is a metric label). Free text goes to `detail`, which is
 //! logged but never becomes a label.
+//!
+//! One outcome is not a verdict: [`Reason::Local`] means this host could not
+//! run the probe (out of descriptors, memory, socket buffers or ephemeral
+//! ports). The target was never asked, so such a run counts toward nothing
+//! but `sentinel_check_local_errors_total`.
 
 use std::time::Duration;
 
@@ -40,9 +45,16 @@ pub enum Reason {
     Protocol,
     /// Other network errors (unreachable, reset mid-way, ...).
     Network,
+    /// Not a failure of the target: this host could not run the probe
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL). Not in [`Reason::ALL`]:
+    /// such a run is not a bad run, so it is never a `reason` label of
+    /// `sentinel_check_failures_total`, and it never reaches the SLO engine.
+    Local,
 }
 
 impl Reason {
+    /// Every reason a run can be bad (declaration order; [`Reason::Local`]
+    /// is not one).
     pub const ALL: [Reason; 10] = [
         Reason::Timeout,
         Reason::Refused,
@@ -68,6 +80,7 @@ impl Reason {
             Reason::Cert => "cert",
             Reason::Protocol => "protocol",
             Reason::Network => "network",
+            Reason::Local => "local",
         }
     }
 }
@@ -88,5 +101,11 @@ pub struct Outcome {
 impl Outcome {
     pub fn good(&self) -> bool {
         self.reason.is_none()
+    }
+
+    /// The run could not happen for a reason of this host (see
+    /// [`Reason::Local`]): it has no verdict about the target.
+    pub fn is_local(&self) -> bool {
+        self.reason == Some(Reason::Local)
     }
 }

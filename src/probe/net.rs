@@ -92,8 +92,35 @@ fn classify_one(e: &(dyn StdError + 'static)) -> Option<Failure> {
     None
 }
 
+/// Whether an IO error is about this host rather than the target: the
+/// process or the system ran out of descriptors (EMFILE, ENFILE), socket
+/// buffers (ENOBUFS), memory (ENOMEM) or local addresses / ephemeral ports
+/// (EADDRNOTAVAIL). A probe that meets one has learnt nothing about the
+/// target, so the run becomes [`Reason::Local`] instead of a failure.
+pub(crate) fn is_local(io: &io::Error) -> bool {
+    use rustix::io::Errno;
+    if io.kind() == io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    if let Some(inner) = io.get_ref().and_then(|e| e.downcast_ref::<io::Error>()) {
+        return is_local(inner);
+    }
+    matches!(
+        Errno::from_io_error(io),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM | Errno::ADDRNOTAVAIL)
+    )
+}
+
+/// The failure for a local error (see [`is_local`]).
+pub(crate) fn local(io: &io::Error) -> Failure {
+    Failure::new(Reason::Local, format!("local error on this host: {io}"))
+}
+
 /// Maps a bare IO error kind to a reason.
 pub(crate) fn classify_io(io: &io::Error) -> Failure {
+    if is_local(io) {
+        return local(io);
+    }
     match io.kind() {
         io::ErrorKind::ConnectionRefused => Failure::new(Reason::Refused, "connection refused"),
         io::ErrorKind::TimedOut => Failure::new(Reason::Timeout, "timed out"),
@@ -113,7 +140,7 @@ pub(crate) fn classify_io(io: &io::Error) -> Failure {
 pub(crate) fn classify_handshake(io: &io::Error) -> Failure {
     let f = classify(io).unwrap_or_else(|| classify_io(io));
     match f.reason {
-        Reason::Tls | Reason::Cert | Reason::Refused | Reason::Timeout => f,
+        Reason::Tls | Reason::Cert | Reason::Refused | Reason::Timeout | Reason::Local => f,
         _ => Failure::new(Reason::Tls, format!("tls handshake failed: {io}")),
     }
 }
@@ -343,5 +370,44 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    #[test]
+    fn errors_of_this_host_are_local_not_failures_of_the_target() {
+        use rustix::io::Errno;
+        let os = |e: Errno| io::Error::from_raw_os_error(e.raw_os_error());
+        // (error, expected reason): the local ones first, then the target's.
+        let cases: Vec<(io::Error, Reason)> = vec![
+            (os(Errno::MFILE), Reason::Local),
+            (os(Errno::NFILE), Reason::Local),
+            (os(Errno::NOBUFS), Reason::Local),
+            (os(Errno::NOMEM), Reason::Local),
+            (os(Errno::ADDRNOTAVAIL), Reason::Local),
+            (io::Error::from(io::ErrorKind::OutOfMemory), Reason::Local),
+            // Wrapped the way hyper and reqwest wrap a socket error.
+            (io::Error::other(os(Errno::MFILE)), Reason::Local),
+            (os(Errno::CONNREFUSED), Reason::Refused),
+            (os(Errno::CONNRESET), Reason::Network),
+            (os(Errno::HOSTUNREACH), Reason::Network),
+            (os(Errno::NETUNREACH), Reason::Network),
+            (os(Errno::TIMEDOUT), Reason::Timeout),
+            (os(Errno::ACCESS), Reason::Network),
+        ];
+        for (err, expected) in cases {
+            let f = classify(&err).unwrap_or_else(|| classify_io(&err));
+            assert_eq!(f.reason, expected, "{err:?}: {}", f.detail);
+            assert_eq!(is_local(&err), expected == Reason::Local, "{err:?}");
+            // A handshake that fails for lack of memory is no TLS failure.
+            let h = classify_handshake(&err).reason;
+            let expected_handshake = match expected {
+                Reason::Local | Reason::Refused | Reason::Timeout => expected,
+                _ => Reason::Tls,
+            };
+            assert_eq!(h, expected_handshake, "handshake {err:?}");
+        }
+        assert_eq!(
+            classify_io(&os(Errno::MFILE)).detail,
+            "local error on this host: Too many open files (os error 24)"
+        );
     }
 }

@@ -98,6 +98,9 @@ pub(crate) async fn run_tls(
 async fn connect(host: &str, port: u16) -> Result<TcpStream, Failure> {
     let addrs: Vec<_> = match tokio::net::lookup_host((host, port)).await {
         Ok(it) => it.collect(),
+        // The resolver could not open a file or socket: says nothing about
+        // the name (glibc reports EAI_SYSTEM with the errno).
+        Err(e) if net::is_local(&e) => return Err(net::local(&e)),
         Err(_) => Vec::new(),
     };
     if addrs.is_empty() {

@@ -24,7 +24,24 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &std::path::Path, envs: &[(&str, &str)]) -> Daemon {
-        let mut cmd = Command::new(BIN);
+        Daemon::start_wrapped(&[], config, envs)
+    }
+
+    /// Like [`Daemon::start`], run through a wrapper that execs it (same pid),
+    /// e.g. `["prlimit", "--nofile=64:64", "--"]`.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        config: &std::path::Path,
+        envs: &[(&str, &str)],
+    ) -> Daemon {
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(BIN),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+        };
         cmd.args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "info")
