@@ -112,7 +112,12 @@ pub struct MttxStats {
 }
 
 /// How a stage of one incident stands against its target at `now`.
-fn verdict(inc: &Incident, stage: Stage, target: Duration, now: Timestamp) -> Option<bool> {
+pub(super) fn verdict(
+    inc: &Incident,
+    stage: Stage,
+    target: Duration,
+    now: Timestamp,
+) -> Option<bool> {
     let target = SignedDuration::try_from(target).unwrap_or(SignedDuration::MAX);
     let (start, done) = match stage {
         Stage::Acknowledge => (inc.opened_at, inc.acknowledged_at),
