@@ -37,6 +37,8 @@ use crate::notify::EventContext;
 use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo};
 use crate::store::{BucketDelta, IncidentSave, OutboxInsert, ServiceBucket, Store};
 
+#[cfg(test)]
+mod counter_tests;
 mod render;
 pub use render::{render_engine_stats, render_incidents, render_slo};
 

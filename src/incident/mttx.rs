@@ -129,11 +129,18 @@ pub(super) fn verdict(
         ),
     };
     let deadline = start.checked_add(target).unwrap_or(Timestamp::MAX);
+    // Restored in time but not resolved yet (the checks still have to show
+    // `resolve_after` good runs): a relapse would clear `restored_at`, so
+    // the verdict waits for the resolution instead of calling it missed and
+    // then met. A verdict, once given, never changes.
+    let restored_in_time = stage == Stage::Restore
+        && inc.state == State::Open
+        && inc.restored_at.is_some_and(|r| r <= deadline);
     match done {
         Some(t) => Some(t <= deadline),
         // Not done yet: missed once the deadline passed (also for an
         // incident resolved without anyone acknowledging it).
-        None if now > deadline => Some(false),
+        None if now > deadline && !restored_in_time => Some(false),
         None => None,
     }
 }

@@ -329,3 +329,176 @@ impl Totals {
         &self.by
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::incident::{ServiceIncidents, State};
+
+    const BASE: i64 = 1_800_000_000;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(BASE + s).unwrap()
+    }
+
+    fn targets() -> BTreeMap<String, ResponseTarget> {
+        let t = |ack, restore| ResponseTarget {
+            acknowledge: Duration::from_secs(ack),
+            restore: Duration::from_secs(restore),
+        };
+        BTreeMap::from([("P1".into(), t(600, 3600)), ("P2".into(), t(1800, 7200))])
+    }
+
+    /// An incident of `svc` opened at 60 with impact at 0, severity `sev`.
+    fn opened(sev: &str) -> Incident {
+        let policy = crate::config::IncidentPolicy {
+            open_after: 2,
+            resolve_after: 1,
+            burn_rate_alerts: false,
+            severity: sev.to_string(),
+            notify: vec![],
+        };
+        let mut m = ServiceIncidents::new("svc", &policy, None, 0);
+        m.on_run(t(0), "c", false, "x", false);
+        m.on_run(t(60), "c", false, "x", false).remove(0).incident
+    }
+
+    fn made(entries: &[Entry]) -> Vec<(EntryKind, &str, Figure, u64)> {
+        entries
+            .iter()
+            .map(|e| (e.kind, e.severity.as_str(), e.figure, e.micros))
+            .collect()
+    }
+
+    #[test]
+    fn each_entry_is_made_once_when_its_value_is_final() {
+        let mut tot = Totals::default();
+        let mut inc = opened("P1");
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(60))),
+            vec![(EntryKind::Detect, "P1", Figure::Detect, 60_000_000)]
+        );
+        assert_eq!(tot.account(&inc, &targets(), t(61)), vec![]);
+        inc.acknowledged_at = Some(t(360));
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(360))),
+            vec![
+                (
+                    EntryKind::Acknowledge,
+                    "P1",
+                    Figure::Acknowledge,
+                    300_000_000
+                ),
+                (
+                    EntryKind::AcknowledgeTarget,
+                    "P1",
+                    Figure::AcknowledgeMet,
+                    0
+                ),
+            ]
+        );
+        // Restored in time but not resolved: nothing yet, even after the
+        // restore target passed (a relapse could still clear it).
+        inc.restored_at = Some(t(3000));
+        assert_eq!(tot.account(&inc, &targets(), t(4000)), vec![]);
+        inc.state = State::Resolved;
+        inc.resolved_at = Some(t(4000));
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(4000))),
+            vec![
+                (EntryKind::Restore, "P1", Figure::Restore, 3_000_000_000),
+                (EntryKind::RestoreTarget, "P1", Figure::RestoreMet, 0),
+            ]
+        );
+        assert_eq!(tot.account(&inc, &targets(), t(90_000)), vec![]);
+        assert_eq!(tot.entered(&inc.id), ENTERED_ALL);
+        let c = tot.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!(c.opened(), 1);
+        assert_eq!((c.mttd.count, c.mttd.sum_seconds()), (1, 60.0));
+        assert_eq!((c.mtta.count, c.mtta.sum_seconds()), (1, 300.0));
+        assert_eq!((c.mttr.count, c.mttr.sum_seconds()), (1, 3000.0));
+        assert_eq!(c.acknowledge, Attainment { met: 1, missed: 0 });
+        assert_eq!(c.restore, Attainment { met: 1, missed: 0 });
+    }
+
+    #[test]
+    fn entries_stay_with_the_severity_and_target_of_their_time() {
+        let mut tot = Totals::default();
+        let mut inc = opened("P2");
+        tot.account(&inc, &targets(), t(60));
+        // Escalated to P1 at 900: P1's acknowledge target (600 after opening
+        // at 60) has passed, so that verdict is missed, under P1.
+        inc.severity = "P1".into();
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(900))),
+            vec![(
+                EntryKind::AcknowledgeTarget,
+                "P1",
+                Figure::AcknowledgeMissed,
+                0
+            )]
+        );
+        let p2 = tot.by_key()[&("svc".to_string(), "P2".to_string())];
+        let p1 = tot.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!((p2.opened(), p1.opened()), (1, 0), "opened as P2");
+        assert_eq!(p1.acknowledge, Attainment { met: 0, missed: 1 });
+        // A severity without a target makes no verdict.
+        let mut other = opened("P9");
+        other.id = "inc-svc-other".into();
+        other.acknowledged_at = Some(t(61));
+        assert_eq!(
+            made(&tot.account(&other, &targets(), t(99_999))),
+            vec![
+                (EntryKind::Detect, "P9", Figure::Detect, 60_000_000),
+                (EntryKind::Acknowledge, "P9", Figure::Acknowledge, 1_000_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clock_stepped_backwards_adds_zero_never_a_negative() {
+        let mut tot = Totals::default();
+        let mut inc = opened("P1");
+        inc.acknowledged_at = Some(t(30));
+        let e = tot.account(&inc, &targets(), t(60));
+        assert_eq!(e[1].figure, Figure::Acknowledge);
+        assert_eq!(e[1].micros, 0);
+    }
+
+    #[test]
+    fn restore_reads_back_what_was_written_and_skips_unknown_figures() {
+        let mut tot = Totals::default();
+        let mut inc = opened("P1");
+        inc.state = State::Resolved;
+        inc.restored_at = Some(t(7300));
+        inc.resolved_at = Some(t(7300));
+        tot.account(&inc, &targets(), t(7300));
+        let mut rows: Vec<(String, String, String, u64, u64)> = Vec::new();
+        for ((svc, sev), c) in tot.by_key() {
+            for (f, n, us) in [
+                (Figure::Detect, c.mttd.count, c.mttd.sum_micros),
+                (Figure::Acknowledge, c.mtta.count, c.mtta.sum_micros),
+                (Figure::Restore, c.mttr.count, c.mttr.sum_micros),
+                (Figure::AcknowledgeMet, c.acknowledge.met, 0),
+                (Figure::AcknowledgeMissed, c.acknowledge.missed, 0),
+                (Figure::RestoreMet, c.restore.met, 0),
+                (Figure::RestoreMissed, c.restore.missed, 0),
+            ] {
+                rows.push((svc.clone(), sev.clone(), f.as_str().into(), n, us));
+            }
+        }
+        rows.push(("svc".into(), "P1".into(), "from_the_future".into(), 7, 7));
+        let back = Totals::restore(rows, [(inc.id.clone(), tot.entered(&inc.id))]);
+        assert_eq!(back.by_key(), tot.by_key());
+        let c = back.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!(c.acknowledge, Attainment { met: 0, missed: 1 });
+        assert_eq!(c.restore, Attainment { met: 0, missed: 1 });
+        let mut again = back.clone();
+        assert_eq!(again.account(&inc, &targets(), t(99_999)), vec![]);
+        for f in Figure::ALL {
+            assert_eq!(Figure::parse(f.as_str()), Some(f));
+        }
+    }
+}

@@ -15,7 +15,7 @@ use super::StoreError;
 /// Migration `i` brings `user_version` from `i` to `i + 1`. Append only: a
 /// released migration is never edited, because files in the field already
 /// carry its result.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // v1: buckets, incidents, the notification outbox, and a key/value table.
     "
     CREATE TABLE buckets (
