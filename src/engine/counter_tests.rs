@@ -392,3 +392,163 @@ proptest! {
         }
     }
 }
+
+/// The counter series of a scrape.
+fn counters(m: &Scrape) -> Scrape {
+    m.iter()
+        .filter(|(k, _)| is_counter(k))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+/// A running engine on the real store (real `Loop`, real SQLite file).
+struct Running {
+    handle: EngineHandle,
+    task: tokio::task::JoinHandle<()>,
+    store: Store,
+    shutdown: CancellationToken,
+    cfg: Arc<Config>,
+}
+
+impl Running {
+    async fn start(cfg: &Arc<Config>, clock: &crate::clock::ManualClock) -> Running {
+        let store = Store::open(&cfg.storage.path).unwrap();
+        let shutdown = CancellationToken::new();
+        let opts = EngineOptions {
+            flush_every: Duration::from_millis(20),
+            snapshot_every: Duration::from_millis(20),
+            prune_every: Duration::from_secs(3600),
+        };
+        let (handle, task) = start(
+            Arc::clone(cfg),
+            store.clone(),
+            Arc::new(clock.clone()),
+            opts,
+            Arc::new(tokio::sync::Notify::new()),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        Running {
+            handle,
+            task,
+            store,
+            shutdown,
+            cfg: Arc::clone(cfg),
+        }
+    }
+
+    fn scrape(&self) -> Scrape {
+        render(&self.handle.snapshot(), &self.cfg)
+    }
+
+    /// Polls the published snapshot until `pred` holds on its scrape.
+    async fn wait(&self, what: &str, pred: impl Fn(&Scrape) -> bool) -> Scrape {
+        for _ in 0..500 {
+            let m = self.scrape();
+            if pred(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}: {:#?}", self.scrape());
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+        self.store.close().await.unwrap();
+    }
+}
+
+fn value(series: &str) -> impl Fn(&Scrape) -> f64 + '_ {
+    move |m: &Scrape| get(m, series).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "storage: {{ path: {}, retention: 10d }}\n{CFG}",
+        dir.path().join("state.db").display()
+    );
+    let cfg = config(&text);
+    let clock = crate::clock::ManualClock::new(at("2026-01-01T00:00:00Z"));
+    let opened = value(r#"sentinel_incidents_total{service="web",severity="P1"}"#);
+    let restored = value(r#"sentinel_incident_mttr_seconds_count{service="web",severity="P1"}"#);
+    let ack_missed = response("acknowledge", false);
+    let restore_missed = response("restore", false);
+
+    // The scenario of the windowed test, through the engine task.
+    let e = Running::start(&cfg, &clock).await;
+    let send = |check: &str, t: &str, good: bool| {
+        clock.set(at(t));
+        e.handle.send(EngineMsg::Run(run(check, at(t), good)));
+    };
+    send("home", "2026-01-01T00:00:00Z", false);
+    send("home", "2026-01-01T00:01:00Z", false);
+    e.wait("A opens", |m| opened(m) == 1.0).await;
+    let id = e.handle.snapshot().incidents[0].id.clone();
+    clock.set(at("2026-01-01T00:06:00Z"));
+    let ack = Command::Ack {
+        id,
+        by: "alice".into(),
+        note: None,
+    };
+    assert!(e.handle.command(ack).await.unwrap().unwrap().1);
+    send("home", "2026-01-01T00:08:00Z", true);
+    e.wait("A resolves", |m| restored(m) == 1.0).await;
+    send("api", "2026-01-04T00:00:00Z", false);
+    send("api", "2026-01-04T00:02:00Z", false);
+    e.wait("B opens", |m| opened(m) == 2.0).await;
+    clock.set(at("2026-01-04T00:30:00Z"));
+    e.wait("B misses its ack target", |m| {
+        get(m, &ack_missed) == Some(1.0)
+    })
+    .await;
+    clock.set(at("2026-01-04T01:30:00Z"));
+    e.wait("B misses its restore target", |m| {
+        get(m, &restore_missed) == Some(1.0)
+    })
+    .await;
+    send("api", "2026-01-04T02:00:00Z", true);
+    let before = e.wait("B resolves", |m| restored(m) == 2.0).await;
+    assert_scenario_totals(&before);
+    e.stop().await;
+
+    // A restart 40 days later: both incidents are outside every window and
+    // are not loaded, the totals are the same.
+    clock.set(at("2026-02-10T00:00:00Z"));
+    let e = Running::start(&cfg, &clock).await;
+    let after = e.scrape();
+    assert_eq!(counters(&after), counters(&before));
+    assert!(after.keys().all(|k| !k.contains("quantile=")), "{after:#?}");
+    // The first prune (at start) deletes both: older than `retention: 10d`.
+    for _ in 0..500 {
+        if e.store.load_incidents(i64::MIN).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.store.load_incidents(i64::MIN).await.unwrap(), vec![]);
+    e.stop().await;
+
+    // And after the pruning, from the totals table alone.
+    clock.set(at("2026-02-11T00:00:00Z"));
+    let e = Running::start(&cfg, &clock).await;
+    assert_eq!(counters(&e.scrape()), counters(&before));
+    // A new incident adds to them.
+    let e2 = &e;
+    let send = |check: &str, t: &str, good: bool| {
+        clock.set(at(t));
+        e2.handle.send(EngineMsg::Run(run(check, at(t), good)));
+    };
+    send("home", "2026-02-11T00:00:00Z", false);
+    send("home", "2026-02-11T00:00:30Z", false);
+    let m = e.wait("a third incident", |m| opened(m) == 3.0).await;
+    assert_eq!(
+        get(&m, &format!("sentinel_incident_mttd_seconds_sum{P1}")),
+        Some(210.0)
+    );
+    e.stop().await;
+}
