@@ -266,7 +266,8 @@ pub async fn run(
         sink,
         cfg.server.max_concurrency,
         shutdown.clone(),
-    );
+    )
+    .align_to_wall_clock(shared.clock.now().as_millisecond());
     let (started, _) = scheduler.sync(scheduled_checks(&cfg));
     tracing::info!(
         checks = started,

@@ -2,8 +2,11 @@
 //!
 //! Run `k` of a check starts at `origin + phase + k × interval`, where `phase`
 //! is derived from a hash of the check's identity, so 10 000 checks are spread
-//! evenly over their interval instead of firing at once, and the spread is the
-//! same after a restart. A slow run never shifts later runs: if run `k` is
+//! evenly over their interval instead of firing at once. The hash is FNV-1a
+//! (64 bit) over `service`, a 0xFF byte and `check`: fixed by this file, not by
+//! the Rust release. With [`Scheduler::align_to_wall_clock`] (what the daemon
+//! does) the grid is anchored to the Unix epoch, so a check keeps the same start
+//! times (modulo its interval) across restarts and upgrades. A slow run never shifts later runs: if run `k` is
 //! still going when run `k+1` is due, run `k+1` is *skipped* (and counted).
 //! A global semaphore caps the probes running at once; the time spent waiting
 //! for it is the *start lag* (actual start − scheduled start).
@@ -16,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -71,16 +73,46 @@ impl<F: Fn(RunEvent) + Send + Sync + 'static> RunSink for F {
     }
 }
 
-/// Phase offset of a check within its interval: stable for a given identity.
+/// FNV-1a, 64 bit: a fixed, documented hash (std's `DefaultHasher` may change
+/// between Rust releases, which would move every check's phase on upgrade).
+pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            // Separator, so ("ab", "c") and ("a", "bc") differ. 0xFF never
+            // appears in UTF-8.
+            h ^= 0xff;
+            h = h.wrapping_mul(PRIME);
+        }
+        for b in *part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    }
+    h
+}
+
+/// Phase offset of a check within its interval: `fnv1a64(service, check)`
+/// modulo the interval in whole milliseconds. Stable for a given identity.
 pub fn phase(id: &CheckId, interval: Duration) -> Duration {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.service.hash(&mut h);
-    id.check.hash(&mut h);
+    let h = fnv1a64(&[id.service.as_bytes(), id.check.as_bytes()]);
     // Whole milliseconds: tokio's timer has millisecond resolution, so a
     // sub-millisecond phase would only add rounding to every start.
     let millis = interval.as_millis().max(1);
-    let off = u128::from(h.finish()) % millis;
+    let off = u128::from(h) % millis;
     Duration::from_millis(u64::try_from(off).unwrap_or(0))
+}
+
+/// The phase to use on a monotonic grid whose origin is the wall-clock
+/// instant `origin_wall_ms` (ms since the Unix epoch), so that starts land on
+/// `epoch + phase + k × interval` in wall time.
+pub fn wall_aligned_phase(phase: Duration, interval: Duration, origin_wall_ms: i64) -> Duration {
+    let step = i128::try_from(interval.as_millis().max(1)).unwrap_or(i128::MAX);
+    let p = i128::try_from(phase.as_millis()).unwrap_or(0);
+    let shifted = (p - i128::from(origin_wall_ms)).rem_euclid(step);
+    Duration::from_millis(u64::try_from(shifted).unwrap_or(0))
 }
 
 struct Running {
@@ -97,6 +129,9 @@ pub struct Scheduler<P: Probe, S: RunSink> {
     permits: Arc<Semaphore>,
     /// Shared start for all phases, so a reload keeps the same grid.
     origin: Instant,
+    /// Wall time of `origin` in ms since the epoch, when the grid is anchored
+    /// to the wall clock (see [`Self::align_to_wall_clock`]).
+    origin_wall_ms: Option<i64>,
     tasks: HashMap<CheckId, Running>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -114,10 +149,20 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
             sink,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             origin: Instant::now(),
+            origin_wall_ms: None,
             tasks: HashMap::new(),
             tracker: TaskTracker::new(),
             shutdown,
         }
+    }
+
+    /// Anchor the grid to the wall clock: `now_wall_ms` is the wall time (ms
+    /// since the epoch) of this moment. Run starts then fall on
+    /// `epoch + phase + k × interval`, the same after a restart.
+    pub fn align_to_wall_clock(mut self, now_wall_ms: i64) -> Self {
+        self.origin = Instant::now();
+        self.origin_wall_ms = Some(now_wall_ms);
+        self
     }
 
     /// Make the running set equal `checks`: start new or changed checks, stop
@@ -183,7 +228,11 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
         let permits = Arc::clone(&self.permits);
         let tracker = self.tracker.clone();
         let interval = check.interval.max(Duration::from_millis(1));
-        let first = next_due(self.origin, phase(&id, interval), interval, Instant::now());
+        let mut ph = phase(&id, interval);
+        if let Some(wall) = self.origin_wall_ms {
+            ph = wall_aligned_phase(ph, interval, wall);
+        }
+        let first = next_due(self.origin, ph, interval, Instant::now());
         let check = Arc::new(check);
         self.tracker.spawn(async move {
             let busy = Arc::new(AtomicBool::new(false));
@@ -320,6 +369,44 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// The phase hash is pinned: these values must never change, or every
+    /// check's start time moves on upgrade. FNV-1a test vectors from the
+    /// algorithm's reference (`""` and `"a"`), then our two-part form.
+    #[test]
+    fn phase_hash_is_fixed_fnv1a() {
+        assert_eq!(fnv1a64(&[b""]), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(&[b"foobar"]), 0x8594_4171_f739_67e8);
+        assert_ne!(fnv1a64(&[b"ab", b"c"]), fnv1a64(&[b"a", b"bc"]));
+        let id = CheckId {
+            service: "identity".into(),
+            check: "login".into(),
+        };
+        let h = fnv1a64(&[b"identity", b"login"]);
+        assert_eq!(
+            phase(&id, Duration::from_secs(15)),
+            Duration::from_millis(h % 15_000)
+        );
+    }
+
+    #[test]
+    fn wall_aligned_phase_lands_on_the_epoch_grid() {
+        let interval = Duration::from_secs(10);
+        let phase = Duration::from_millis(2_500);
+        // Origin at wall 1_000_000_007_300 ms: 7 300 ms past a 10 s boundary.
+        // The next start in wall time is at ...012_500, i.e. 5 200 ms later.
+        let p = wall_aligned_phase(phase, interval, 1_000_000_007_300);
+        assert_eq!(p, Duration::from_millis(5_200));
+        // Exactly on a grid point: phase 0 from origin.
+        assert_eq!(
+            wall_aligned_phase(phase, interval, 1_000_000_002_500),
+            Duration::ZERO
+        );
+        // Restarting 1 234 ms later keeps the same wall-clock grid.
+        let q = wall_aligned_phase(phase, interval, 1_000_000_008_534);
+        assert_eq!(q, Duration::from_millis(5_200 - 1_234));
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,27 @@ fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<AckBody, ApiError> 
     })
 }
 
+/// The `{id}` path segment; a segment that is not UTF-8 is a JSON 400 like
+/// every other bad request.
+fn incident_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))
+}
+
+/// Longest acknowledgement note kept: it travels in every later event.
+const MAX_NOTE_CHARS: usize = 2_000;
+
 fn who(body: &AckBody) -> Result<String, ApiError> {
+    if body
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`note` is longer than {MAX_NOTE_CHARS} characters"),
+        ));
+    }
     let by = body.by.clone().unwrap_or_else(|| "api".to_string());
     if by.len() > 200 {
         return Err(ApiError::new(
@@ -157,11 +177,12 @@ fn who(body: &AckBody) -> Result<String, ApiError> {
 
 pub async fn ack(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     auth::require_bearer(&shared, &headers)?;
+    let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
     run(
@@ -177,11 +198,12 @@ pub async fn ack(
 
 pub async fn resolve(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     auth::require_bearer(&shared, &headers)?;
+    let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
     run(&shared, Command::Resolve { id, by }).await
