@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
+use sentinel::clock::{Clock, SystemClock};
 use sentinel::incident::{Incident, ResolvedBy, State, Trigger};
 use sentinel::store::Store;
 
@@ -88,7 +89,8 @@ services:
 /// A P1 incident of `shop` from 60 days ago: impact, then detected after
 /// 120 s, acknowledged 300 s later, restored 1800 s after impact.
 fn old_incident() -> Incident {
-    let impact = Timestamp::now() - SignedDuration::from_hours(60 * 24);
+    // The daemon runs on the system clock, so the test reads it too.
+    let impact = SystemClock.now() - SignedDuration::from_hours(60 * 24);
     let opened = impact + SignedDuration::from_secs(120);
     let restored = impact + SignedDuration::from_secs(1800);
     Incident {
