@@ -552,3 +552,54 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
     );
     e.stop().await;
 }
+
+/// An incident that opens in the first evaluation at start (a burn alert on
+/// the restored history) is written with its entry like any other change:
+/// its count survives the next restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_opened_by_the_first_evaluation_is_stored_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "storage: {{ path: {} }}\n{}",
+        dir.path().join("state.db").display(),
+        CFG.replace("burn_rate_alerts: false", "burn_rate_alerts: true")
+    );
+    let cfg = config(&text);
+    let now = at("2026-01-01T12:00:30Z");
+    let clock = crate::clock::ManualClock::new(now);
+    // An hour of failures just before the start: every burn window pages.
+    let store = Store::open(&cfg.storage.path).unwrap();
+    let deltas = (0..60)
+        .map(|m| BucketDelta {
+            service: "web".into(),
+            check: "home".into(),
+            at_minute: now.as_second() - 3600 + m * 60,
+            counts: slo::Counts {
+                valid: 10,
+                good: 0,
+                latency_good: 0,
+            },
+        })
+        .collect();
+    store.add_counts(deltas).await.unwrap();
+    store.close().await.unwrap();
+
+    let e = Running::start(&cfg, &clock).await;
+    let opened = e.scrape();
+    assert_eq!(
+        get(&opened, &format!("sentinel_incidents_total{P1}")),
+        Some(1.0)
+    );
+    for _ in 0..500 {
+        if !e.store.load_incidents(0).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.store.load_incidents(0).await.unwrap().len(), 1);
+    e.stop().await;
+
+    let e = Running::start(&cfg, &clock).await;
+    assert_eq!(counters(&e.scrape()), counters(&opened));
+    e.stop().await;
+}

@@ -649,9 +649,11 @@ impl EngineState {
             incidents.insert(svc.name.clone(), m);
         }
         self.incidents = incidents;
-        self.note(&mut changes, now);
         self.mttx.set_targets(cfg.response_targets.clone());
         self.cfg = cfg;
+        // The new targets are in force from now: verdicts these changes make
+        // use them.
+        self.note(&mut changes, now);
         (rebuild, changes)
     }
 
@@ -800,8 +802,12 @@ pub async fn start(
         "state restored from the store"
     );
     state.restore_incidents(incidents);
-    let (first, _) = state.evaluate(now);
-    let state_writes = state.take_entry_writes();
+    let (first, changes) = state.evaluate(now);
+    // Changes of the first evaluation (a burn alert firing on the restored
+    // history) are written like any other: they carry events and entries.
+    let mut state_writes: Vec<IncidentWrite> =
+        changes.iter().map(|c| state.write_for(c, now)).collect();
+    state_writes.extend(state.take_entry_writes());
     let snapshot = Arc::new(RwLock::new(Arc::new(first)));
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(EngineStats::default());
