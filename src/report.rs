@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::config::{self, Config, ResponseTarget, Slo, SloWindow};
 use crate::incident::totals::Tally;
 use crate::incident::{Attainment, Cumulative, Incident, MttxStats, Stage, State, Summary, Totals};
-use crate::slo::{Counts, ServiceSlo, SloFigures};
+use crate::slo::{Counts, Figures, Schedule, ServiceSlo, SloFigures};
 use crate::store::{BucketRow, ReadOnlyStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,8 @@ pub fn run(
             latency: None,
         });
         let service_rows = by_service.get(service.name.as_str()).map_or(&[][..], |v| v);
-        let pooled = replay(&counting, service_rows.iter().copied());
+        let schedule = Schedule::of(service, &cfg.maintenance);
+        let pooled = replay(&counting, schedule, service_rows.iter().copied());
         let figures = pooled.figures(now);
 
         let mut check_names: Vec<(String, bool)> = service
@@ -137,8 +138,10 @@ pub fn run(
         let checks = check_names
             .into_iter()
             .map(|(name, in_config)| {
+                // Only the counts are read: no schedule needed.
                 let one = replay(
                     &counting,
+                    Schedule::default(),
                     service_rows.iter().copied().filter(|r| r.check == name),
                 );
                 let c = one.figures(now).counts;
@@ -155,8 +158,10 @@ pub fn run(
             service: service.name.clone(),
             window: counting.window.label(),
             window_seconds: figures.window_seconds,
-            availability: slo.as_ref().map(|_| SloDoc::from(&figures.availability)),
-            latency: figures.latency.as_ref().map(SloDoc::from),
+            availability: slo
+                .as_ref()
+                .map(|_| SloDoc::new(&figures, &figures.availability)),
+            latency: figures.latency.as_ref().map(|l| SloDoc::new(&figures, l)),
             runs: RunsDoc::from(figures.counts),
             checks,
             incidents: IncidentsDoc {
@@ -175,8 +180,12 @@ pub fn run(
 }
 
 /// Feeds stored buckets into a fresh [`ServiceSlo`].
-fn replay<'a>(slo: &Slo, rows: impl Iterator<Item = &'a BucketRow>) -> ServiceSlo {
-    let mut s = ServiceSlo::new(slo);
+fn replay<'a>(
+    slo: &Slo,
+    schedule: Schedule,
+    rows: impl Iterator<Item = &'a BucketRow>,
+) -> ServiceSlo {
+    let mut s = ServiceSlo::new(slo, schedule);
     for r in rows {
         s.add_bucket(r.resolution, r.start, r.counts);
     }
@@ -345,6 +354,11 @@ struct SloDoc {
     objective: f64,
     /// Null with no valid runs in the window.
     sli: Option<f64>,
+    /// How much of the window is real data: min(1, valid / expected).
+    coverage: f64,
+    /// Valid runs the checks' schedule produces over the whole window
+    /// (maintenance excluded); budgets divide by max(valid, expected).
+    expected_runs: f64,
     error_budget_remaining_ratio: f64,
     error_budget_remaining_seconds: f64,
     error_budget_remaining_minutes: f64,
@@ -356,7 +370,9 @@ struct BurnDoc {
     window: &'static str,
     burn_rate: f64,
     sli: Option<f64>,
+    coverage: f64,
     valid: u64,
+    expected_runs: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -473,7 +489,7 @@ struct MttxDoc {
     p90_seconds: Option<f64>,
 }
 
-/// A stage counts once it completed or its target passed (SPEC §4).
+/// A stage counts once it completed or its target passed.
 #[derive(Debug, Serialize)]
 struct TargetDoc {
     target_seconds: f64,
@@ -524,11 +540,14 @@ impl From<Counts> for RunsDoc {
     }
 }
 
-impl From<&SloFigures> for SloDoc {
-    fn from(f: &SloFigures) -> Self {
+impl SloDoc {
+    /// One SLO of `all` (coverage and expected runs are the service's, shared by both SLOs).
+    fn new(all: &Figures, f: &SloFigures) -> Self {
         SloDoc {
             objective: tidy(f.objective),
             sli: f.sli.map(tidy),
+            coverage: tidy(all.coverage),
+            expected_runs: tidy(all.expected),
             error_budget_remaining_ratio: tidy(f.error_budget_remaining_ratio),
             error_budget_remaining_seconds: tidy(f.error_budget_remaining_seconds),
             error_budget_remaining_minutes: tidy(f.error_budget_remaining_seconds / 60.0),
@@ -539,7 +558,9 @@ impl From<&SloFigures> for SloDoc {
                     window: b.window,
                     burn_rate: tidy(b.burn_rate),
                     sli: b.sli.map(tidy),
+                    coverage: tidy(b.coverage),
                     valid: b.counts.valid,
+                    expected_runs: tidy(b.expected),
                 })
                 .collect(),
         }
@@ -568,6 +589,15 @@ fn render_text(doc: &ReportDoc) -> String {
         }
         if let Some(l) = &s.latency {
             render_slo(&mut out, "latency", l);
+        }
+        if let Some(a) = &s.availability {
+            // The same for every SLO of the service: shown once.
+            let cov: Vec<String> = a
+                .burn_rates
+                .iter()
+                .map(|b| format!("{} {}", b.window, coverage(b.coverage)))
+                .collect();
+            let _ = writeln!(out, "  {:<12}  {}", "coverage", cov.join("  "));
         }
         let _ = writeln!(
             out,
@@ -683,13 +713,26 @@ fn human(secs: Option<f64>) -> String {
     }
 }
 
+/// A coverage ratio as a percentage with one decimal (`100.0%`, `0.2%`);
+/// never rounded to a bound it has not reached (`<0.1%`, `>99.9%`).
+fn coverage(x: f64) -> String {
+    if x > 0.0 && x < 0.0005 {
+        "<0.1%".to_string()
+    } else if (0.9995..1.0).contains(&x) {
+        ">99.9%".to_string()
+    } else {
+        format!("{:.1}%", x * 100.0)
+    }
+}
+
 fn render_slo(out: &mut String, name: &str, f: &SloDoc) {
     let _ = writeln!(
         out,
-        "  {:<12}  objective {}  SLI {}  budget left {:.3} ({:.1} min)",
+        "  {:<12}  objective {}  SLI {} (coverage {})  budget left {:.3} ({:.1} min)",
         name,
         percent(Some(f.objective)),
         percent(f.sli),
+        coverage(f.coverage),
         f.error_budget_remaining_ratio,
         f.error_budget_remaining_minutes
     );
@@ -709,5 +752,25 @@ pub fn parse_window(s: &str) -> Result<SloWindow, String> {
     match config::duration::parse(s)? {
         d if d.is_zero() => Err("the report window must be longer than zero".into()),
         d => Ok(SloWindow::Rolling(d)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coverage;
+
+    #[test]
+    fn coverage_is_never_rounded_to_a_bound_it_has_not_reached() {
+        for (x, want) in [
+            (0.0, "0.0%"),
+            (0.000_46, "<0.1%"),
+            (0.000_5, "0.1%"),
+            (0.348_189, "34.8%"),
+            (0.999_4, "99.9%"),
+            (0.999_6, ">99.9%"),
+            (1.0, "100.0%"),
+        ] {
+            assert_eq!(coverage(x), want, "{x}");
+        }
     }
 }

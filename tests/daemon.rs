@@ -52,8 +52,23 @@ async fn target_goes_down_and_up_and_metrics_follow() {
     let d = Daemon::start(&cfg, &[]);
     let client = reqwest::Client::new();
 
-    let ready = client.get(d.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
+    // The listen address is logged before checks are scheduled, so readiness
+    // may take a moment to flip.
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = client
+            .get(d.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, 200, "/readyz never became ready");
     let health = client.get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 

@@ -122,6 +122,8 @@ const BUDGET: [&str; 2] = [r#"service="shop""#, r#"slo="availability""#];
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slo {
     sli: f64,
+    /// How much of the 30d window the runs cover: min(1, valid / expected).
+    coverage: f64,
     budget_ratio: f64,
     budget_seconds: f64,
 }
@@ -129,6 +131,7 @@ struct Slo {
 fn slo_of(m: &str) -> Option<Slo> {
     Some(Slo {
         sli: sample(m, "sentinel_slo_sli_ratio", &SLI_30D)?,
+        coverage: sample(m, "sentinel_slo_window_coverage_ratio", &SLI_30D)?,
         budget_ratio: sample(m, "sentinel_slo_error_budget_remaining_ratio", &BUDGET)?,
         budget_seconds: sample(m, "sentinel_slo_error_budget_remaining_seconds", &BUDGET)?,
     })
@@ -141,9 +144,10 @@ impl Slo {
         bad as f64 / (1.0 - self.sli)
     }
 
-    /// The budget figures are the SLI's, per SPEC §3.
+    /// The budget figures follow from the SLI and the coverage: the budget
+    /// divides bad runs by max(valid, expected) = valid / coverage.
     fn assert_consistent(&self) {
-        let ratio = 1.0 - (1.0 - self.sli) / (1.0 - OBJECTIVE);
+        let ratio = 1.0 - (1.0 - self.sli) * self.coverage / (1.0 - OBJECTIVE);
         assert!((self.budget_ratio - ratio).abs() < 1e-9, "{self:?}");
         let seconds = ratio * (1.0 - OBJECTIVE) * WINDOW_S;
         assert!((self.budget_seconds - seconds).abs() < 1e-6, "{self:?}");
@@ -206,6 +210,14 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     })
     .await;
     before.assert_consistent();
+    // Seconds of history against a 30d window: the outage spent a sliver of
+    // the budget (divided by the runs seen alone, it would be far below 0).
+    assert!(before.coverage < 1e-3, "{before:?}");
+    assert!(before.budget_ratio > 0.99, "{before:?}");
+    assert!(
+        1.0 - (1.0 - before.sli) / (1.0 - OBJECTIVE) < 0.0,
+        "{before:?}"
+    );
 
     d1.signal("-KILL");
     let killed_after = scraped_at.elapsed().as_secs_f64();
@@ -263,6 +275,9 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
         assert!((x - y).abs() <= 1e-9, "{what}: metrics {x} vs report {y}");
     };
     close(quiet.sli, &a["sli"], "SLI");
+    // Every run of the quiet config's window is maintenance: nothing expected.
+    assert_eq!(quiet.coverage, 1.0);
+    close(quiet.coverage, &a["coverage"], "coverage");
     close(
         quiet.budget_ratio,
         &a["error_budget_remaining_ratio"],

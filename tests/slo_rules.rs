@@ -13,7 +13,9 @@ use sentinel::config::{
     Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, Storage,
 };
 use sentinel::rules::{alert_expr, error_ratio_expr, generate};
-use sentinel::slo::{AlertSeverity, AlertState, Counts, Resolution, ServiceSlo, burn_alerts};
+use sentinel::slo::{
+    AlertSeverity, AlertState, Counts, Resolution, Schedule, ServiceSlo, burn_alerts,
+};
 
 const D30: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
 
@@ -92,9 +94,16 @@ fn run_promtool(dir: &Path, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn error_ratio_expression_is_exact() {
+    let all = "sum by (service) (rate(sentinel_check_runs_total{service=\"identity\"}[5m]))";
+    let bad = "sum by (service) (rate(sentinel_check_runs_total{service=\"identity\",result=\"bad\"}[5m]))";
+    let expected = "max by (service) (sentinel_slo_expected_runs_per_second{service=\"identity\"})";
+    // bad / max(all, expected): `all >= expected` keeps all where it is the
+    // larger, `or expected` fills in the rest, `or all` covers a missing gauge.
     assert_eq!(
         error_ratio_expr("identity", "5m"),
-        "(\n  sum by (service) (rate(sentinel_check_runs_total{service=\"identity\",result=\"bad\"}[5m]))\n  or\n  sum by (service) (rate(sentinel_check_runs_total{service=\"identity\"}[5m])) * 0\n)\n/\n(sum by (service) (rate(sentinel_check_runs_total{service=\"identity\"}[5m])) > 0)"
+        format!(
+            "(\n  {bad}\n  or\n  {all} * 0\n)\n/\n(\n  (\n    (\n      {all}\n      >=\n      {expected}\n    )\n    or\n    {expected}\n    or\n    {all}\n  )\n  > 0\n)"
+        )
     );
 }
 
@@ -115,17 +124,24 @@ fn alert_expressions_are_exact_for_30d_and_month() {
 }
 
 #[test]
-fn generated_rules_pass_promtool_check() {
-    let mut with_latency = slo(0.995, SloWindow::Month);
-    with_latency.latency = Some(LatencySlo {
-        threshold: Duration::from_millis(300),
-        objective: 0.99,
-    });
+fn generated_rules_pass_promtool_check_lint_fatal() {
+    let latency = |mut s: Slo| {
+        s.latency = Some(LatencySlo {
+            threshold: Duration::from_millis(300),
+            objective: 0.99,
+        });
+        s
+    };
     let mut quiet = service("quiet", Some(slo(0.99, D30)));
     quiet.incident.burn_rate_alerts = false;
+    // Several services with the same window and latency SLOs: before the
+    // alerts carried a `service` label, their alerts were duplicates.
     let cfg = config(vec![
-        service("identity", Some(slo(0.999, D30))),
-        service("billing", Some(with_latency)),
+        service("identity", Some(latency(slo(0.999, D30)))),
+        service("vpn", Some(latency(slo(0.999, D30)))),
+        service("mail", Some(slo(0.999, D30))),
+        service("billing", Some(latency(slo(0.995, SloWindow::Month)))),
+        service("ledger", Some(slo(0.995, SloWindow::Month))),
         service("no-slo", None),
         quiet,
         service(
@@ -138,13 +154,20 @@ fn generated_rules_pass_promtool_check() {
     ]);
     let text = generate(&cfg);
     assert!(text.contains("Maintenance windows are NOT visible to these rules"));
+    assert!(text.contains("Latency SLOs are not covered"));
     assert!(!text.contains("no-slo"));
+    for internal in ["SPEC", "../shared"] {
+        assert!(
+            !text.contains(internal),
+            "rules mention {internal}:\n{text}"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), &text).unwrap();
-    let (ok, out) = run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
+    let (ok, out) = run_promtool(dir.path(), &["check", "rules", "--lint-fatal", "rules.yml"]);
     assert!(ok, "promtool failed:\n{out}\n---\n{text}");
-    // 3 services × (7 recording + 2 alerting) rules, and 7 recording rules for `quiet`.
-    assert!(out.contains("SUCCESS: 34 rules found"), "{out}");
+    // 6 services × (7 recording + 2 alerting) rules, and 7 recording rules for `quiet`.
+    assert!(out.contains("SUCCESS: 61 rules found"), "{out}");
     assert!(text.contains("incident.burn_rate_alerts is false"));
 }
 
@@ -154,7 +177,7 @@ fn no_slo_gives_an_empty_but_valid_file() {
     assert!(text.ends_with("groups: []\n"), "{text}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), &text).unwrap();
-    let (ok, out) = run_promtool(dir.path(), &["check", "rules", "rules.yml"]);
+    let (ok, out) = run_promtool(dir.path(), &["check", "rules", "--lint-fatal", "rules.yml"]);
     assert!(ok, "{out}");
     assert!(out.contains("SUCCESS: 0 rules found"), "{out}");
 }
@@ -162,15 +185,18 @@ fn no_slo_gives_an_empty_but_valid_file() {
 /// Minutes of history in the equivalence scenarios: 4 days, more than the 3d window.
 const MINUTES: usize = 4 * 24 * 60;
 const RUNS_PER_MINUTE: u64 = 1000;
+/// The schedule behind those runs: one check every 60 ms.
+const INTERVAL: Duration = Duration::from_millis(60);
 
-/// Feeds per-minute bad counts to sentinel (through the restore path, which the
-/// slo proptests prove equal to recording) and returns its burn alerts just
-/// before the end of the last minute.
-fn sentinel_alerts(slo_cfg: &Slo, bad: &[u64]) -> AlertState {
+/// Feeds per-minute bad counts (`None`: sentinel was not watching yet) to
+/// sentinel (through the restore path, which the slo proptests prove equal to
+/// recording) and returns its burn alerts just before the end of the last minute.
+fn sentinel_alerts(slo_cfg: &Slo, bad: &[Option<u64>]) -> AlertState {
     let base: i64 = 1_772_323_200; // 2026-03-01T00:00:00Z
-    let mut s = ServiceSlo::new(slo_cfg);
+    let mut s = ServiceSlo::new(slo_cfg, Schedule::new([INTERVAL], []));
     let mut hours = BTreeMap::<i64, Counts>::new();
     for (m, b) in bad.iter().enumerate() {
+        let Some(b) = b else { continue };
         let start = base + 60 * m as i64;
         let c = Counts {
             valid: RUNS_PER_MINUTE,
@@ -189,19 +215,30 @@ fn sentinel_alerts(slo_cfg: &Slo, bad: &[u64]) -> AlertState {
     burn_alerts(&s.figures(now))
 }
 
-/// Cumulative counter samples, one a minute: sample m = runs in minutes < m.
-fn counter_values(per_minute: impl Iterator<Item = u64>) -> String {
-    let mut total = 0u64;
-    let mut v = vec!["0".to_string()];
+/// Cumulative counter samples, one a minute: sample m = runs in minutes < m;
+/// no sample (`_`) before the first watched minute, which starts at 0.
+fn counter_values(per_minute: impl Iterator<Item = Option<u64>>) -> String {
+    let mut total: Option<u64> = None;
+    let mut v = Vec::new();
     for x in per_minute {
-        total += x;
-        v.push(total.to_string());
+        match (total, x) {
+            (None, None) => v.push("_".to_string()),
+            (None, Some(x)) => {
+                v.push("0".to_string());
+                total = Some(x);
+            }
+            (Some(t), x) => {
+                v.push(t.to_string());
+                total = Some(t + x.unwrap_or(0));
+            }
+        }
     }
+    v.push(total.map_or("_".to_string(), |t| t.to_string()));
     v.join(" ")
 }
 
 /// What `promtool test rules` says fires at the end of the same history.
-fn promtool_agrees(slo_cfg: &Slo, bad: &[u64], expected: AlertState) {
+fn promtool_agrees(slo_cfg: &Slo, bad: &[Option<u64>], expected: AlertState) {
     let cfg = config(vec![service("identity", Some(slo_cfg.clone()))]);
     let window = slo_cfg.window.label();
     let mut samples = String::new();
@@ -216,9 +253,10 @@ fn promtool_agrees(slo_cfg: &Slo, bad: &[u64], expected: AlertState) {
         samples = "          []\n".into();
     }
     let test = format!(
-        "rule_files: [rules.yml]\nevaluation_interval: 1h\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"good\"}}'\n        values: '{good}'\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"bad\"}}'\n        values: '{badv}'\n    promql_expr_test:\n      - expr: ALERTS{{alertname=\"SentinelErrorBudgetBurn\"}}\n        eval_time: {MINUTES}m\n        exp_samples:\n{samples}",
-        good = counter_values(bad.iter().map(|b| RUNS_PER_MINUTE - b)),
+        "rule_files: [rules.yml]\nevaluation_interval: 1h\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"good\"}}'\n        values: '{good}'\n      - series: 'sentinel_check_runs_total{{service=\"identity\",check=\"login\",result=\"bad\"}}'\n        values: '{badv}'\n      - series: 'sentinel_slo_expected_runs_per_second{{service=\"identity\",instance=\"sentinel:9464\"}}'\n        values: '{rate}+0x{MINUTES}'\n    promql_expr_test:\n      - expr: ALERTS{{alertname=\"SentinelErrorBudgetBurn\"}}\n        eval_time: {MINUTES}m\n        exp_samples:\n{samples}",
+        good = counter_values(bad.iter().map(|b| b.map(|b| RUNS_PER_MINUTE - b))),
         badv = counter_values(bad.iter().copied()),
+        rate = Schedule::new([INTERVAL], []).runs_per_second(),
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), generate(&cfg)).unwrap();
@@ -231,24 +269,32 @@ fn promtool_agrees(slo_cfg: &Slo, bad: &[u64], expected: AlertState) {
 }
 
 /// One scenario: `bad_per_mille` bad runs per 1000 during the last `minutes`
-/// minutes (good before). Sentinel must give `expected`, and Prometheus too.
-fn check(bad_per_mille: u64, minutes: usize, expected: AlertState) {
+/// minutes (good before) of `watched` minutes of history (nothing before).
+/// Sentinel must give `expected`, and Prometheus too.
+fn check_young(watched: usize, bad_per_mille: u64, minutes: usize, expected: AlertState) {
     let slo_cfg = slo(0.999, D30);
-    let bad: Vec<u64> = (0..MINUTES)
+    let bad: Vec<Option<u64>> = (0..MINUTES)
         .map(|m| {
-            if m >= MINUTES - minutes {
-                bad_per_mille
+            if m < MINUTES - watched {
+                None
+            } else if m >= MINUTES - minutes {
+                Some(bad_per_mille)
             } else {
-                0
+                Some(0)
             }
         })
         .collect();
     assert_eq!(
         sentinel_alerts(&slo_cfg, &bad),
         expected,
-        "sentinel, {bad_per_mille}‰ for {minutes}m"
+        "sentinel, {bad_per_mille}‰ for {minutes}m of {watched}m"
     );
     promtool_agrees(&slo_cfg, &bad, expected);
+}
+
+/// [`check_young`] on a full 4 days of history.
+fn check(bad_per_mille: u64, minutes: usize, expected: AlertState) {
+    check_young(MINUTES, bad_per_mille, minutes, expected);
 }
 
 #[test]
@@ -276,4 +322,12 @@ fn promtool_fires_the_same_burn_alerts_as_sentinel() {
     check(5, 2 * 24 * 60, ticket);
     // 1% for 8h: 6h and 30m > 0.6%; 1d = 0.33% and 2h > 0.3%.
     check(10, 8 * 60, both);
+    // Young history: watched for 10 minutes, the last 2 at 10%. Over the runs
+    // seen alone that is 2% everywhere (page and ticket); over the schedule's
+    // hour it is 200 of 60 000 runs (burn 3.3), over its day 0.14: nothing.
+    check_young(10, 100, 2, none);
+    // Watched for 40 minutes, the last 10 at 15%: 1 500 of the hour's 60 000
+    // runs is burn 25 and the 5m window burns 150, so it pages as it would on
+    // a long history; 6h (4.2 < 6) and the ticket windows stay quiet.
+    check_young(40, 150, 10, page);
 }

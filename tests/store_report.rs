@@ -356,30 +356,61 @@ fn identity_incidents() -> serde_json::Value {
     })
 }
 
+/// Rounded as the report rounds (to 1e-9), so figures can be written as formulas.
+fn r9(x: f64) -> f64 {
+    (x * 1e9).round() / 1e9
+}
+
+/// `(bad / max(valid, expected)) / (1 − objective)`.
+fn burn(bad: f64, valid: f64, expected: f64, objective: f64) -> f64 {
+    (bad / valid.max(expected)) / (1.0 - objective)
+}
+
+/// Expected identity runs at [`now`] (10:30): two checks every 30 s, 4 a
+/// minute, over each window's span — from its first bucket's start to now.
+const EXP_5M: f64 = 16.0; // 10:26–10:30
+const EXP_30M: f64 = 116.0; // 10:01–, 29 min
+const EXP_1H: f64 = 236.0;
+const EXP_2H: f64 = 476.0;
+const EXP_6H: f64 = 1436.0; // 359 min
+const EXP_1D: f64 = 5640.0; // 11:00 yesterday–, 23 h 30 min
+const EXP_3D: f64 = 17_160.0; // 71 h 30 min
+const EXP_30D: f64 = 172_680.0; // 719 h 30 min
+
 #[tokio::test]
 async fn json_report_has_exact_figures() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture(dir.path()).await;
     let out = report::run(&config(&path), &path, None, true, now()).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b = |bad, valid, expected| burn(bad, valid, expected, 0.999);
+    let remaining = 1.0 - b(3.0, 1000.0, EXP_30D);
+    assert_eq!(r9(remaining), 0.982626824);
+    assert_eq!(r9(b(3.0, 500.0, EXP_30M)), 6.0);
     let expected = serde_json::json!({
         "service": "identity",
         "window": "30d",
         "window_seconds": 2592000.0,
+        // 3 bad runs against the whole 30d window's allowance of 172.68,
+        // not against the 1000 runs stored (which would be −2.0).
         "availability": {
             "objective": 0.999,
             "sli": 0.997,
-            "error_budget_remaining_ratio": -2.0,
-            "error_budget_remaining_seconds": -5184.0,
-            "error_budget_remaining_minutes": -86.4,
+            "coverage": r9(1000.0 / EXP_30D),
+            "expected_runs": EXP_30D,
+            "error_budget_remaining_ratio": r9(remaining),
+            "error_budget_remaining_seconds": r9(remaining * (1.0 - 0.999) * 2_592_000.0),
+            "error_budget_remaining_minutes": r9(remaining * (1.0 - 0.999) * 43_200.0),
+            // Where more runs were stored than the schedule produces (500 in
+            // one minute), the runs seen are the denominator.
             "burn_rates": [
-                { "window": "5m", "burn_rate": 0.0, "sli": null, "valid": 0 },
-                { "window": "30m", "burn_rate": 6.0, "sli": 0.994, "valid": 500 },
-                { "window": "1h", "burn_rate": 6.0, "sli": 0.994, "valid": 500 },
-                { "window": "2h", "burn_rate": 6.0, "sli": 0.994, "valid": 500 },
-                { "window": "6h", "burn_rate": 6.0, "sli": 0.994, "valid": 500 },
-                { "window": "1d", "burn_rate": 6.0, "sli": 0.994, "valid": 500 },
-                { "window": "3d", "burn_rate": 3.0, "sli": 0.997, "valid": 1000 }
+                { "window": "5m", "burn_rate": 0.0, "sli": null, "coverage": 0.0, "valid": 0, "expected_runs": EXP_5M },
+                { "window": "30m", "burn_rate": r9(b(3.0, 500.0, EXP_30M)), "sli": 0.994, "coverage": 1.0, "valid": 500, "expected_runs": EXP_30M },
+                { "window": "1h", "burn_rate": r9(b(3.0, 500.0, EXP_1H)), "sli": 0.994, "coverage": 1.0, "valid": 500, "expected_runs": EXP_1H },
+                { "window": "2h", "burn_rate": r9(b(3.0, 500.0, EXP_2H)), "sli": 0.994, "coverage": 1.0, "valid": 500, "expected_runs": EXP_2H },
+                { "window": "6h", "burn_rate": r9(b(3.0, 500.0, EXP_6H)), "sli": 0.994, "coverage": r9(500.0 / EXP_6H), "valid": 500, "expected_runs": EXP_6H },
+                { "window": "1d", "burn_rate": r9(b(3.0, 500.0, EXP_1D)), "sli": 0.994, "coverage": r9(500.0 / EXP_1D), "valid": 500, "expected_runs": EXP_1D },
+                { "window": "3d", "burn_rate": r9(b(3.0, 1000.0, EXP_3D)), "sli": 0.997, "coverage": r9(1000.0 / EXP_3D), "valid": 1000, "expected_runs": EXP_3D }
             ]
         },
         "latency": null,
@@ -438,8 +469,9 @@ async fn text_report_has_exact_figures() {
         "sentinel report at 2026-11-23T10:30:00Z from {}
 
 identity (window 30d)
-  availability  objective 99.900%  SLI 99.700%  budget left -2.000 (-86.4 min)
-  burn rate     5m 0.00  30m 6.00  1h 6.00  2h 6.00  6h 6.00  1d 6.00  3d 3.00
+  availability  objective 99.900%  SLI 99.700% (coverage 0.6%)  budget left 0.983 (42.4 min)
+  burn rate     5m 0.00  30m 6.00  1h 6.00  2h 6.00  6h 2.09  1d 0.53  3d 0.17
+  coverage      5m 0.0%  30m 100.0%  1h 100.0%  2h 100.0%  6h 34.8%  1d 8.9%  3d 5.8%
   runs          valid 1000  good 997  bad 3
     login         valid 500  good 497  bad 3
     dns           valid 500  good 500  bad 0
@@ -513,11 +545,17 @@ async fn window_override_changes_the_figures() {
         assert_eq!(a["error_budget_remaining_ratio"], ratio, "{window}");
         assert_eq!(a["error_budget_remaining_seconds"], seconds, "{window}");
     };
-    // Only login's 500 runs (3 bad) are within a day.
-    check("1d", 0.994, -5.0, -432.0);
-    check("3d", 0.997, -2.0, -518.4);
-    // November 2026 has 30 days.
-    check("month", 0.997, -2.0, -5184.0);
+    let left = |bad, valid, expected| 1.0 - burn(bad, valid, expected, 0.999);
+    // Only login's 500 runs (3 bad) are within a day, whose 23 h 30 min of
+    // buckets expect 5 640 runs.
+    let d1 = left(3.0, 500.0, EXP_1D);
+    check("1d", 0.994, r9(d1), r9(d1 * 0.001 * 86_400.0));
+    let d3 = left(3.0, 1000.0, EXP_3D);
+    check("3d", 0.997, r9(d3), r9(d3 * 0.001 * 259_200.0));
+    // November 2026 has 30 days: the month's allowance is 0.1% of all its
+    // 172 800 runs, the days still to come included.
+    let month = left(3.0, 1000.0, 172_800.0);
+    check("month", 0.997, r9(month), r9(month * 0.001 * 2_592_000.0));
 }
 
 /// `--window` narrows the incidents section too; "open now" does not shrink.
@@ -647,19 +685,31 @@ async fn latency_slo_is_reported_from_latency_good_counts() {
     let l = &s["latency"];
     assert_eq!(l["objective"], 0.99);
     assert_eq!(l["sli"], 0.97);
-    assert_eq!(l["error_budget_remaining_ratio"], -2.0);
-    // −2 × 1% of 30 days = −51 840 s = −864 min.
-    assert_eq!(l["error_budget_remaining_seconds"], -51840.0);
-    assert_eq!(l["error_budget_remaining_minutes"], -864.0);
+    // 3 slow runs against 1% of the 172 680 runs the 30d window expects.
+    let remaining = 1.0 - burn(3.0, 100.0, EXP_30D, 0.99);
+    assert_eq!(l["error_budget_remaining_ratio"], r9(remaining));
+    assert_eq!(
+        l["error_budget_remaining_seconds"],
+        r9(remaining * 0.01 * 2_592_000.0)
+    );
+    assert_eq!(
+        l["error_budget_remaining_minutes"],
+        r9(remaining * 0.01 * 43_200.0)
+    );
+    // 100 runs where the schedule expects 116: the expected runs divide.
     assert_eq!(
         l["burn_rates"][1],
-        serde_json::json!({ "window": "30m", "burn_rate": 3.0, "sli": 0.97, "valid": 100 })
+        serde_json::json!({
+            "window": "30m", "burn_rate": r9(burn(3.0, 100.0, EXP_30M, 0.99)), "sli": 0.97,
+            "coverage": r9(100.0 / EXP_30M), "valid": 100, "expected_runs": EXP_30M
+        })
     );
+    assert_eq!(l["coverage"], s["availability"]["coverage"]);
 
     let text = report::run(&cfg, &path, None, false, now()).unwrap();
     assert!(
         text.contains(
-            "  latency       objective 99.000%  SLI 97.000%  budget left -2.000 (-864.0 min)\n"
+            "  latency       objective 99.000%  SLI 97.000% (coverage 0.1%)  budget left 0.998 (431.2 min)\n"
         ),
         "{text}"
     );

@@ -34,7 +34,7 @@ use crate::incident::{
     ServiceIncidents, Stage, StageSummary, State, Totals, totals,
 };
 use crate::notify::EventContext;
-use crate::slo::{self, AlertState, Counts, Figures, Resolution, ServiceSlo};
+use crate::slo::{self, AlertState, Counts, Figures, Resolution, Schedule, ServiceSlo};
 use crate::store::{BucketDelta, IncidentSave, OutboxInsert, ServiceBucket, Store};
 
 #[cfg(test)]
@@ -218,9 +218,10 @@ impl EngineState {
             .services
             .iter()
             .filter_map(|s| {
-                s.slo
-                    .as_ref()
-                    .map(|slo| (s.name.clone(), ServiceSlo::new(slo)))
+                s.slo.as_ref().map(|slo| {
+                    let schedule = Schedule::of(s, &cfg.maintenance);
+                    (s.name.clone(), ServiceSlo::new(slo, schedule))
+                })
             })
             .collect();
         let incidents = cfg
@@ -624,12 +625,16 @@ impl EngineState {
             let Some(new) = svc.slo.as_ref() else {
                 continue;
             };
+            // Checks, intervals and maintenance may have changed even when
+            // the SLO did not: expected runs always follow the new config.
+            let schedule = Schedule::of(svc, &cfg.maintenance);
             match self.slos.remove(&svc.name) {
-                Some(old) if old.slo() == new => {
+                Some(mut old) if old.slo() == new => {
+                    old.set_schedule(schedule);
                     slos.insert(svc.name.clone(), old);
                 }
                 _ => {
-                    slos.insert(svc.name.clone(), ServiceSlo::new(new));
+                    slos.insert(svc.name.clone(), ServiceSlo::new(new, schedule));
                     rebuild.push(svc.name.clone());
                 }
             }
@@ -1286,6 +1291,123 @@ services:
             (0, 1),
             "incidents_total is a counter: it never drops"
         );
+    }
+
+    /// A fresh install: one check every 10 s since 00:00:00, down for a
+    /// minute at 00:06. Divided by the runs seen alone, that minute burnt the
+    /// 2h and 1d windows far above 3 and the ticket alert held the incident
+    /// open for hours after recovery; against the schedule's runs it is a
+    /// page-level minute, which clears with the 5m window.
+    #[test]
+    fn a_young_outage_resolves_once_the_5m_window_passes() {
+        let cfg = r#"
+services:
+  - name: web
+    checks:
+      - name: home
+        interval: 10s
+        http: { url: "http://127.0.0.1:1/" }
+    slo: { objective: 99.9, window: 30d }
+    incident: { open_after: 3, resolve_after: 2, severity: P1 }
+"#;
+        let mut s = EngineState::new(Arc::new(parse_str(cfg, "test.yaml").unwrap()));
+        let start = at("2026-01-02T00:00:00Z");
+        let mut changes = Vec::new();
+        let mut alerts_at_recovery = None;
+        // A run every 10 s for 20 minutes, each followed by an evaluation.
+        for k in 0..120i64 {
+            let t = start + jiff::SignedDuration::from_secs(10 * k);
+            let bad = (36..42).contains(&k); // 00:06:00–00:06:50
+            let mut r = run(&t.to_string(), !bad, 10);
+            r.detail = if bad { "refused".into() } else { String::new() };
+            changes.extend(s.on_run(&r).1);
+            let (snap, c) = s.evaluate(t);
+            changes.extend(c);
+            if t == at("2026-01-02T00:07:10Z") {
+                alerts_at_recovery = Some(snap.services[0].alerts);
+            }
+        }
+        // Recovered at 00:07:10 (two good runs), but the minute was 6 of the
+        // hour's 355 expected runs (burn 16.9) and 6 of the 5m window's 30:
+        // a page, as on any history. No ticket: 6 of a day's runs is burn 0.7.
+        assert_eq!(
+            alerts_at_recovery,
+            Some(AlertState {
+                page: true,
+                ticket: false
+            })
+        );
+        let opened = changes
+            .iter()
+            .find(|c| c.kind == crate::incident::ChangeKind::Opened)
+            .map(|c| c.incident.clone())
+            .unwrap();
+        assert_eq!(opened.impact_started_at, at("2026-01-02T00:06:00Z"));
+        assert_eq!(opened.opened_at, at("2026-01-02T00:06:20Z"));
+        let resolved = changes
+            .iter()
+            .find(|c| c.incident.state == State::Resolved)
+            .map(|c| c.incident.clone())
+            .expect("resolved within 20 minutes, not held open by the ticket alert");
+        assert_eq!(resolved.id, opened.id);
+        assert_eq!(resolved.restored_at, Some(at("2026-01-02T00:07:00Z")));
+        // 00:11:00 is the first instant whose 5m window (00:07–00:11) no
+        // longer holds the bad minute.
+        assert_eq!(resolved.resolved_at, Some(at("2026-01-02T00:11:00Z")));
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|c| c.kind == crate::incident::ChangeKind::Opened)
+                .count(),
+            1
+        );
+        let (snap, _) = s.evaluate(at("2026-01-02T00:20:00Z"));
+        assert_eq!(snap.services[0].open_incident, None);
+        let f = snap.services[0].figures.as_ref().unwrap();
+        // 6 bad runs of the 30d window's 719 h 20 min of schedule (258 960 runs).
+        assert_eq!(f.expected, 258_960.0);
+        assert_eq!(
+            f.availability.error_budget_remaining_ratio,
+            1.0 - (6.0 / 258_960.0) / (1.0 - 0.999)
+        );
+    }
+
+    #[test]
+    fn expected_runs_follow_maintenance_and_a_reload() {
+        // CFG: `web` checks once a minute; maintenance 2026-01-01 10:00–11:00.
+        let mut s = state();
+        s.on_run(&run("2026-01-01T11:59:00Z", true, 10));
+        let burn = |s: &mut EngineState, label: &str| {
+            let (snap, _) = s.evaluate(at("2026-01-01T12:00:00Z"));
+            let f = snap.services[0].figures.clone().unwrap();
+            let b = f
+                .availability
+                .burn
+                .iter()
+                .find(|b| b.window == label)
+                .copied();
+            (f.expected_runs_per_second, b.unwrap().expected)
+        };
+        // 1d at 12:00 spans 13:00 the day before to now: 23 h, minus the hour of maintenance.
+        assert_eq!(burn(&mut s, "1d"), (1.0 / 60.0, 22.0 * 60.0));
+        // Reload: the check now runs every 15 s, and a second check every 30 s
+        // joins; the maintenance window moves a month back. The history stays; expected
+        // runs follow the new schedule over the whole window.
+        let cfg = CFG
+            .replace("        interval: 1m\n", "        interval: 15s\n")
+            .replace(
+                "        http: { url: \"http://127.0.0.1:1/\" }\n",
+                "        http: { url: \"http://127.0.0.1:1/\" }\n      - name: api\n        interval: 30s\n        http: { url: \"http://127.0.0.1:1/api\" }\n",
+            )
+            .replace("2026-01-01T1", "2025-12-01T1");
+        let (rebuild, _) = s.reconfigure(
+            at("2026-01-01T12:00:00Z"),
+            Arc::new(parse_str(&cfg, "test.yaml").unwrap()),
+        );
+        assert!(rebuild.is_empty(), "same SLO: the history is kept");
+        assert_eq!(burn(&mut s, "1d"), (6.0 / 60.0, 23.0 * 60.0 * 6.0));
+        let (snap, _) = s.evaluate(at("2026-01-01T12:00:00Z"));
+        assert_eq!(snap.services[0].figures.as_ref().unwrap().counts.valid, 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Prometheus rendering of the engine's snapshot: the `sentinel_slo_*`,
-//! `sentinel_incident*`, `sentinel_notifier_*` families (SPEC §3) and the
+//! `sentinel_incident*`, `sentinel_notifier_*` families and the
 //! engine's own health counters.
 
 use std::sync::atomic::Ordering;
@@ -19,7 +19,7 @@ fn each(f: &Figures) -> impl Iterator<Item = (&'static str, &SloFigures)> {
         .map(|s| (s.kind.label(), s))
 }
 
-/// The `sentinel_slo_*` families (SPEC §3) from a snapshot.
+/// The `sentinel_slo_*` families from a snapshot.
 pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
     let with_slo: Vec<(&str, &Figures)> = snap
         .services
@@ -47,19 +47,53 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
     );
     for (svc, f) in &with_slo {
         // sli_rows lists the SLO window once even when it equals a burn window.
-        for (kind, window, sli) in f.sli_rows() {
-            if let Some(v) = sli {
+        for row in f.sli_rows() {
+            if let Some(v) = row.sli {
                 out.sample(
                     "sentinel_slo_sli_ratio",
-                    &[("service", svc), ("slo", kind.label()), ("window", &window)],
+                    &[
+                        ("service", svc),
+                        ("slo", row.kind.label()),
+                        ("window", &row.window),
+                    ],
                     v,
                 );
             }
         }
     }
     out.family(
+        "sentinel_slo_window_coverage_ratio",
+        "How much of the window is real data: min(1, valid runs / runs the schedule produces over the whole window); 1 when nothing is expected.",
+        MetricType::Gauge,
+    );
+    for (svc, f) in &with_slo {
+        for row in f.sli_rows() {
+            out.sample(
+                "sentinel_slo_window_coverage_ratio",
+                &[
+                    ("service", svc),
+                    ("slo", row.kind.label()),
+                    ("window", &row.window),
+                ],
+                row.coverage,
+            );
+        }
+    }
+    out.family(
+        "sentinel_slo_expected_runs_per_second",
+        "Runs per second the schedule of the service's checks produces (maintenance not subtracted); what `sentinel rules` divides by when fewer runs were seen.",
+        MetricType::Gauge,
+    );
+    for (svc, f) in &with_slo {
+        out.sample(
+            "sentinel_slo_expected_runs_per_second",
+            &[("service", svc)],
+            f.expected_runs_per_second,
+        );
+    }
+    out.family(
         "sentinel_slo_error_budget_remaining_ratio",
-        "1 - (bad/valid)/(1 - objective) over the SLO window; negative when overspent.",
+        "1 - (bad/max(valid, expected))/(1 - objective) over the SLO window; negative when overspent.",
         MetricType::Gauge,
     );
     for (svc, f) in &with_slo {
@@ -87,7 +121,7 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
     }
     out.family(
         "sentinel_slo_burn_rate",
-        "(bad/valid over the window)/(1 - objective).",
+        "(bad/max(valid, expected) over the window)/(1 - objective).",
         MetricType::Gauge,
     );
     for (svc, f) in &with_slo {

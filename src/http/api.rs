@@ -74,10 +74,17 @@ fn slo_json(view: &ServiceView) -> Value {
             .iter()
             .map(|b| (b.window.to_string(), json!(b.sli)))
             .collect();
+        let coverage: serde_json::Map<String, Value> = s
+            .burn
+            .iter()
+            .map(|b| (b.window.to_string(), json!(b.coverage)))
+            .collect();
         json!({
             "objective": s.objective,
             "sli": s.sli,
             "sli_by_window": sli,
+            "coverage": f.coverage,
+            "coverage_by_window": coverage,
             "error_budget_remaining_ratio": s.error_budget_remaining_ratio,
             "error_budget_remaining_seconds": s.error_budget_remaining_seconds,
             "burn_rate": burn,
@@ -87,6 +94,7 @@ fn slo_json(view: &ServiceView) -> Value {
         "window": f.window_label,
         "valid_runs": f.counts.valid,
         "good_runs": f.counts.good,
+        "expected_runs": f.expected,
         "availability": one(&f.availability),
         "latency": f.latency.as_ref().map(one),
         "alerts": { "page": view.alerts.page, "ticket": view.alerts.ticket },

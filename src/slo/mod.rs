@@ -16,9 +16,10 @@
 //! `floor(at / r) = i`. A rolling window `w` evaluated at `now` includes the
 //! bucket containing `now` and the `k − 1` buckets before it, where
 //! `k = ceil(w / r)` (at least 1). So `5m` at 12:04:30 covers 12:00:00–12:04:59,
-//! and `1d` at 12:30 covers 13:00 yesterday up to 12:59 today: a window is
-//! between `w − r` and `w` long, never longer, and a bucket is either fully in or
-//! fully out. The **`month`** window includes the hour buckets from the start of
+//! and `1d` at 12:30 covers 13:00 yesterday up to 12:59 today: a window spans
+//! `(k − 1) × r` plus the part of the current bucket up to `now` — between
+//! `w − r` and `w` when `w` is a whole number of buckets, as every burn window
+//! is — and a bucket is either fully in or fully out. The **`month`** window includes the hour buckets from the start of
 //! the current calendar month (UTC) up to the bucket containing `now`.
 //!
 //! Rings only move forward: a run newer than anything held advances the ring
@@ -28,6 +29,31 @@
 //! longer than its ring (e.g. asking for `30d` of a `7d` SLO) only sees what the
 //! ring holds.
 //!
+//! # What budgets and burn rates divide by
+//!
+//! A window's bad runs are divided by `max(valid, expected)`, where `expected`
+//! is the number of valid runs the service's [`Schedule`] produces over the
+//! **whole** window: each check contributes `span / interval`, time inside
+//! the service's maintenance windows contributes nothing. The span is exactly
+//! what the window's buckets cover: from the start of its first bucket up to
+//! `now` for a rolling window (so `5m` at 12:04:30 spans 270 s), the whole
+//! calendar month — the days still to come included — for `month`, whose
+//! budget is the month's allowance.
+//! - error budget remaining = `1 − (bad / max(valid, expected)) / (1 − objective)`,
+//!   i.e. `1 − bad / allowance` with the allowance `(1 − objective) × expected`
+//!   bad runs: fixed by the schedule, not by how much history happens to exist.
+//!   Time before sentinel watched a check counts as neither good nor bad but
+//!   still dilutes, so one bad run on a fresh install spends one allowance's
+//!   worth, not the whole budget.
+//! - burn rate over a window = `(bad / max(valid, expected)) / (1 − objective)`,
+//!   so burn alerts on a fresh store behave as on a long healthy history.
+//! - Once a window is fully observed, `valid ≈ expected` and both are the
+//!   classic `bad / valid` formulas. `max` keeps extra runs (a schedule made
+//!   slower by a reload, runs beyond the expectation) from inflating a budget:
+//!   the denominator is never below the runs actually seen.
+//! - coverage = `min(1, valid / expected)` (1 when nothing is expected): how
+//!   much of the window is real data. The SLI itself stays `good / valid`.
+//!
 //! # Memory
 //!
 //! `u32` counts in parallel columns; the latency column exists only when the SLO
@@ -36,7 +62,7 @@
 //!
 //! # Burn-rate alert scaling
 //!
-//! SPEC §4's factors (14.4, 6, 3, 1) are the SRE Workbook's for a 30-day window;
+//! The factors (14.4, 6, 3, 1) are the SRE Workbook's for a 30-day window;
 //! they come from `budget_fraction × window / long_window` with (2%, 1h), (5%, 6h),
 //! (10%, 1d), (10%, 3d). For other windows we apply the same formula with the
 //! configured length. A `month` window counts as **30 days**: the thresholds then
@@ -44,6 +70,7 @@
 //! the Workbook's numbers. (Budget *seconds* do use the real month length.)
 
 mod ring;
+mod schedule;
 
 use std::time::Duration;
 
@@ -52,8 +79,9 @@ use jiff::tz::TimeZone;
 
 use crate::config::{Slo, SloWindow};
 use ring::Ring;
+pub use schedule::Schedule;
 
-/// The burn-rate windows of SPEC §3/§4, shortest first. Labels are metric label values.
+/// The burn-rate windows, shortest first. Labels are metric label values.
 pub const BURN_WINDOWS: [(&str, Duration); 7] = [
     ("5m", Duration::from_secs(5 * 60)),
     ("30m", Duration::from_secs(30 * 60)),
@@ -213,19 +241,36 @@ fn ring_lens(slo: &Slo) -> (usize, usize) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSlo {
     slo: Slo,
+    /// What the service's checks promise: the runs a window should hold.
+    schedule: Schedule,
     minutes: Ring,
     hours: Ring,
 }
 
 impl ServiceSlo {
-    pub fn new(slo: &Slo) -> Self {
+    /// An empty history for `slo`, budgeted against `schedule` (the service's
+    /// checks and maintenance windows: [`Schedule::of`]).
+    pub fn new(slo: &Slo, schedule: Schedule) -> Self {
         let (minute_len, hour_len) = ring_lens(slo);
         let track_latency = slo.latency.is_some();
         ServiceSlo {
             slo: slo.clone(),
+            schedule,
             minutes: Ring::new(60, minute_len, track_latency),
             hours: Ring::new(3600, hour_len, track_latency),
         }
+    }
+
+    /// Budget against a changed schedule (config reload: checks, intervals or
+    /// maintenance changed). The history stays; expected runs follow the new
+    /// schedule over the whole window, past included.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
+    }
+
+    /// The schedule expected runs are computed from.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The same history under a changed SLO (config reload), when the buckets
@@ -237,6 +282,7 @@ impl ServiceSlo {
         let track_latency = slo.latency.is_some();
         Some(ServiceSlo {
             slo: slo.clone(),
+            schedule: self.schedule.clone(),
             minutes: self.minutes.carried(minute_len, track_latency)?,
             hours: self.hours.carried(hour_len, track_latency)?,
         })
@@ -280,6 +326,12 @@ impl ServiceSlo {
 
     /// Exact counts over `window` at `now`, with the alignment of the module doc.
     pub fn counts(&self, now: Timestamp, window: Window) -> Counts {
+        let (ring, from, to) = self.reach(now, window);
+        ring.sum(from, to)
+    }
+
+    /// The ring answering `window` at `now` and the first and last bucket it includes.
+    fn reach(&self, now: Timestamp, window: Window) -> (&Ring, i64, i64) {
         let t = unix_floor(now);
         match window {
             Window::Rolling(d) => {
@@ -290,47 +342,106 @@ impl ServiceSlo {
                 };
                 let n = t.div_euclid(ring.res_secs());
                 let k = buckets_for(d, ring.res_secs());
-                ring.sum(n.saturating_sub(k - 1), n)
+                (ring, n.saturating_sub(k - 1), n)
             }
             Window::Month => {
                 let (start, _) = month_of(now);
-                self.hours.sum(start.div_euclid(3600), t.div_euclid(3600))
+                (&self.hours, start.div_euclid(3600), t.div_euclid(3600))
             }
         }
     }
 
-    /// Everything SPEC §3's `sentinel_slo_*` metrics need, at `now`.
+    /// Valid runs the schedule produces over the whole of `window` at `now`
+    /// (maintenance excluded): for a rolling window, from the start of its
+    /// first bucket to `now` — exactly the time its buckets hold runs of; for
+    /// `month`, the whole calendar month, the part still to come included.
+    pub fn expected(&self, now: Timestamp, window: Window) -> f64 {
+        let (ring, from, _) = self.reach(now, window);
+        let start = from.saturating_mul(ring.res_secs());
+        let Ok(start_ts) = Timestamp::from_second(start) else {
+            return 0.0;
+        };
+        let end = match window {
+            Window::Rolling(_) => now,
+            Window::Month => {
+                let (_, days) = month_of(now);
+                match Timestamp::from_second(start.saturating_add(days * 86_400)) {
+                    Ok(t) => t,
+                    Err(_) => return 0.0,
+                }
+            }
+        };
+        self.schedule.expected(start_ts, end)
+    }
+
+    /// Counts and expected runs over `window` at `now`.
+    fn observed(&self, now: Timestamp, window: Window) -> Observed {
+        let counts = self.counts(now, window);
+        let expected = self.expected(now, window);
+        Observed { counts, expected }
+    }
+
+    /// Everything the `sentinel_slo_*` metrics need, at `now`.
     pub fn figures(&self, now: Timestamp) -> Figures {
         let window = Window::from(self.slo.window);
-        let counts = self.counts(now, window);
-        let burn_counts: [Counts; 7] =
-            BURN_WINDOWS.map(|(_, d)| self.counts(now, Window::Rolling(d)));
+        let whole = self.observed(now, window);
+        let burn_obs: [Observed; 7] =
+            BURN_WINDOWS.map(|(_, d)| self.observed(now, Window::Rolling(d)));
         let window_secs = window_seconds(window, now);
         let availability = SloFigures::new(
             SloKind::Availability,
             self.slo.objective,
-            counts,
-            &burn_counts,
+            whole,
+            &burn_obs,
             window_secs,
         );
-        let latency = self.slo.latency.map(|l| {
-            SloFigures::new(
-                SloKind::Latency,
-                l.objective,
-                counts,
-                &burn_counts,
-                window_secs,
-            )
-        });
+        let latency = self
+            .slo
+            .latency
+            .map(|l| SloFigures::new(SloKind::Latency, l.objective, whole, &burn_obs, window_secs));
         Figures {
             window,
             window_label: self.slo.window.label(),
             window_seconds: window_secs,
-            counts,
+            counts: whole.counts,
+            expected: whole.expected,
+            coverage: whole.coverage(),
+            expected_runs_per_second: self.schedule.runs_per_second(),
             availability,
             latency,
         }
     }
+}
+
+/// Run counts over a window and the valid runs the schedule produces over it.
+#[derive(Debug, Clone, Copy)]
+struct Observed {
+    counts: Counts,
+    expected: f64,
+}
+
+impl Observed {
+    fn coverage(&self) -> f64 {
+        coverage(self.counts.valid, self.expected)
+    }
+}
+
+/// How much of a window is real data: `min(1, valid / expected)`; 1 when the
+/// schedule expects nothing (the whole window is maintenance).
+pub fn coverage(valid: u64, expected: f64) -> f64 {
+    if expected > 0.0 {
+        (valid as f64 / expected).min(1.0)
+    } else {
+        1.0
+    }
+}
+
+/// The denominator of budgets and burn rates: `max(valid, expected)`. Never
+/// below the runs seen (extra runs do not inflate the budget), never below
+/// what the schedule produces over the whole window (time without data
+/// dilutes instead of magnifying the bad runs seen).
+pub fn denominator(valid: u64, expected: f64) -> f64 {
+    (valid as f64).max(expected)
 }
 
 /// The figures of one service at one instant.
@@ -343,6 +454,13 @@ pub struct Figures {
     pub window_seconds: f64,
     /// Counts over the SLO window.
     pub counts: Counts,
+    /// Valid runs the schedule produces over the whole SLO window, maintenance
+    /// excluded (see [`ServiceSlo::expected`]).
+    pub expected: f64,
+    /// [`coverage`] of the SLO window: `min(1, valid / expected)`.
+    pub coverage: f64,
+    /// Runs per second of all the service's checks ([`Schedule::runs_per_second`]).
+    pub expected_runs_per_second: f64,
     pub availability: SloFigures,
     /// Present when the SLO has a latency objective.
     pub latency: Option<SloFigures>,
@@ -354,22 +472,44 @@ impl Figures {
         std::iter::once(&self.availability).chain(self.latency.as_ref())
     }
 
-    /// Rows of `sentinel_slo_sli_ratio{slo, window}`: each SLO over the seven
-    /// burn windows, then over the SLO window — unless its label is already one
-    /// of the burn windows (`window: 1d`), which would be a duplicate series
-    /// (and is the same number). `None` means no valid runs in that window.
-    pub fn sli_rows(&self) -> Vec<(SloKind, String, Option<f64>)> {
+    /// Rows of `sentinel_slo_sli_ratio{slo, window}` and
+    /// `sentinel_slo_window_coverage_ratio{slo, window}`: each SLO over the
+    /// seven burn windows, then over the SLO window — unless its label is
+    /// already one of the burn windows (`window: 1d`), which would be a
+    /// duplicate series (and is the same number).
+    pub fn sli_rows(&self) -> Vec<SliRow> {
         let mut rows = Vec::with_capacity(16);
         for s in self.slos() {
             for b in &s.burn {
-                rows.push((s.kind, b.window.to_string(), b.sli));
+                rows.push(SliRow {
+                    kind: s.kind,
+                    window: b.window.to_string(),
+                    sli: b.sli,
+                    coverage: b.coverage,
+                });
             }
             if !BURN_WINDOWS.iter().any(|(l, _)| *l == self.window_label) {
-                rows.push((s.kind, self.window_label.clone(), s.sli));
+                rows.push(SliRow {
+                    kind: s.kind,
+                    window: self.window_label.clone(),
+                    sli: s.sli,
+                    coverage: self.coverage,
+                });
             }
         }
         rows
     }
+}
+
+/// One SLO over one window, as exported per `window` label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliRow {
+    pub kind: SloKind,
+    pub window: String,
+    /// good / valid; `None` with no valid runs in the window.
+    pub sli: Option<f64>,
+    /// [`coverage`] of the window.
+    pub coverage: f64,
 }
 
 /// The figures of one SLO (availability or latency) of one service.
@@ -380,7 +520,9 @@ pub struct SloFigures {
     pub objective: f64,
     /// good / valid over the SLO window (`latency_good` for latency); `None` with no valid runs.
     pub sli: Option<f64>,
-    /// `1 − (bad/valid)/(1 − objective)`; 1.0 with no valid runs; negative when overspent.
+    /// `1 − (bad / max(valid, expected)) / (1 − objective)`: the share of the
+    /// window's allowance of bad runs still unspent; 1.0 with nothing valid
+    /// and nothing expected; negative when overspent.
     pub error_budget_remaining_ratio: f64,
     /// `remaining ratio × (1 − objective) × window length`: downtime still allowed.
     pub error_budget_remaining_seconds: f64,
@@ -394,7 +536,12 @@ pub struct BurnFigures {
     /// `5m`, `30m`, ... (the `window` metric label).
     pub window: &'static str,
     pub counts: Counts,
+    /// Valid runs the schedule produces over the window (maintenance excluded).
+    pub expected: f64,
+    /// [`coverage`] of the window.
+    pub coverage: f64,
     pub sli: Option<f64>,
+    /// `(bad / max(valid, expected)) / (1 − objective)`.
     pub burn_rate: f64,
 }
 
@@ -402,38 +549,41 @@ fn sli_of(kind: SloKind, c: Counts) -> Option<f64> {
     (c.valid > 0).then(|| c.good_for(kind) as f64 / c.valid as f64)
 }
 
-fn burn_rate_of(kind: SloKind, c: Counts, objective: f64) -> f64 {
-    if c.valid == 0 {
+fn burn_rate_of(kind: SloKind, c: Counts, expected: f64, objective: f64) -> f64 {
+    let denominator = denominator(c.valid, expected);
+    if denominator <= 0.0 {
         return 0.0;
     }
     let bad = c.valid.saturating_sub(c.good_for(kind));
-    (bad as f64 / c.valid as f64) / (1.0 - objective)
+    (bad as f64 / denominator) / (1.0 - objective)
 }
 
 impl SloFigures {
     fn new(
         kind: SloKind,
         objective: f64,
-        counts: Counts,
-        burn_counts: &[Counts; 7],
+        whole: Observed,
+        burn_obs: &[Observed; 7],
         window_secs: f64,
     ) -> Self {
-        let remaining = 1.0 - burn_rate_of(kind, counts, objective);
+        let remaining = 1.0 - burn_rate_of(kind, whole.counts, whole.expected, objective);
         let mut i = 0;
-        let burn = burn_counts.map(|c| {
+        let burn = burn_obs.map(|o| {
             let label = BURN_WINDOWS[i].0;
             i += 1;
             BurnFigures {
                 window: label,
-                counts: c,
-                sli: sli_of(kind, c),
-                burn_rate: burn_rate_of(kind, c, objective),
+                counts: o.counts,
+                expected: o.expected,
+                coverage: o.coverage(),
+                sli: sli_of(kind, o.counts),
+                burn_rate: burn_rate_of(kind, o.counts, o.expected, objective),
             }
         });
         SloFigures {
             kind,
             objective,
-            sli: sli_of(kind, counts),
+            sli: sli_of(kind, whole.counts),
             error_budget_remaining_ratio: remaining,
             error_budget_remaining_seconds: remaining * (1.0 - objective) * window_secs,
             burn,
@@ -449,9 +599,10 @@ impl SloFigures {
     }
 }
 
-/// `(bad/valid)/(1 − objective)` of the availability SLO; 0 with no valid runs.
-pub fn burn_rate(c: Counts, objective: f64) -> f64 {
-    burn_rate_of(SloKind::Availability, c, objective)
+/// `(bad / max(valid, expected)) / (1 − objective)` of the availability SLO;
+/// 0 with nothing valid and nothing expected.
+pub fn burn_rate(c: Counts, expected: f64, objective: f64) -> f64 {
+    burn_rate_of(SloKind::Availability, c, expected, objective)
 }
 
 /// Whether a multiwindow burn-rate alert fires.
@@ -491,7 +642,7 @@ pub struct BurnAlertRule {
     pub factor: f64,
 }
 
-/// The four SPEC §4 conditions, with factors scaled for `window` (`month` = 30d).
+/// The four multiwindow conditions (page: 1h/5m, 6h/30m; ticket: 1d/2h, 3d/6h), with factors scaled for `window` (`month` = 30d).
 pub fn burn_alert_rules(window: Window) -> [BurnAlertRule; 4] {
     let w = match window {
         Window::Rolling(d) => d,
@@ -516,7 +667,7 @@ pub fn burn_alert_rules(window: Window) -> [BurnAlertRule; 4] {
     ]
 }
 
-/// SPEC §4 multiwindow multi-burn-rate alerts over one SLO's figures.
+/// Multiwindow multi-burn-rate alerts over one SLO's figures.
 pub fn slo_burn_alerts(s: &SloFigures, window: Window) -> AlertState {
     let mut state = AlertState::default();
     for r in burn_alert_rules(window) {
@@ -531,7 +682,7 @@ pub fn slo_burn_alerts(s: &SloFigures, window: Window) -> AlertState {
     state
 }
 
-/// SPEC §4 alerts on the availability SLO (what `sentinel rules` generates too).
+/// Burn-rate alerts on the availability SLO (what `sentinel rules` generates too).
 pub fn burn_alerts(f: &Figures) -> AlertState {
     slo_burn_alerts(&f.availability, f.window)
 }
