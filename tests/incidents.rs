@@ -263,10 +263,7 @@ async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
             .unwrap()
             .contains("invalid JSON")
     );
-    // On its own client: the server answers 413 before reading the whole
-    // body and drops that connection, which a pooled client could otherwise
-    // reuse for the next request (IncompleteMessage).
-    let r = reqwest::Client::new()
+    let r = http
         .post(&ack)
         .bearer_auth(TOKEN)
         .body(vec![b' '; 200 * 1024])
