@@ -17,6 +17,12 @@
 //!   transaction, in the order they happened. A failed write stays queued
 //!   (in order) and is retried on the next flush: no event is dropped while
 //!   the process lives; once written, the outbox survives `kill -9`.
+//! - The cumulative incident figures (`sentinel_incidents_total`, the MTTx
+//!   `_sum`/`_count`, `sentinel_incident_response_total`) are restored from
+//!   the store's totals and only added to: each entry an incident makes
+//!   ([`crate::incident::totals`]) travels with the write of the change that
+//!   made it, or, for a target that passed with time alone, with a write of
+//!   the unchanged incident. The quantiles are windowed and rebuilt.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -295,11 +301,6 @@ impl EngineState {
     /// [`Self::entry_writes`]); the caller persists them like changes.
     pub fn take_entry_writes(&mut self) -> Vec<IncidentWrite> {
         std::mem::take(&mut self.entry_writes)
-    }
-
-    /// The cumulative figures per (service, severity).
-    pub fn totals(&self) -> &std::collections::BTreeMap<(String, String), Cumulative> {
-        self.totals.by_key()
     }
 
     /// Feed changes to MTTx and make their cumulative entries, in order, so
