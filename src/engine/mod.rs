@@ -37,7 +37,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SloWindow};
 use crate::incident::{
     Ack, Attainment, Change, Cumulative, Entry, Incident, IncidentError, MttxStats,
-    ServiceIncidents, Stage, StageSummary, State, Totals, totals,
+    ServiceIncidents, Stage, StageSummary, State, Totals,
 };
 use crate::notify::EventContext;
 use crate::slo::{self, AlertState, Counts, Figures, Resolution, Schedule, ServiceSlo};
@@ -400,14 +400,16 @@ impl EngineState {
         }
         self.note(&mut changes, now);
         // Response targets pass with time alone: make those verdicts now.
-        let owed: Vec<Incident> = self
-            .mttx
-            .incidents()
-            .filter(|i| self.totals.entered(&i.id) != totals::ENTERED_ALL)
-            .cloned()
-            .collect();
-        for inc in &owed {
-            self.enter_owed(inc, now);
+        // (`account` allocates only for an entry it makes.)
+        for inc in self.mttx.incidents() {
+            let entries = self.totals.account(inc, &self.cfg.response_targets, now);
+            if !entries.is_empty() {
+                self.entry_writes.push(IncidentWrite {
+                    incident: inc.clone(),
+                    events: Vec::new(),
+                    entries,
+                });
+            }
         }
         for v in &mut services {
             v.open_incident = self
