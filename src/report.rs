@@ -6,11 +6,16 @@
 //! Service figures pool every check stored for the service, including checks
 //! since removed from the config: their runs happened and spent budget.
 //!
-//! The incidents section rebuilds [`MttxStats`] (the daemon's own MTTx code)
-//! from the stored incident bodies, so MTTD/MTTA/MTTR and response-target
-//! attainment are computed exactly as for the `sentinel_incident_*` metrics. It
-//! covers incidents opened in the service's report window; "open now" also
-//! counts incidents opened before the window that are still open.
+//! The incidents section has two parts, matching the two time bases of the
+//! `sentinel_incident_*` metrics:
+//! - **windowed** (`opened_in_window`, `by_severity`): [`MttxStats`] (the
+//!   daemon's own MTTx code) rebuilt from the stored incident bodies opened in
+//!   the service's report window, like the summaries' quantiles; "open now"
+//!   also counts incidents opened before the window that are still open;
+//! - **cumulative** (`cumulative`): the totals the daemon keeps in the store,
+//!   exactly the values of `sentinel_incidents_total`,
+//!   `sentinel_incident_response_total` and the summaries' `_sum`/`_count`
+//!   (every incident ever counted, including those pruned since).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +26,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::config::{self, Config, ResponseTarget, Slo, SloWindow};
-use crate::incident::{Attainment, Incident, MttxStats, Stage, State, Summary};
+use crate::incident::totals::Tally;
+use crate::incident::{Attainment, Cumulative, Incident, MttxStats, Stage, State, Summary, Totals};
 use crate::slo::{Counts, Figures, Schedule, ServiceSlo, SloFigures};
 use crate::store::{BucketRow, ReadOnlyStore, StoreError};
 
@@ -88,6 +94,13 @@ pub fn run(
         .min()
         .unwrap_or(now_s);
     let (incidents, unreadable) = parse_incidents(store.load_incidents(earliest)?);
+    let totals = Totals::restore(
+        store
+            .load_incident_totals()?
+            .into_iter()
+            .map(|r| (r.service, r.severity, r.figure, r.count, r.sum_micros)),
+        [],
+    );
 
     let mut doc = ReportDoc {
         generated_at: now.to_string(),
@@ -151,7 +164,10 @@ pub fn run(
             latency: figures.latency.as_ref().map(|l| SloDoc::new(&figures, l)),
             runs: RunsDoc::from(figures.counts),
             checks,
-            incidents: incidents_doc(&service.name, &cfg.response_targets, of_service, since, now),
+            incidents: IncidentsDoc {
+                cumulative: cumulative_doc(&service.name, &totals),
+                ..incidents_doc(&service.name, &cfg.response_targets, of_service, since, now)
+            },
         });
     }
     if json {
@@ -285,6 +301,21 @@ fn incidents_doc<'a>(
         opened_in_window: in_window.len() as u64,
         open: open.len() as u64,
         by_severity,
+        cumulative: CumulativeDoc::default(),
+    }
+}
+
+/// The cumulative part of a service's incidents section, by severity.
+fn cumulative_doc(service: &str, totals: &Totals) -> CumulativeDoc {
+    let by_severity: Vec<CumulativeSeverityDoc> = totals
+        .by_key()
+        .iter()
+        .filter(|((svc, _), _)| svc == service)
+        .map(|((_, sev), c)| CumulativeSeverityDoc::new(sev, c))
+        .collect();
+    CumulativeDoc {
+        opened: by_severity.iter().map(|s| s.opened).sum(),
+        by_severity,
     }
 }
 
@@ -364,8 +395,73 @@ struct IncidentsDoc {
     opened_in_window: u64,
     /// Open now, including incidents opened before the window.
     open: u64,
-    /// Severities with an incident in the window or open now, by name.
+    /// Windowed: severities with an incident in the window or open now, by name.
     by_severity: Vec<SeverityDoc>,
+    /// Every incident the daemon counted: the `/metrics` counters.
+    cumulative: CumulativeDoc,
+}
+
+/// The values of `sentinel_incidents_total`, the MTTx `_sum`/`_count` and
+/// `sentinel_incident_response_total` for one service.
+#[derive(Debug, Default, Serialize)]
+struct CumulativeDoc {
+    opened: u64,
+    /// Severities with anything counted, by name.
+    by_severity: Vec<CumulativeSeverityDoc>,
+}
+
+#[derive(Debug, Serialize)]
+struct CumulativeSeverityDoc {
+    severity: String,
+    opened: u64,
+    mttd: TallyDoc,
+    mtta: TallyDoc,
+    mttr: TallyDoc,
+    acknowledge: CountedDoc,
+    restore: CountedDoc,
+}
+
+/// A summary's `_count`, `_sum` and their exact mean.
+#[derive(Debug, Serialize)]
+struct TallyDoc {
+    count: u64,
+    sum_seconds: f64,
+    mean_seconds: Option<f64>,
+}
+
+/// Met / missed from `sentinel_incident_response_total`.
+#[derive(Debug, Serialize)]
+struct CountedDoc {
+    met: u64,
+    missed: u64,
+    attainment: Option<f64>,
+}
+
+impl CumulativeSeverityDoc {
+    fn new(severity: &str, c: &Cumulative) -> Self {
+        let tally = |t: Tally| TallyDoc {
+            count: t.count,
+            sum_seconds: tidy(t.sum_seconds()),
+            mean_seconds: t.mean_seconds().map(tidy),
+        };
+        let counted = |a: Attainment| {
+            let n = a.met + a.missed;
+            CountedDoc {
+                met: a.met,
+                missed: a.missed,
+                attainment: (n > 0).then(|| tidy(a.met as f64 / n as f64)),
+            }
+        };
+        CumulativeSeverityDoc {
+            severity: severity.to_string(),
+            opened: c.opened(),
+            mttd: tally(c.mttd),
+            mtta: tally(c.mtta),
+            mttr: tally(c.mttr),
+            acknowledge: counted(c.acknowledge),
+            restore: counted(c.restore),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -524,6 +620,15 @@ fn render_text(doc: &ReportDoc) -> String {
         for sev in &s.incidents.by_severity {
             render_severity(&mut out, sev);
         }
+        let c = &s.incidents.cumulative;
+        let _ = writeln!(
+            out,
+            "  all time      opened {}  (cumulative: the /metrics _total, _sum and _count)",
+            c.opened
+        );
+        for sev in &c.by_severity {
+            render_cumulative(&mut out, sev);
+        }
     }
     if doc.unreadable_incidents > 0 {
         let _ = writeln!(
@@ -567,6 +672,27 @@ fn render_severity(out: &mut String, s: &SeverityDoc) {
                 );
             }
         }
+    }
+}
+
+fn render_cumulative(out: &mut String, s: &CumulativeSeverityDoc) {
+    let _ = writeln!(out, "    {:<12}  opened {}", s.severity, s.opened);
+    for (name, t) in [("MTTD", &s.mttd), ("MTTA", &s.mtta), ("MTTR", &s.mttr)] {
+        let _ = writeln!(
+            out,
+            "      {name:<11}  n {}  mean {}",
+            t.count,
+            human(t.mean_seconds)
+        );
+    }
+    for (name, c) in [("acknowledge", &s.acknowledge), ("restore", &s.restore)] {
+        let _ = writeln!(
+            out,
+            "      {name:<11}  met {}  missed {}  attainment {}",
+            c.met,
+            c.missed,
+            percent(c.attainment)
+        );
     }
 }
 

@@ -3,7 +3,8 @@
 //! `sentinel` binary probes a loopback target through an outage (an incident
 //! opens, is acknowledged through the API and resolves), Debian's `prometheus`
 //! scrapes it every second, and every panel query of `dashboards/*.json` runs
-//! through Prometheus' query API and must return at least one series.
+//! through Prometheus' query API and must return at least one series with a
+//! finite value (a ratio of `increase()`s over a range without events is NaN).
 //!
 //! The JSON is also checked for what Grafana file provisioning needs (the
 //! datasource is a template variable, never `__inputs`) and for layout and
@@ -241,6 +242,33 @@ fn shipped_dashboards_are_structurally_sound() {
     assert_eq!(lead["time"], json!({"from": "now/M", "to": "now"}));
     let detail = load("service.json");
     assert_eq!(variable(&detail, "service").unwrap()["multi"], json!(false));
+}
+
+/// The MTTx `_sum`/`_count` and `sentinel_incident_response_total` are
+/// cumulative since the first incident sentinel counted: a panel shows them
+/// through `increase()` over a stated range, never raw (a raw ratio would be
+/// an all-time mean, whatever the dashboard says).
+#[test]
+fn cumulative_incident_series_are_read_through_increase() {
+    let mut checked = 0;
+    for file in FILES {
+        for (t, expr) in queries(&load(file)) {
+            let cumulative = [
+                "_seconds_sum",
+                "_seconds_count",
+                "sentinel_incident_response_total",
+            ];
+            if !cumulative.iter().any(|c| expr.contains(c)) {
+                continue;
+            }
+            checked += 1;
+            let uses = expr.matches("sentinel_").count();
+            let wrapped = expr.matches("increase(sentinel_").count();
+            assert_eq!(uses, wrapped, "{file}: panel \"{t}\": `{expr}`");
+        }
+    }
+    // Leadership: attainment, MTTA, MTTR, MTTR trend; service: MTTD/A/R.
+    assert_eq!(checked, 7);
 }
 
 #[test]
@@ -621,8 +649,14 @@ async fn incidents(client: &reqwest::Client, base: &str, state: &str) -> Option<
     }
 }
 
-/// Runs an instant query: `Ok(number of series)` or `Err(Prometheus' error)`.
-async fn instant(client: &reqwest::Client, prom: &str, query: &str) -> Result<usize, String> {
+/// Runs an instant query: `Ok((series, series with a finite value))` or
+/// `Err(Prometheus' error)`. A ratio of two `increase()`s over a range
+/// without events is NaN: a series, but no data a panel can show.
+async fn instant(
+    client: &reqwest::Client,
+    prom: &str,
+    query: &str,
+) -> Result<(usize, usize), String> {
     let r = client
         .get(format!("{prom}/api/v1/query"))
         .query(&[("query", query)])
@@ -633,11 +667,19 @@ async fn instant(client: &reqwest::Client, prom: &str, query: &str) -> Result<us
     if v["status"] != "success" {
         return Err(format!("{}: {}", v["errorType"], v["error"]));
     }
-    Ok(v["data"]["result"].as_array().map_or(0, Vec::len))
+    let result = v["data"]["result"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let finite = result
+        .iter()
+        .filter_map(|r| r["value"][1].as_str())
+        .filter(|x| x.parse::<f64>().is_ok_and(f64::is_finite))
+        .count();
+    Ok((result.len(), finite))
 }
 
 /// Every panel query of both dashboards, substituted, that does not return a
-/// series yet: `file: panel "title": query `...`: why`.
+/// series with a finite value yet: `file: panel "title": query `...`: why`.
 async fn failing_queries(client: &reqwest::Client, prom: &str) -> Vec<String> {
     let mut out = Vec::new();
     for file in FILES {
@@ -652,7 +694,10 @@ async fn failing_queries(client: &reqwest::Client, prom: &str) -> Vec<String> {
         for (t, expr) in queries(&d) {
             let q = substitute(&expr, &service);
             match instant(client, prom, &q).await {
-                Ok(0) => out.push(format!("{file}: panel \"{t}\": query `{q}`: no series")),
+                Ok((0, _)) => out.push(format!("{file}: panel \"{t}\": query `{q}`: no series")),
+                Ok((n, 0)) => out.push(format!(
+                    "{file}: panel \"{t}\": query `{q}`: {n} series, none with a finite value"
+                )),
                 Ok(_) => {}
                 Err(e) => out.push(format!("{file}: panel \"{t}\": query `{q}`: {e}")),
             }
@@ -695,7 +740,7 @@ async fn every_panel_query_returns_series_from_a_real_prometheus() {
     .await;
     // Some healthy history before the outage.
     wait_until(10, "a first scrape of a good run", &logs, || async {
-        let n = instant(&client, &prom, "sentinel_check_up{check=\"health\"} == 1")
+        let (n, _) = instant(&client, &prom, "sentinel_check_up{check=\"health\"} == 1")
             .await
             .ok()?;
         (n > 0).then_some(())

@@ -305,23 +305,33 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     assert_eq!(a["burn_rates"][0]["valid"], valid);
 
     // The outage (≥ 8 bad runs in a row) opened an incident; it survived the
-    // kill, and the report's incidents section matches the MTTx summaries.
+    // kill. The report's cumulative figures are the /metrics counters, and
+    // with the whole history inside the window the windowed ones agree.
     let inc = &doc["incidents"];
     let opened = inc["opened_in_window"].as_u64().unwrap();
     assert!(opened >= 1, "{inc}");
+    let all_time = &inc["cumulative"];
+    assert_eq!(all_time["opened"].as_u64(), Some(opened), "{inc}");
     let shop = [r#"service="shop""#];
     assert_eq!(
         sample(&m, "sentinel_incidents_total", &shop),
         Some(opened as f64)
     );
     let sev = &inc["by_severity"][0];
+    let cum = &all_time["by_severity"][0];
     for stage in ["mttd", "mttr"] {
-        let count = sev[stage]["count"].as_u64().unwrap();
+        let count = cum[stage]["count"].as_u64().unwrap();
+        assert_eq!(sev[stage]["count"].as_u64(), Some(count), "{stage}");
         let name = format!("sentinel_incident_{stage}_seconds_count");
         assert_eq!(sample(&m, &name, &shop), Some(count as f64), "{stage}");
+        let name = format!("sentinel_incident_{stage}_seconds_sum");
+        let sum = sample(&m, &name, &shop).unwrap();
+        assert!(
+            (sum - cum[stage]["sum_seconds"].as_f64().unwrap()).abs() < 1e-6,
+            "{stage}: {sum} vs {}",
+            cum[stage]
+        );
         if let Some(mean) = sev[stage]["mean_seconds"].as_f64() {
-            let name = format!("sentinel_incident_{stage}_seconds_sum");
-            let sum = sample(&m, &name, &shop).unwrap();
             assert!(
                 (sum - mean * count as f64).abs() < 1e-6,
                 "{stage}: {sum} vs {mean}"

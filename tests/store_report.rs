@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use sentinel::config::*;
-use sentinel::incident::{Incident, ResolvedBy, State, Trigger};
+use sentinel::incident::{Incident, ResolvedBy, State, Totals, Trigger};
 use sentinel::report::{self, ReportError};
 use sentinel::slo::Counts;
-use sentinel::store::{BucketDelta, OutboxInsert, Store, StoreError};
+use sentinel::store::{BucketDelta, IncidentSave, OutboxInsert, Store, StoreError};
 
 const DAY: u64 = 86_400;
 
@@ -266,16 +266,21 @@ async fn fixture(dir: &Path) -> PathBuf {
         ])
         .await
         .unwrap();
+    // Written as the daemon writes them: with the cumulative entries each
+    // incident has made by `now` (the same code decides them).
+    let targets = config(&path).response_targets;
+    let mut totals = Totals::default();
     for inc in incidents() {
         store
-            .save_incident(
-                inc.id.clone(),
-                inc.service.clone(),
-                inc.state.as_str().into(),
-                inc.opened_at.as_second(),
-                inc.to_json().unwrap(),
-                vec![],
-            )
+            .write_incident(IncidentSave {
+                id: inc.id.clone(),
+                service: inc.service.clone(),
+                state: inc.state.as_str().into(),
+                opened_at: inc.opened_at.as_second(),
+                body_json: inc.to_json().unwrap(),
+                events: vec![],
+                entries: totals.account(&inc, &targets, now()),
+            })
             .await
             .unwrap();
     }
@@ -325,7 +330,31 @@ fn identity_incidents() -> serde_json::Value {
                 "acknowledge": { "target_seconds": 1800.0, "met": 0, "missed": 1, "attainment": 0.0 },
                 "restore": { "target_seconds": 28800.0, "met": 1, "missed": 0, "attainment": 1.0 }
             }
-        ]
+        ],
+        // Every incident, also `e` and `f` from before the window: P1 is
+        // a, b, c, e (c's targets have not passed); P2 is d, f (f missed
+        // both targets while still open).
+        "cumulative": {
+            "opened": 6,
+            "by_severity": [
+                {
+                    "severity": "P1", "opened": 4,
+                    "mttd": { "count": 4, "sum_seconds": 600.0, "mean_seconds": 150.0 },
+                    "mtta": { "count": 3, "sum_seconds": 1560.0, "mean_seconds": 520.0 },
+                    "mttr": { "count": 3, "sum_seconds": 12600.0, "mean_seconds": 4200.0 },
+                    "acknowledge": { "met": 2, "missed": 1, "attainment": 0.666666667 },
+                    "restore": { "met": 3, "missed": 0, "attainment": 1.0 }
+                },
+                {
+                    "severity": "P2", "opened": 2,
+                    "mttd": { "count": 2, "sum_seconds": 180.0, "mean_seconds": 90.0 },
+                    "mtta": { "count": 0, "sum_seconds": 0.0, "mean_seconds": null },
+                    "mttr": { "count": 1, "sum_seconds": 3600.0, "mean_seconds": 3600.0 },
+                    "acknowledge": { "met": 0, "missed": 2, "attainment": 0.0 },
+                    "restore": { "met": 1, "missed": 1, "attainment": 0.5 }
+                }
+            ]
+        }
     })
 }
 
@@ -411,7 +440,19 @@ async fn json_report_has_exact_figures() {
                 "mttr": { "count": 0, "mean_seconds": null, "p50_seconds": null, "p90_seconds": null },
                 "acknowledge": null,
                 "restore": null
-            }]
+            }],
+            // No target for P3: nothing met or missed.
+            "cumulative": {
+                "opened": 1,
+                "by_severity": [{
+                    "severity": "P3", "opened": 1,
+                    "mttd": { "count": 1, "sum_seconds": 30.0, "mean_seconds": 30.0 },
+                    "mtta": { "count": 1, "sum_seconds": 300.0, "mean_seconds": 300.0 },
+                    "mttr": { "count": 0, "sum_seconds": 0.0, "mean_seconds": null },
+                    "acknowledge": { "met": 0, "missed": 0, "attainment": null },
+                    "restore": { "met": 0, "missed": 0, "attainment": null }
+                }]
+            }
         })
     );
     assert_eq!(intranet["availability"], serde_json::Value::Null);
@@ -449,6 +490,19 @@ identity (window 30d)
       MTTR         n 1  mean 1h00m00s  p50 1h00m01s  p90 1h00m01s
       acknowledge  target 30m00s  met 0  missed 1  attainment 0.000%
       restore      target 8h00m00s  met 1  missed 0  attainment 100.000%
+  all time      opened 6  (cumulative: the /metrics _total, _sum and _count)
+    P1            opened 4
+      MTTD         n 4  mean 2m30s
+      MTTA         n 3  mean 8m40s
+      MTTR         n 3  mean 1h10m00s
+      acknowledge  met 2  missed 1  attainment 66.667%
+      restore      met 3  missed 0  attainment 100.000%
+    P2            opened 2
+      MTTD         n 2  mean 1m30s
+      MTTA         n 0  mean n/a
+      MTTR         n 1  mean 1h00m00s
+      acknowledge  met 0  missed 2  attainment 0.000%
+      restore      met 1  missed 1  attainment 50.000%
 
 intranet (window 30d)
   no SLO configured
@@ -461,6 +515,13 @@ intranet (window 30d)
       MTTR         n 0  mean n/a  p50 n/a  p90 n/a
       acknowledge  no target
       restore      no target
+  all time      opened 1  (cumulative: the /metrics _total, _sum and _count)
+    P3            opened 1
+      MTTD         n 1  mean 30s
+      MTTA         n 1  mean 5m00s
+      MTTR         n 0  mean n/a
+      acknowledge  met 0  missed 0  attainment n/a
+      restore      met 0  missed 0  attainment n/a
 
 warning: 1 stored incident(s) could not be read and are left out
 ",

@@ -17,6 +17,12 @@
 //!   transaction, in the order they happened. A failed write stays queued
 //!   (in order) and is retried on the next flush: no event is dropped while
 //!   the process lives; once written, the outbox survives `kill -9`.
+//! - The cumulative incident figures (`sentinel_incidents_total`, the MTTx
+//!   `_sum`/`_count`, `sentinel_incident_response_total`) are restored from
+//!   the store's totals and only added to: each entry an incident makes
+//!   ([`crate::incident::totals`]) travels with the write of the change that
+//!   made it, or, for a target that passed with time alone, with a write of
+//!   the unchanged incident. The quantiles are windowed and rebuilt.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,13 +36,15 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{Config, SloWindow};
 use crate::incident::{
-    Ack, Attainment, Change, Incident, IncidentError, MttxStats, ServiceIncidents, Stage,
-    StageSummary, State,
+    Ack, Attainment, Change, Cumulative, Entry, Incident, IncidentError, MttxStats,
+    ServiceIncidents, Stage, StageSummary, State, Totals,
 };
 use crate::notify::EventContext;
 use crate::slo::{self, AlertState, Counts, Figures, Resolution, Schedule, ServiceSlo};
-use crate::store::{BucketDelta, OutboxInsert, ServiceBucket, Store};
+use crate::store::{BucketDelta, IncidentSave, OutboxInsert, ServiceBucket, Store};
 
+#[cfg(test)]
+mod counter_tests;
 mod render;
 pub use render::{render_engine_stats, render_incidents, render_slo};
 
@@ -60,9 +68,16 @@ pub struct Snapshot {
     pub services: Vec<ServiceView>,
     /// Open incidents and the resolved ones still in the MTTx window, newest first.
     pub incidents: Vec<Incident>,
+    /// Windowed: MTTx over each service's incidents opened in its SLO window
+    /// (the summaries' quantiles).
     pub mttx: BTreeMapSummaries,
-    /// (open, opened in window) per (service, severity).
+    /// Cumulative over every incident the store held (the summaries' `_sum`
+    /// and `_count`, incidents opened, targets met / missed).
+    pub totals: std::collections::BTreeMap<(String, String), Cumulative>,
+    /// (open now, opened ever: cumulative) per (service, severity).
     pub incident_counts: std::collections::BTreeMap<(String, String), (u64, u64)>,
+    /// Cumulative targets met / missed; zero for every (service, severity)
+    /// with a response target, so the counters exist before they first move.
     pub response: std::collections::BTreeMap<(String, String, Stage), Attainment>,
     /// Undelivered events per notifier.
     pub queue_depth: Vec<(String, u64)>,
@@ -121,17 +136,23 @@ pub struct EngineState {
     mttx: MttxStats,
     /// Latest (availability SLI, budget remaining) per service, for event context.
     latest: HashMap<String, (Option<f64>, f64)>,
-    /// Incidents opened per (service, severity): those restored at start plus
-    /// every one opened since. Only grows, so `sentinel_incidents_total` is a
-    /// real counter (it resets only when the process restarts).
-    opened_total: std::collections::BTreeMap<(String, String), u64>,
+    /// Cumulative figures (incidents opened, MTTx sums and counts, targets
+    /// met / missed): restored from the store and only ever added to, so
+    /// they are real counters across restarts and pruning.
+    totals: Totals,
+    /// Entries made by time alone (a response target passing) or found
+    /// owed at start, with no incident change to carry them: written as
+    /// their own incident writes; see [`Self::take_entry_writes`].
+    entry_writes: Vec<IncidentWrite>,
 }
 
-/// An incident change ready to be written: the incident and its outbox rows.
+/// An incident change ready to be written: the incident, its outbox rows and
+/// the cumulative-total entries it made, all written in one transaction.
 #[derive(Debug, Clone)]
 pub struct IncidentWrite {
     pub incident: Incident,
     pub events: Vec<OutboxInsert>,
+    pub entries: Vec<Entry>,
 }
 
 /// How far back incidents are loaded and kept for MTTx: the longest SLO
@@ -222,7 +243,8 @@ impl EngineState {
             incidents,
             mttx,
             latest: HashMap::new(),
-            opened_total: std::collections::BTreeMap::new(),
+            totals: Totals::default(),
+            entry_writes: Vec::new(),
         }
     }
 
@@ -244,26 +266,51 @@ impl EngineState {
                 ServiceIncidents::from_config(svc, open, count),
             );
         }
-        self.opened_total.clear();
-        for i in &incidents {
-            *self
-                .opened_total
-                .entry((i.service.clone(), i.severity.clone()))
-                .or_default() += 1;
-        }
         self.mttx = MttxStats::rebuild(self.cfg.response_targets.clone(), incidents);
     }
 
-    /// Feed changes to MTTx and the opened counter.
-    fn note(&mut self, changes: &[Change]) {
+    /// Restore the cumulative totals (and which entries each loaded incident
+    /// made) read from the store. Call before [`Self::restore_incidents`]'s
+    /// incidents are evaluated, so nothing they made is made again.
+    pub fn restore_totals(&mut self, totals: Totals) {
+        self.totals = totals;
+    }
+
+    /// Make the entries owed by incidents that are not kept in memory
+    /// (stored before the totals existed, outside the MTTx window) at `now`.
+    /// Their writes join [`Self::take_entry_writes`].
+    pub fn enter_stored(&mut self, incidents: &[Incident], now: Timestamp) {
+        for inc in incidents {
+            self.enter_owed(inc, now);
+        }
+    }
+
+    /// Makes what `inc` owes at `now` and queues a write for it if anything.
+    fn enter_owed(&mut self, inc: &Incident, now: Timestamp) {
+        let entries = self.totals.account(inc, &self.cfg.response_targets, now);
+        if !entries.is_empty() {
+            self.entry_writes.push(IncidentWrite {
+                incident: inc.clone(),
+                events: Vec::new(),
+                entries,
+            });
+        }
+    }
+
+    /// Writes of entries that no incident change carries (see
+    /// [`Self::entry_writes`]); the caller persists them like changes.
+    pub fn take_entry_writes(&mut self) -> Vec<IncidentWrite> {
+        std::mem::take(&mut self.entry_writes)
+    }
+
+    /// Feed changes to MTTx and make their cumulative entries, in order, so
+    /// each change carries what it made to the store.
+    fn note(&mut self, changes: &mut [Change], now: Timestamp) {
         for c in changes {
             self.mttx.upsert(&c.incident);
-            if c.kind == crate::incident::ChangeKind::Opened {
-                *self
-                    .opened_total
-                    .entry((c.incident.service.clone(), c.incident.severity.clone()))
-                    .or_default() += 1;
-            }
+            c.entries = self
+                .totals
+                .account(&c.incident, &self.cfg.response_targets, now);
         }
     }
 
@@ -281,11 +328,11 @@ impl EngineState {
     /// incident changes it caused.
     pub fn on_run(&mut self, run: &RunRecord) -> (bool, Vec<Change>) {
         let maintenance = in_maintenance(&self.cfg, &run.service, run.at);
-        let changes = match self.incidents.get_mut(&*run.service) {
+        let mut changes = match self.incidents.get_mut(&*run.service) {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
         };
-        self.note(&changes);
+        self.note(&mut changes, run.at);
         if maintenance {
             return (false, changes);
         }
@@ -351,7 +398,19 @@ impl EngineState {
                 in_maintenance: maintenance,
             });
         }
-        self.note(&changes);
+        self.note(&mut changes, now);
+        // Response targets pass with time alone: make those verdicts now.
+        // (`account` allocates only for an entry it makes.)
+        for inc in self.mttx.incidents() {
+            let entries = self.totals.account(inc, &self.cfg.response_targets, now);
+            if !entries.is_empty() {
+                self.entry_writes.push(IncidentWrite {
+                    incident: inc.clone(),
+                    events: Vec::new(),
+                    entries,
+                });
+            }
+        }
         for v in &mut services {
             v.open_incident = self
                 .incidents
@@ -367,6 +426,7 @@ impl EngineState {
             services,
             incidents,
             mttx,
+            totals: self.totals.by_key().clone(),
             incident_counts,
             response,
             queue_depth: Vec::new(),
@@ -374,10 +434,10 @@ impl EngineState {
         (snap, changes)
     }
 
-    /// MTTx figures per service over *that service's* SLO window (SPEC §3:
-    /// "all incidents in the SLO window"; 30d for a service without an SLO),
-    /// the same rule `sentinel report` uses. Open incidents count as open
-    /// whatever their age.
+    /// Windowed MTTx summaries per service over *that service's* SLO window
+    /// (30d for a service without an SLO), the same rule `sentinel report`
+    /// uses; open incidents per (service, severity) whatever their age; and
+    /// the cumulative opened counts and target attainment.
     #[allow(clippy::type_complexity)]
     fn per_service_mttx(
         &self,
@@ -394,7 +454,6 @@ impl EngineState {
         }
         let mut summaries = BTreeMapSummaries::new();
         let mut counts = std::collections::BTreeMap::new();
-        let mut response = std::collections::BTreeMap::new();
         for svc in &self.cfg.services {
             let Some(list) = by_service.get(svc.name.as_str()) else {
                 continue;
@@ -419,10 +478,26 @@ impl EngineState {
                     .or_insert((0, 0))
                     .0 += 1;
             }
-            response.extend(m.response_counts(now));
         }
-        for (k, total) in &self.opened_total {
-            counts.entry(k.clone()).or_insert((0, 0)).1 = *total;
+        let mut response = std::collections::BTreeMap::new();
+        let configured = self.cfg.services.iter().map(|s| {
+            (
+                (s.name.clone(), s.incident.severity.clone()),
+                Cumulative::default(),
+            )
+        });
+        let mut all: std::collections::BTreeMap<(String, String), Cumulative> =
+            configured.collect();
+        all.extend(self.totals.by_key().iter().map(|(k, v)| (k.clone(), *v)));
+        for ((svc, sev), c) in all {
+            counts.entry((svc.clone(), sev.clone())).or_insert((0, 0)).1 = c.opened();
+            let counted =
+                c.acknowledge.met + c.acknowledge.missed + c.restore.met + c.restore.missed;
+            if self.cfg.response_targets.contains_key(&sev) || counted > 0 {
+                for stage in [Stage::Acknowledge, Stage::Restore] {
+                    response.insert((svc.clone(), sev.clone(), stage), c.attainment(stage));
+                }
+            }
         }
         (summaries, counts, response)
     }
@@ -439,7 +514,9 @@ impl EngineState {
         let m = self.machine_for(id)?;
         match m.ack(now, id, by, note)? {
             Ack::Changed(c) => {
-                self.mttx.upsert(&c.incident);
+                let mut changes = [c];
+                self.note(&mut changes, now);
+                let [c] = changes;
                 Ok((c.incident.clone(), Some(c)))
             }
             Ack::AlreadyAcked(inc) => Ok((inc, None)),
@@ -449,8 +526,9 @@ impl EngineState {
     /// Resolve incident `id` by hand.
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
         let m = self.machine_for(id)?;
-        let c = m.resolve(now, id, by)?;
-        self.mttx.upsert(&c.incident);
+        let mut changes = [m.resolve(now, id, by)?];
+        self.note(&mut changes, now);
+        let [c] = changes;
         Ok(c)
     }
 
@@ -503,6 +581,7 @@ impl EngineState {
         IncidentWrite {
             incident: change.incident.clone(),
             events,
+            entries: change.entries.clone(),
         }
     }
 
@@ -578,9 +657,11 @@ impl EngineState {
             incidents.insert(svc.name.clone(), m);
         }
         self.incidents = incidents;
-        self.note(&changes);
         self.mttx.set_targets(cfg.response_targets.clone());
         self.cfg = cfg;
+        // The new targets are in force from now: verdicts these changes make
+        // use them.
+        self.note(&mut changes, now);
         (rebuild, changes)
     }
 
@@ -703,13 +784,38 @@ pub async fn start(
             }
         }
     }
+    let totals = store.load_incident_totals().await?;
+    let entered = store.load_entered(since).await?;
+    state.restore_totals(Totals::restore(
+        totals
+            .into_iter()
+            .map(|r| (r.service, r.severity, r.figure, r.count, r.sum_micros)),
+        entered,
+    ));
+    // Incidents stored before the totals existed and not loaded above
+    // (outside the MTTx window) enter the totals once, now.
+    let loaded: std::collections::HashSet<&str> = incidents.iter().map(|i| i.id.as_str()).collect();
+    let earlier: Vec<Incident> = store
+        .load_unentered()
+        .await?
+        .into_iter()
+        .filter(|(id, _)| !loaded.contains(id.as_str()))
+        .filter_map(|(_, body)| Incident::from_json(&body).ok())
+        .collect();
+    drop(loaded);
+    state.enter_stored(&earlier, now);
     tracing::info!(
         buckets = rows.len(),
         incidents = incidents.len(),
         "state restored from the store"
     );
     state.restore_incidents(incidents);
-    let (first, _) = state.evaluate(now);
+    let (first, changes) = state.evaluate(now);
+    // Changes of the first evaluation (a burn alert firing on the restored
+    // history) are written like any other: they carry events and entries.
+    let mut state_writes: Vec<IncidentWrite> =
+        changes.iter().map(|c| state.write_for(c, now)).collect();
+    state_writes.extend(state.take_entry_writes());
     let snapshot = Arc::new(RwLock::new(Arc::new(first)));
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(EngineStats::default());
@@ -727,7 +833,9 @@ pub async fn start(
             snapshot,
             stats,
             wake,
-            unsaved: std::collections::VecDeque::new(),
+            // Entries owed at start (targets that passed while stopped,
+            // incidents stored before the totals existed): written first.
+            unsaved: std::collections::VecDeque::from(state_writes),
             dirty: false,
             last_publish: None,
         }
@@ -819,6 +927,9 @@ impl Loop {
             let w = self.state.write_for(&c, now);
             self.unsaved.push_back(w);
         }
+        // After the changes: an entry made by time alone in the same
+        // evaluation must not be written before the change it follows.
+        self.unsaved.extend(self.state.take_entry_writes());
         self.stats
             .incident_writes_pending
             .store(self.unsaved.len() as u64, Ordering::Relaxed);
@@ -899,14 +1010,15 @@ impl Loop {
             };
             let res = self
                 .store
-                .save_incident(
-                    w.incident.id.clone(),
-                    w.incident.service.clone(),
-                    w.incident.state.as_str().to_string(),
-                    w.incident.opened_at.as_second(),
-                    body,
-                    w.events.clone(),
-                )
+                .write_incident(IncidentSave {
+                    id: w.incident.id.clone(),
+                    service: w.incident.service.clone(),
+                    state: w.incident.state.as_str().to_string(),
+                    opened_at: w.incident.opened_at.as_second(),
+                    body_json: body,
+                    events: w.events.clone(),
+                    entries: w.entries.clone(),
+                })
                 .await;
             match res {
                 Ok(()) => {
@@ -967,6 +1079,21 @@ impl Loop {
         if let Ok(ts) = Timestamp::from_second(window_start) {
             self.state.mttx.prune(ts);
         }
+        // Incidents no longer held make no more entries; open ones (held by
+        // their service's state machine) still will.
+        let state = &mut self.state;
+        let keep: std::collections::HashSet<String> = state
+            .mttx
+            .incidents()
+            .map(|i| i.id.clone())
+            .chain(
+                state
+                    .incidents
+                    .values()
+                    .filter_map(|m| m.open_incident().map(|i| i.id.clone())),
+            )
+            .collect();
+        state.totals.retain_incidents(|id| keep.contains(id));
     }
 
     async fn flush_counts(&mut self) {

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::{EngineStats, Snapshot};
 use crate::config::Config;
 use crate::incident::Summary;
+use crate::incident::totals::Tally;
 use crate::metrics::{Expo, MetricType};
 use crate::notify::worker::{Attempt, DeliveryStats};
 use crate::slo::{Figures, SloFigures};
@@ -203,15 +204,15 @@ pub fn render_engine_stats(out: &mut Expo, stats: &EngineStats) {
 const MTTX: [(&str, &str); 3] = [
     (
         "sentinel_incident_mttd_seconds",
-        "Impact start to incident opened, over incidents in the SLO window.",
+        "Impact start to incident opened. Quantiles: incidents opened in the SLO window; _sum/_count: cumulative over all incidents.",
     ),
     (
         "sentinel_incident_mtta_seconds",
-        "Incident opened to acknowledged, over acknowledged incidents in the SLO window.",
+        "Incident opened to acknowledged. Quantiles: acknowledged incidents opened in the SLO window; _sum/_count: cumulative, counted at the first acknowledgement.",
     ),
     (
         "sentinel_incident_mttr_seconds",
-        "Impact start to restored, over restored incidents in the SLO window.",
+        "Impact start to restored. Quantiles: resolved incidents opened in the SLO window; _sum/_count: cumulative, counted at resolution.",
     ),
 ];
 
@@ -227,6 +228,7 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
         .collect();
     pairs.extend(snap.incident_counts.keys().cloned());
     pairs.extend(snap.mttx.keys().cloned());
+    pairs.extend(snap.totals.keys().cloned());
 
     out.family(
         "sentinel_incidents_open",
@@ -247,7 +249,7 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
     }
     out.family(
         "sentinel_incidents_total",
-        "Incidents opened (those still within the MTTx window, i.e. the longest SLO window, at least 30d).",
+        "Incidents opened, cumulative: survives restarts and the pruning of old incidents.",
         MetricType::Counter,
     );
     for (svc, sev) in &pairs {
@@ -266,20 +268,27 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
         out.family(name, help, MetricType::Summary);
         for (svc, sev) in &pairs {
             let labels = [("service", svc.as_str()), ("severity", sev.as_str())];
-            let s = snap
-                .mttx
-                .get(&(svc.clone(), sev.clone()))
-                .map(|st| match i {
-                    0 => &st.mttd,
-                    1 => &st.mtta,
-                    _ => &st.mttr,
-                });
-            render_summary(out, name, &labels, s);
+            let key = (svc.clone(), sev.clone());
+            let windowed = snap.mttx.get(&key).map(|st| match i {
+                0 => &st.mttd,
+                1 => &st.mtta,
+                _ => &st.mttr,
+            });
+            let cumulative = snap
+                .totals
+                .get(&key)
+                .map(|c| match i {
+                    0 => c.mttd,
+                    1 => c.mtta,
+                    _ => c.mttr,
+                })
+                .unwrap_or_default();
+            render_summary(out, name, &labels, windowed, cumulative);
         }
     }
     out.family(
         "sentinel_incident_response_total",
-        "Incidents that met / missed the response target, by stage.",
+        "Incidents that met / missed the response target, by stage; cumulative, counted once when the stage completes or its target passes.",
         MetricType::Counter,
     );
     for ((svc, sev, stage), a) in &snap.response {
@@ -333,15 +342,21 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
     }
 }
 
-fn render_summary(out: &mut Expo, name: &str, labels: &[(&str, &str); 2], s: Option<&Summary>) {
-    if let Some(s) = s {
+/// The Prometheus summary convention: quantiles over a recent window
+/// (`windowed`, absent with no incident in it), `_sum`/`_count` cumulative.
+fn render_summary(
+    out: &mut Expo,
+    name: &str,
+    labels: &[(&str, &str); 2],
+    windowed: Option<&Summary>,
+    cumulative: Tally,
+) {
+    if let Some(s) = windowed {
         for (q, v) in &s.quantiles {
             let qs = format!("{q}");
             out.sample(name, &[labels[0], labels[1], ("quantile", &qs)], *v);
         }
     }
-    let sum = s.map_or(0.0, |s| s.sum_seconds);
-    let count = s.map_or(0, |s| s.count);
-    out.sample(&format!("{name}_sum"), labels, sum);
-    out.sample_u64(&format!("{name}_count"), labels, count);
+    out.sample(&format!("{name}_sum"), labels, cumulative.sum_seconds());
+    out.sample_u64(&format!("{name}_count"), labels, cumulative.count);
 }

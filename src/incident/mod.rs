@@ -17,9 +17,11 @@
 
 mod machine;
 mod mttx;
+pub mod totals;
 
 pub use machine::{Ack, ServiceIncidents};
 pub use mttx::{Attainment, DueTarget, MttxStats, Stage, StageSummary, Summary};
+pub use totals::{Cumulative, Entry, Totals};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -188,6 +190,10 @@ pub struct Change {
     pub incident: Incident,
     /// `Some` when this change becomes an outbox event.
     pub event: Option<(String, EventType)>,
+    /// The cumulative-total entries this change made ([`totals`]); the
+    /// engine fills them in and writes them with the change. Empty from the
+    /// state machine.
+    pub entries: Vec<Entry>,
 }
 
 impl ChangeKind {
@@ -216,6 +222,7 @@ fn change(kind: ChangeKind, incident: &mut Incident) -> Change {
         kind,
         incident: incident.clone(),
         event,
+        entries: Vec::new(),
     }
 }
 

@@ -112,7 +112,12 @@ pub struct MttxStats {
 }
 
 /// How a stage of one incident stands against its target at `now`.
-fn verdict(inc: &Incident, stage: Stage, target: Duration, now: Timestamp) -> Option<bool> {
+pub(super) fn verdict(
+    inc: &Incident,
+    stage: Stage,
+    target: Duration,
+    now: Timestamp,
+) -> Option<bool> {
     let target = SignedDuration::try_from(target).unwrap_or(SignedDuration::MAX);
     let (start, done) = match stage {
         Stage::Acknowledge => (inc.opened_at, inc.acknowledged_at),
@@ -124,11 +129,18 @@ fn verdict(inc: &Incident, stage: Stage, target: Duration, now: Timestamp) -> Op
         ),
     };
     let deadline = start.checked_add(target).unwrap_or(Timestamp::MAX);
+    // Restored in time but not resolved yet (the checks still have to show
+    // `resolve_after` good runs): a relapse would clear `restored_at`, so
+    // the verdict waits for the resolution instead of calling it missed and
+    // then met. A verdict, once given, never changes.
+    let restored_in_time = stage == Stage::Restore
+        && inc.state == State::Open
+        && inc.restored_at.is_some_and(|r| r <= deadline);
     match done {
         Some(t) => Some(t <= deadline),
         // Not done yet: missed once the deadline passed (also for an
         // incident resolved without anyone acknowledging it).
-        None if now > deadline => Some(false),
+        None if now > deadline && !restored_in_time => Some(false),
         None => None,
     }
 }

@@ -4,7 +4,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{BucketDelta, BucketRow, OutboxInsert, OutboxRow, ServiceBucket, StoreError};
+use super::{
+    BucketDelta, BucketRow, IncidentSave, OutboxRow, ServiceBucket, StoreError, TotalsRow,
+};
+use crate::incident::totals::Entered;
 use crate::slo::{Counts, Resolution};
 
 const MINUTE_SECS: i64 = 60;
@@ -212,24 +215,52 @@ pub fn prune_incidents(conn: &mut Connection, before: i64) -> Result<u64, StoreE
     Ok((incidents + events) as u64)
 }
 
-pub struct IncidentWrite {
-    pub id: String,
-    pub service: String,
-    pub state: String,
-    pub opened_at: i64,
-    pub body_json: String,
-    pub events: Vec<OutboxInsert>,
-}
-
-pub fn save_incident(conn: &mut Connection, w: &IncidentWrite) -> Result<(), StoreError> {
+pub fn save_incident(conn: &mut Connection, w: &IncidentSave) -> Result<(), StoreError> {
     const OP: &str = "save_incident";
     let tx = conn.transaction().map_err(write_err(OP))?;
+    // Entries the row already made are skipped: writing the same change
+    // twice (a retry) never adds to the totals twice.
+    let before: Entered = tx
+        .query_row(
+            "SELECT entered FROM incidents WHERE id = ?1",
+            params![w.id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(write_err(OP))?
+        .unwrap_or(0);
+    let mut entered = before;
+    {
+        let mut add = tx
+            .prepare_cached(
+                "INSERT INTO incident_totals (service, severity, figure, count, sum_us)
+                 VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (service, severity, figure) DO UPDATE SET
+                     count = count + 1, sum_us = sum_us + excluded.sum_us",
+            )
+            .map_err(write_err(OP))?;
+        for e in &w.entries {
+            if entered & e.kind.bit() != 0 {
+                continue;
+            }
+            entered |= e.kind.bit();
+            add.execute(params![
+                e.service,
+                e.severity,
+                e.figure.as_str(),
+                sql_count(e.micros)
+            ])
+            .map_err(write_err(OP))?;
+        }
+    }
     tx.execute(
-        "INSERT INTO incidents (id, service, state, opened_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO incidents (id, service, state, opened_at, body, entered)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET
              service = excluded.service, state = excluded.state,
-             opened_at = excluded.opened_at, body = excluded.body",
-        params![w.id, w.service, w.state, w.opened_at, w.body_json],
+             opened_at = excluded.opened_at, body = excluded.body,
+             entered = excluded.entered",
+        params![w.id, w.service, w.state, w.opened_at, w.body_json, entered],
     )
     .map_err(write_err(OP))?;
     {
@@ -255,6 +286,58 @@ pub fn save_incident(conn: &mut Connection, w: &IncidentWrite) -> Result<(), Sto
         }
     }
     tx.commit().map_err(write_err(OP))
+}
+
+/// Every row of the cumulative incident totals, by service, severity, figure.
+pub fn load_incident_totals(conn: &Connection) -> Result<Vec<TotalsRow>, StoreError> {
+    const OP: &str = "load_incident_totals";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT service, severity, figure, count, sum_us FROM incident_totals
+             ORDER BY service, severity, figure",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok(TotalsRow {
+                service: row.get(0)?,
+                severity: row.get(1)?,
+                figure: row.get(2)?,
+                count: count_at(row, 3)?,
+                sum_micros: count_at(row, 4)?,
+            })
+        })
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+/// `(id, entered)` of the incidents [`load_incidents`] returns for `since`.
+pub fn load_entered(conn: &Connection, since: i64) -> Result<Vec<(String, Entered)>, StoreError> {
+    const OP: &str = "load_entered";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, entered FROM incidents
+             WHERE opened_at >= ?1 OR state <> 'resolved'
+             ORDER BY opened_at, id",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![since], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+/// `(id, body_json)` of incidents that made no entry at all: rows written
+/// before the totals existed (schema v1), oldest first.
+pub fn load_unentered(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    const OP: &str = "load_unentered";
+    let mut stmt = conn
+        .prepare_cached("SELECT id, body FROM incidents WHERE entered = 0 ORDER BY opened_at, id")
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }
 
 pub fn load_incidents(conn: &Connection, since: i64) -> Result<Vec<(String, String)>, StoreError> {

@@ -21,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use schema::SUPPORTED_VERSION;
 
+use crate::incident::Entry;
+use crate::incident::totals::Entered;
 use crate::slo::{Counts, Resolution};
 
 /// Everything that can go wrong with the state file. The open-time variants
@@ -134,6 +136,31 @@ pub struct OutboxRow {
     pub created_at: i64,
     pub attempts: u32,
     pub next_attempt_at: i64,
+}
+
+/// An incident row to write, with its outbox events and the cumulative-total
+/// entries the change made (see [`crate::incident::totals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentSave {
+    pub id: String,
+    pub service: String,
+    pub state: String,
+    /// Unix seconds.
+    pub opened_at: i64,
+    pub body_json: String,
+    pub events: Vec<OutboxInsert>,
+    pub entries: Vec<Entry>,
+}
+
+/// One row of the cumulative incident totals (never pruned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalsRow {
+    pub service: String,
+    pub severity: String,
+    /// [`crate::incident::totals::Figure`] as stored.
+    pub figure: String,
+    pub count: u64,
+    pub sum_micros: u64,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -251,7 +278,8 @@ impl Store {
     /// Upserts the incident and enqueues its outbox events in ONE
     /// transaction, so a notification exists exactly when the state change
     /// it announces does. An event already queued (same `event_id` and
-    /// `notifier`) is left as it is.
+    /// `notifier`) is left as it is. Makes no cumulative-total entry; see
+    /// [`Store::write_incident`].
     pub async fn save_incident(
         &self,
         id: String,
@@ -261,15 +289,39 @@ impl Store {
         body_json: String,
         events: Vec<OutboxInsert>,
     ) -> Result<(), StoreError> {
-        let w = db::IncidentWrite {
+        self.write_incident(IncidentSave {
             id,
             service,
             state,
             opened_at,
             body_json,
             events,
-        };
+            entries: Vec::new(),
+        })
+        .await
+    }
+
+    /// [`Store::save_incident`] plus the change's cumulative-total entries,
+    /// all in ONE transaction. An entry the incident row already made is
+    /// skipped, so a retried write never counts twice.
+    pub async fn write_incident(&self, w: IncidentSave) -> Result<(), StoreError> {
         self.call(move |c| db::save_incident(c, &w)).await
+    }
+
+    /// The cumulative incident totals.
+    pub async fn load_incident_totals(&self) -> Result<Vec<TotalsRow>, StoreError> {
+        self.call(|c| db::load_incident_totals(c)).await
+    }
+
+    /// `(id, entered)` of the incidents [`Store::load_incidents`] returns.
+    pub async fn load_entered(&self, since: i64) -> Result<Vec<(String, Entered)>, StoreError> {
+        self.call(move |c| db::load_entered(c, since)).await
+    }
+
+    /// `(id, body_json)` of incidents that made no cumulative-total entry
+    /// yet (rows written before schema v2), oldest first.
+    pub async fn load_unentered(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(|c| db::load_unentered(c)).await
     }
 
     /// `(id, body_json)` of incidents opened at or after `since`, plus every
@@ -389,6 +441,10 @@ impl ReadOnlyStore {
 
     pub fn outbox_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
         db::outbox_depth(&self.conn)
+    }
+
+    pub fn load_incident_totals(&self) -> Result<Vec<TotalsRow>, StoreError> {
+        db::load_incident_totals(&self.conn)
     }
 }
 

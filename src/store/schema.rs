@@ -15,7 +15,7 @@ use super::StoreError;
 /// Migration `i` brings `user_version` from `i` to `i + 1`. Append only: a
 /// released migration is never edited, because files in the field already
 /// carry its result.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // v1: buckets, incidents, the notification outbox, and a key/value table.
     "
     CREATE TABLE buckets (
@@ -64,6 +64,24 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    ",
+    // v2: cumulative incident totals. Counters must never decrease, and the
+    // incidents behind them are pruned after `storage.retention`, so the
+    // totals are kept in their own table (never pruned), and each incident
+    // row records which entries it added (`entered`, a bit set owned by
+    // `incident::totals`) so that one is never added twice. Rows written
+    // before v2 have `entered = 0`; the daemon adds them at its next start.
+    "
+    ALTER TABLE incidents ADD COLUMN entered INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE incident_totals (
+        service  TEXT    NOT NULL,
+        severity TEXT    NOT NULL,
+        figure   TEXT    NOT NULL, -- detect, acknowledge, restore, *_met, *_missed
+        count    INTEGER NOT NULL,
+        sum_us   INTEGER NOT NULL, -- whole microseconds; 0 for met/missed
+        PRIMARY KEY (service, severity, figure)
+    ) WITHOUT ROWID;
     ",
 ];
 

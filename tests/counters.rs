@@ -1,0 +1,343 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Counters are counters, end to end: the real binary, a real target going
+//! down and up, the real SQLite file. Every `_sum`, `_count` and `_total` of
+//! the incident families is at least as high after the incident leaves the
+//! SLO window, after a clean restart and after `kill -9`; the figures
+//! include an incident stored long before (outside every window, written
+//! before the totals existed). The process-lifetime counters (runs,
+//! deliveries, CPU, ...) restart from zero with the process, as any
+//! exporter's do; the test makes every counter family in the scrape say
+//! which kind it is, so a new one cannot slip through unclassified.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jiff::SignedDuration;
+use sentinel::clock::{Clock, SystemClock};
+use sentinel::incident::{Incident, ResolvedBy, State, Trigger};
+use sentinel::store::Store;
+
+mod common;
+use common::*;
+
+const TOKEN: &str = "counters-token-9a1e";
+
+/// Families restored from the store at start: they never decrease.
+const CUMULATIVE: [&str; 5] = [
+    "sentinel_incidents_total",
+    "sentinel_incident_mttd_seconds",
+    "sentinel_incident_mtta_seconds",
+    "sentinel_incident_mttr_seconds",
+    "sentinel_incident_response_total",
+];
+
+/// Families counted since the process started (Prometheus handles their
+/// reset to zero at a restart).
+const PROCESS: [&str; 10] = [
+    "sentinel_check_runs_total",
+    "sentinel_check_failures_total",
+    "sentinel_check_skipped_total",
+    "sentinel_check_duration_seconds",
+    "sentinel_scheduler_start_lag_seconds",
+    "sentinel_notifier_deliveries_total",
+    "sentinel_store_write_errors_total",
+    "sentinel_runs_in_maintenance_total",
+    "process_cpu_seconds_total",
+    "sentinel_check_latency_seconds",
+];
+
+fn config(dir: &Path, target: SocketAddr) -> PathBuf {
+    // A 5-second SLO window, so the live incident leaves it during the test.
+    let text = format!(
+        r#"
+server:
+  listen: 127.0.0.1:0
+  api_token_env: COUNTERS_TOKEN
+storage:
+  path: {db}
+response_targets:
+  P1: {{ acknowledge: 10m, restore: 1h }}
+services:
+  - name: shop
+    checks:
+      - name: health
+        interval: 100ms
+        timeout: 80ms
+        http:
+          url: http://{target}/health
+    slo:
+      objective: 99
+      window: 5s
+    incident:
+      open_after: 2
+      resolve_after: 2
+      severity: P1
+      burn_rate_alerts: false
+"#,
+        db = dir.join("state.db").display()
+    );
+    let p = dir.join("sentinel.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A P1 incident of `shop` from 60 days ago: impact, then detected after
+/// 120 s, acknowledged 300 s later, restored 1800 s after impact.
+fn old_incident() -> Incident {
+    // The daemon runs on the system clock, so the test reads it too.
+    let impact = SystemClock.now() - SignedDuration::from_hours(60 * 24);
+    let opened = impact + SignedDuration::from_secs(120);
+    let restored = impact + SignedDuration::from_secs(1800);
+    Incident {
+        id: format!("inc-shop-{}-1", opened.as_second()),
+        dedup_key: format!("sentinel/shop/inc-shop-{}-1", opened.as_second()),
+        service: "shop".into(),
+        severity: "P1".into(),
+        title: "shop is failing".into(),
+        reason: "check `health` failed 2 times in a row".into(),
+        state: State::Resolved,
+        trigger: Trigger::ChecksFailing,
+        page_level: true,
+        impact_started_at: impact,
+        opened_at: opened,
+        acknowledged_at: Some(opened + SignedDuration::from_secs(300)),
+        acknowledged_by: Some("alice".into()),
+        ack_note: None,
+        restored_at: Some(restored),
+        resolved_at: Some(restored + SignedDuration::from_secs(10)),
+        resolved_by: Some(ResolvedBy::Auto),
+        events_emitted: 3,
+    }
+}
+
+/// Series → value of every sample, and family → type from `# TYPE`.
+fn parse(scrape: &str) -> (BTreeMap<String, f64>, BTreeMap<String, String>) {
+    let mut samples = BTreeMap::new();
+    let mut types = BTreeMap::new();
+    for line in scrape.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            types.insert(name.to_string(), kind.to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (series, v) = line.rsplit_once(' ').unwrap();
+            samples.insert(series.to_string(), v.parse().unwrap());
+        }
+    }
+    (samples, types)
+}
+
+/// The family a counter-like series belongs to (`None` for gauges and
+/// quantile samples), looked up in the scrape's `# TYPE` lines.
+fn counter_family(series: &str, types: &BTreeMap<String, String>) -> Option<String> {
+    let name = series.split('{').next().unwrap();
+    if types.get(name).map(String::as_str) == Some("counter") {
+        return Some(name.to_string());
+    }
+    for suffix in ["_sum", "_count", "_bucket"] {
+        if let Some(base) = name.strip_suffix(suffix)
+            && matches!(
+                types.get(base).map(String::as_str),
+                Some("summary" | "histogram")
+            )
+        {
+            return Some(base.to_string());
+        }
+    }
+    None
+}
+
+/// The cumulative incident series of `scrape`: series → value. Fails on a
+/// counter family that is neither cumulative nor a process counter.
+fn cumulative(scrape: &str) -> BTreeMap<String, f64> {
+    let (samples, types) = parse(scrape);
+    let mut out = BTreeMap::new();
+    for (series, v) in samples {
+        let Some(family) = counter_family(&series, &types) else {
+            continue;
+        };
+        if CUMULATIVE.contains(&family.as_str()) {
+            out.insert(series, v);
+        } else {
+            assert!(
+                PROCESS.contains(&family.as_str()),
+                "counter family {family} is neither cumulative nor a process counter: classify it"
+            );
+        }
+    }
+    out
+}
+
+fn assert_no_drops(what: &str, before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) {
+    for (series, v) in before {
+        let w = after
+            .get(series)
+            .unwrap_or_else(|| panic!("{what}: {series} ({v}) disappeared"));
+        assert!(w >= v, "{what}: {series} dropped from {v} to {w}");
+    }
+}
+
+const P1: [&str; 2] = [r#"service="shop""#, r#"severity="P1""#];
+
+fn quantiles_gone(m: &str) -> bool {
+    !m.lines()
+        .any(|l| l.starts_with("sentinel_incident_mtt") && l.contains("quantile="))
+}
+
+fn promtool(scrape: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package `prometheus`)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (Some(0), "", ""),
+        "scrape was:\n{scrape}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_counters_never_drop_across_the_window_restarts_and_kill_9() {
+    let up = Arc::new(AtomicBool::new(true));
+    let target = start_target(Arc::clone(&up)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), target);
+
+    // An incident stored long ago, by a sentinel without totals (entered = 0).
+    let old = old_incident();
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    store
+        .save_incident(
+            old.id.clone(),
+            "shop".into(),
+            "resolved".into(),
+            old.opened_at.as_second(),
+            old.to_json().unwrap(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let envs = [("COUNTERS_TOKEN", TOKEN)];
+    let client = reqwest::Client::new();
+    let d = Daemon::start(&cfg, &envs);
+    let first = wait_for(&client, &d, 10, "the stored incident in the totals", |m| {
+        sample(m, "sentinel_incidents_total", &P1) == Some(1.0)
+    })
+    .await;
+    let seeded = [
+        ("sentinel_incident_mttd_seconds_sum", 120.0),
+        ("sentinel_incident_mtta_seconds_sum", 300.0),
+        ("sentinel_incident_mttr_seconds_sum", 1800.0),
+    ];
+    for (name, v) in seeded {
+        assert_eq!(sample(&first, name, &P1), Some(v), "{name}");
+    }
+    assert!(quantiles_gone(&first), "60 days old: outside the 5s window");
+
+    // A live incident: down, acknowledged through the API, up again.
+    up.store(false, Ordering::SeqCst);
+    wait_for(&client, &d, 10, "a live incident", |m| {
+        sample(m, "sentinel_incidents_total", &P1) == Some(2.0)
+    })
+    .await;
+    let list: serde_json::Value = client
+        .get(d.url("/api/v1/incidents?state=open"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_string();
+    let ack = client
+        .post(d.url(&format!("/api/v1/incidents/{id}/ack")))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"by": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(ack.status().is_success(), "ack: {}", ack.status());
+    up.store(true, Ordering::SeqCst);
+    let resolved = wait_for(&client, &d, 10, "the live incident resolves", |m| {
+        sample(m, "sentinel_incident_mttr_seconds_count", &P1) == Some(2.0)
+    })
+    .await;
+    promtool(&resolved);
+    let a = cumulative(&resolved);
+    for (name, v) in seeded {
+        assert!(a[&format!("{name}{{service=\"shop\",severity=\"P1\"}}")] > v);
+    }
+    for met in ["true", "false"] {
+        for stage in ["acknowledge", "restore"] {
+            let series = format!(
+                "sentinel_incident_response_total{{service=\"shop\",severity=\"P1\",stage=\"{stage}\",met=\"{met}\"}}"
+            );
+            assert_eq!(
+                a[&series],
+                if met == "true" { 2.0 } else { 0.0 },
+                "{series}"
+            );
+        }
+    }
+
+    // The live incident leaves the 5s window: quantiles go, counters stay.
+    let left = wait_for(
+        &client,
+        &d,
+        15,
+        "the live incident to leave the window",
+        quantiles_gone,
+    )
+    .await;
+    let b = cumulative(&left);
+    assert_no_drops("window", &a, &b);
+
+    // A clean restart.
+    assert!(d.terminate().success());
+    let mut d = Daemon::start(&cfg, &envs);
+    let restarted = wait_for(
+        &client,
+        &d,
+        10,
+        "a scrape with the incident families",
+        |m| sample(m, "sentinel_incidents_total", &P1).is_some(),
+    )
+    .await;
+    promtool(&restarted);
+    let c = cumulative(&restarted);
+    assert_no_drops("restart", &b, &c);
+    assert_eq!(c, b, "nothing happened between the two scrapes");
+
+    // kill -9 and start again.
+    kill9(&mut d);
+    drop(d);
+    let d = Daemon::start(&cfg, &envs);
+    let again = wait_for(&client, &d, 10, "a scrape after kill -9", |m| {
+        sample(m, "sentinel_incidents_total", &P1).is_some()
+    })
+    .await;
+    let e = cumulative(&again);
+    assert_no_drops("kill -9", &c, &e);
+    assert_eq!(e, c);
+    drop(d);
+}
