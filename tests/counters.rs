@@ -38,8 +38,9 @@ const CUMULATIVE: [&str; 5] = [
 
 /// Families counted since the process started (Prometheus handles their
 /// reset to zero at a restart).
-const PROCESS: [&str; 10] = [
+const PROCESS: &[&str] = &[
     "sentinel_check_runs_total",
+    "sentinel_check_local_errors_total",
     "sentinel_check_failures_total",
     "sentinel_check_skipped_total",
     "sentinel_check_duration_seconds",
