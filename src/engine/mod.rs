@@ -48,6 +48,8 @@ use crate::store::{
     BucketDelta, IncidentRow, OutboxInsert, ServiceBucket, ServiceStateRow, StateWrite, Store,
 };
 
+#[cfg(test)]
+mod lifecycle_tests;
 mod render;
 pub use render::{render_engine_stats, render_incidents, render_slo};
 
