@@ -340,12 +340,12 @@ impl Store {
         match (now, opened) {
             (Ok(now), Some(opened)) if now == opened => None,
             (Ok(_), _) => Some(format!(
-                "state file {shown} was replaced by another file while sentinel runs; \
-                 sentinel still writes to the file it opened, which is lost when it stops"
+                "state file {shown} was replaced by another file while sentinel runs: \
+                 sentinel still writes the file it opened, which vanishes when sentinel exits"
             )),
             (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
-                "state file {shown} was deleted while sentinel runs; \
-                 new counts and incident changes go to the deleted file and are lost when it stops"
+                "state file {shown} was deleted while sentinel runs: counts and incident \
+                 changes now go to the deleted file, which vanishes when sentinel exits"
             )),
             (Err(e), _) => Some(format!("state file {shown} cannot be checked: {e}")),
         }
