@@ -1030,7 +1030,11 @@ impl Loop {
                 },
                 _ = flush.tick() => {
                     self.flush_counts().await;
-                    self.persist().await;
+                    // A retried write that lands (the disk has room again)
+                    // is shown at once, not at the next publish tick.
+                    if self.persist().await {
+                        self.dirty = true;
+                    }
                     if self.dirty {
                         self.publish().await;
                     }

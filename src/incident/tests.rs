@@ -810,6 +810,25 @@ fn response_targets_count_when_the_stage_completes_or_the_target_passes() {
     assert_eq!(stats.incidents().count(), 1);
 }
 
+#[test]
+fn pruning_keeps_open_incidents_whatever_their_age() {
+    let mut m = ServiceIncidents::new("identity", &policy(1, 1), None, 0);
+    let open = m
+        .on_run(t(0), "login", false, "x", false)
+        .remove(0)
+        .incident;
+    let mut stats = MttxStats::rebuild(targets(), [open.clone()]);
+    stats.prune(t(100));
+    assert_eq!(stats.incidents().cloned().collect::<Vec<_>>(), [open]);
+    let resolved = m
+        .on_run(t(200), "login", true, "", false)
+        .remove(0)
+        .incident;
+    stats.upsert(&resolved);
+    stats.prune(t(100));
+    assert_eq!(stats.incidents().count(), 0);
+}
+
 fn service(p: IncidentPolicy, checks: &[&str]) -> crate::config::Service {
     use crate::config::{Check, ProbeSpec, Service, TcpSpec};
     Service {
