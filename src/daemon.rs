@@ -280,7 +280,6 @@ pub async fn run(
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await
     });
-    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
 
     let sink = Arc::new(Sink {
         shared: Arc::clone(&shared),
@@ -298,6 +297,8 @@ pub async fn run(
         "checks scheduled"
     );
     shared.ready.store(true, Ordering::Release);
+    // Logged once ready, so whoever waits for this line finds /readyz 200.
+    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
 
     let mut hup = sighup()?;
     loop {

@@ -637,7 +637,13 @@ impl EngineState {
     /// that caused it), or gets a write of its own.
     pub fn writes(&mut self, changes: Vec<Change>, now: Timestamp) -> Vec<IncidentWrite> {
         let mut out: Vec<IncidentWrite> = changes.iter().map(|c| self.write_for(c, now)).collect();
+        // Only a service's latest state matters; one write each.
+        let mut latest: Vec<(String, ServiceState)> = Vec::new();
         for (service, st) in std::mem::take(&mut self.state_changes) {
+            latest.retain(|(s, _)| *s != service);
+            latest.push((service, st));
+        }
+        for (service, st) in latest {
             let last = out.iter_mut().rev().find(|w| {
                 w.service_state.is_none()
                     && w.incident.as_ref().is_some_and(|i| i.service == service)
