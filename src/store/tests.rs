@@ -572,3 +572,78 @@ async fn prune_incidents_keeps_open_incidents_and_pending_events() {
     // Open incidents are returned however old they are.
     assert_eq!(store.load_incidents(T0 + 1000).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_service_state_commits_with_its_incident_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let write = |state: &str, body: Option<&str>| StateWrite {
+        incident: Some(IncidentRow {
+            id: "inc-1".into(),
+            service: "identity".into(),
+            state: state.into(),
+            opened_at: T0,
+            body_json: format!("{{\"state\":\"{state}\"}}"),
+        }),
+        events: vec![event(&format!("e-{state}"), "tickets", "inc-1", T0)],
+        service_state: Some(ServiceStateRow {
+            service: "identity".into(),
+            body_json: body.map(str::to_string),
+        }),
+    };
+    // A failing service-state write takes the incident and its event with it.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON service_state
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    store
+        .save_state(write("resolved", Some("{\"hold\":1}")))
+        .await
+        .unwrap_err();
+    assert_eq!(store.load_incidents(0).await.unwrap(), vec![]);
+    assert_eq!(store.outbox_depth().await.unwrap(), vec![]);
+    assert_eq!(store.load_service_states().await.unwrap(), vec![]);
+
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER boom;")
+        .unwrap();
+    store
+        .save_state(write("resolved", Some("{\"hold\":1}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_service_states().await.unwrap(),
+        vec![("identity".to_string(), "{\"hold\":1}".to_string())]
+    );
+    assert_eq!(
+        store.incident_notifiers("inc-1").await.unwrap(),
+        ["tickets"]
+    );
+    // A state alone (no incident), then `None` deletes the row.
+    store
+        .save_state(StateWrite {
+            service_state: Some(ServiceStateRow {
+                service: "identity".into(),
+                body_json: None,
+            }),
+            ..StateWrite::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.load_service_states().await.unwrap(), vec![]);
+    assert_eq!(store.load_incidents(0).await.unwrap().len(), 1);
+
+    // A copy holds everything and opens as a store of its own.
+    let copy = dir.path().join("copy.db");
+    store.copy_to(copy.clone()).await.unwrap();
+    let reader = Store::open_read_only(&copy).unwrap();
+    assert_eq!(
+        reader.load_incidents(0).unwrap(),
+        store.load_incidents(0).await.unwrap()
+    );
+}
