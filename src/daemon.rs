@@ -31,8 +31,11 @@ pub struct Shared {
     pub metrics: Arc<CheckMetrics>,
     /// Scheduler start lag (actual − scheduled start) in microseconds since start.
     pub start_lag: Mutex<Histogram<u64>>,
-    /// `/readyz` latch: set once state is loaded and checks are scheduled.
+    /// `/readyz` latch: set once state is loaded and checks are scheduled,
+    /// cleared at shutdown.
     pub ready: AtomicBool,
+    /// Set when the engine task has died (a bug): `/readyz` fails for good.
+    pub engine_dead: AtomicBool,
     pub last_reload_ok: AtomicBool,
     pub clock: Arc<dyn Clock>,
     pub engine: EngineHandle,
@@ -51,6 +54,26 @@ impl Shared {
             Ok(g) => Arc::clone(&g),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// `Ok` when `/readyz` should answer 200; otherwise why not. Ready means
+    /// state is loaded, checks are scheduled, the engine runs, and the state
+    /// file at `storage.path` is the one being written.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.engine_dead.load(Ordering::Acquire) {
+            return Err(
+                "the engine task stopped: SLO and incident state are no longer updated; \
+                 restart sentinel"
+                    .to_string(),
+            );
+        }
+        if !self.ready.load(Ordering::Acquire) {
+            return Err("not ready: starting up or shutting down".to_string());
+        }
+        if let Some(problem) = self.engine.stats.store_file_problem() {
+            return Err(problem);
+        }
+        Ok(())
     }
 
     /// The whole `/metrics` body.
@@ -284,6 +307,7 @@ pub async fn run(
         metrics,
         start_lag: Mutex::new(lag),
         ready: AtomicBool::new(false),
+        engine_dead: AtomicBool::new(false),
         last_reload_ok: AtomicBool::new(true),
         clock,
         engine,
@@ -296,7 +320,7 @@ pub async fn run(
     let watched = Arc::clone(&shared);
     let engine_task = tokio::spawn(async move {
         if let Err(e) = engine_task.await {
-            watched.ready.store(false, Ordering::Release);
+            watched.engine_dead.store(true, Ordering::Release);
             tracing::error!(error = %e, "engine task died: SLO and incident state are no longer updated; /readyz now fails");
         }
     });
@@ -359,6 +383,9 @@ pub async fn run(
     if let Err(e) = worker_task.await {
         tracing::error!(error = %e, "notifier worker panicked");
     }
+    if let Some(problem) = store.file_problem().await {
+        save_detached_store(&store, &problem, shared.clock.now()).await;
+    }
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the state store");
     }
@@ -394,6 +421,30 @@ fn descriptor_budget(cfg: &Config) -> ServerLimits {
     ServerLimits {
         max_connections,
         read_timeout: cfg.server.read_timeout,
+    }
+}
+
+/// The state file was deleted or replaced while running: everything since
+/// went to the file sentinel still has open, which vanishes when it closes.
+/// Save a copy next to the path so the operator can put it back.
+async fn save_detached_store(store: &crate::store::Store, problem: &str, now: jiff::Timestamp) {
+    let path = store.path();
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".orphaned-{}", now.as_second()));
+    let dest = PathBuf::from(name);
+    match store.copy_to(dest.clone()).await {
+        Ok(()) => tracing::error!(
+            saved = %dest.display(),
+            "{problem}. Saved everything sentinel held to {}: to keep it, move it to {} \
+             (after moving aside whatever is there) before starting sentinel again",
+            dest.display(),
+            path.display()
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "{problem}. Saving what sentinel held to {} failed; that state is lost",
+            dest.display()
+        ),
     }
 }
 

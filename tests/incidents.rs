@@ -489,3 +489,194 @@ async fn write_endpoints_are_disabled_without_a_token() {
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
 }
+
+/// A service that only a burn-rate page opens incidents for: `open_after`
+/// is out of reach, and with a 99.99 % objective a few seconds of failures
+/// at 200 ms push burn(1h) and burn(5m) over 14.4.
+fn burn_config(
+    dir: &std::path::Path,
+    target: SocketAddr,
+    receiver: SocketAddr,
+) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+server:
+  listen: 127.0.0.1:0
+  api_token_env: E2E_TOKEN
+storage:
+  path: {db}
+notifiers:
+  - name: tickets
+    type: webhook
+    url: http://{receiver}/hooks
+    secret_env: TICKETS_SECRET
+services:
+  - name: portal
+    checks:
+      - name: health
+        interval: 200ms
+        timeout: 150ms
+        http:
+          url: http://{target}/health
+    slo:
+      objective: 99.99
+      window: 30d
+    incident:
+      open_after: 100000
+      resolve_after: 2
+      severity: P1
+      notify: [tickets]
+"#,
+        db = dir.join("state.db").display()
+    );
+    let p = dir.join("sentinel.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `(id, state)` of every incident row in the store, by id.
+fn stored_incidents(db: &std::path::Path) -> Vec<(String, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, state FROM incidents ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// `(id, state)` of every incident `/api/v1/incidents?state=all` lists, by id.
+async fn listed_incidents(http: &reqwest::Client, d: &Daemon) -> Vec<(String, String)> {
+    let list: Value = http
+        .get(d.url("/api/v1/incidents?state=all"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<(String, String)> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_string(),
+                i["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every event the receiver got is about an incident it was told was opened
+/// (before it, in arrival order).
+fn assert_announced(r: &Receiver) {
+    let mut opened = std::collections::HashSet::new();
+    for g in r.got.lock().unwrap().iter() {
+        let v: Value = serde_json::from_str(&g.body).unwrap();
+        let id = v["incident"]["id"].as_str().unwrap().to_string();
+        if v["type"] == "incident.opened" {
+            opened.insert(id);
+        } else {
+            assert!(
+                opened.contains(&id),
+                "{} for {id}, which was never announced as opened",
+                v["type"]
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_resolve_while_failing_survives_restarts_without_inventing_incidents() {
+    let up = Arc::new(AtomicBool::new(true));
+    let target = start_target(Arc::clone(&up)).await;
+    let recv = Arc::new(Receiver::default());
+    let raddr = start_receiver(Arc::clone(&recv)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = burn_config(dir.path(), target, raddr);
+    let db = dir.path().join("state.db");
+    let http = reqwest::Client::new();
+    let mut d = Daemon::start(&cfg, &envs());
+    wait_for(&http, &d, 10, "a good run", |m| {
+        sample(m, "sentinel_check_up", &[r#"check="health""#]) == Some(1.0)
+    })
+    .await;
+
+    // The target goes down: the page opens an incident; resolved by hand
+    // while the target stays down and the page keeps firing.
+    up.store(false, Ordering::SeqCst);
+    let ev = events(&recv, 1, 30).await;
+    assert_eq!(ev[0].1["type"], "incident.opened");
+    let id = ev[0].1["incident"]["id"].as_str().unwrap().to_string();
+    let r = http
+        .post(d.url(&format!("/api/v1/incidents/{id}/resolve")))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"by": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ev = events(&recv, 2, 10).await;
+    assert_eq!(ev[1].1["type"], "incident.resolved");
+    let expected = vec![(id.clone(), "resolved".to_string())];
+
+    // Restart twice (clean, then kill -9) with the target still down.
+    for how in ["TERM", "KILL"] {
+        if how == "TERM" {
+            d.signal("-TERM");
+            assert!(d.wait_exit().success());
+        } else {
+            kill9(&mut d);
+        }
+        d = Daemon::start(&cfg, &envs());
+        // Runs keep failing and the burn alert is evaluated several times.
+        let m = wait_for(&http, &d, 10, "failing runs after the restart", |m| {
+            sample(
+                m,
+                "sentinel_check_runs_total",
+                &[r#"check="health""#, r#"result="bad""#],
+            )
+            .unwrap_or(0.0)
+                >= 10.0
+        })
+        .await;
+        let listed = listed_incidents(&http, &d).await;
+        assert_eq!(listed, stored_incidents(&db), "after {how}: API vs store");
+        assert_eq!(listed, expected, "after {how}: nothing new, same id");
+        assert_eq!(
+            sample(&m, "sentinel_incidents_open", &[r#"service="portal""#]),
+            Some(0.0),
+            "after {how}"
+        );
+        // An operator acknowledges whatever the API shows as open.
+        let open: Value = http
+            .get(d.url("/api/v1/incidents?state=open"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for inc in open["incidents"].as_array().unwrap() {
+            let ack = d.url(&format!(
+                "/api/v1/incidents/{}/ack",
+                inc["id"].as_str().unwrap()
+            ));
+            http.post(ack).bearer_auth(TOKEN).send().await.unwrap();
+        }
+    }
+    // Give the outbox worker time to deliver anything that was queued.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_announced(&recv);
+    assert_eq!(
+        recv.got.lock().unwrap().len(),
+        2,
+        "opened and resolved only"
+    );
+}

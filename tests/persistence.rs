@@ -391,3 +391,89 @@ fn a_store_from_a_newer_schema_is_refused_untouched() {
     }
     check_refused(dir.path(), &store, "schema version 99, newer than");
 }
+
+/// Total runs of both checks on one scrape.
+fn total_runs(m: &str) -> f64 {
+    m.lines()
+        .filter(|l| l.starts_with("sentinel_check_runs_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_deleted_while_running_is_loud_and_its_data_is_saved_at_stop() {
+    let up = Arc::new(AtomicBool::new(true));
+    let target = start_target(Arc::clone(&up)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), target, false);
+    let db = dir.path().join("state/sentinel.db");
+    let client = reqwest::Client::new();
+    let d = Daemon::start(&cfg, &[]);
+    poll(10, "ready and probing", || async {
+        let ready = client.get(d.url("/readyz")).send().await.ok()?;
+        let m = scrape(&client, &d).await;
+        (ready.status() == 200 && total_runs(&m) >= 4.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        sample(&scrape(&client, &d).await, "sentinel_store_file_ok", &[]),
+        Some(1.0)
+    );
+
+    std::fs::remove_file(&db).unwrap();
+    let deleted = Instant::now();
+    // The watch runs every 5 s: /readyz turns 503 with the reason in JSON.
+    let why = poll(15, "/readyz to fail", || async {
+        let r = client.get(d.url("/readyz")).send().await.ok()?;
+        if r.status() != 503 {
+            return None;
+        }
+        let v: serde_json::Value = r.json().await.ok()?;
+        v["error"].as_str().map(str::to_string)
+    })
+    .await;
+    eprintln!(
+        "/readyz failed {:.1}s after the delete",
+        deleted.elapsed().as_secs_f64()
+    );
+    assert!(why.contains("was deleted"), "{why}");
+    assert!(why.contains(&db.display().to_string()), "{why}");
+    let logs = d.stderr.lock().unwrap().join("\n");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("ERROR") && l.contains("was deleted")),
+        "{logs}"
+    );
+    let m = scrape(&client, &d).await;
+    assert_eq!(sample(&m, "sentinel_store_file_ok", &[]), Some(0.0));
+    // Probing continues.
+    let before = total_runs(&m);
+    poll(10, "more runs", || async {
+        (total_runs(&scrape(&client, &d).await) >= before + 4.0).then_some(())
+    })
+    .await;
+
+    // A clean stop saves everything the daemon held next to the path.
+    let counted = total_runs(&scrape(&client, &d).await) as u64;
+    let stderr = Arc::clone(&d.stderr);
+    d.signal("-TERM");
+    assert!(d.wait_exit().success());
+    let logs = stderr.lock().unwrap().join("\n");
+    let saved = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("sentinel.db.orphaned-"))
+        .unwrap_or_else(|| panic!("no saved copy; log:\n{logs}"));
+    assert!(
+        logs.contains(&saved.display().to_string()),
+        "the log names the copy: {logs}"
+    );
+    assert!(!db.exists(), "nothing was written at the deleted path");
+    // The documented recovery: move it into place; every run is there.
+    std::fs::rename(&saved, &db).unwrap();
+    let (valid, _) = runs(&report(&cfg));
+    assert!(
+        valid >= counted,
+        "saved copy holds {valid} runs, the daemon counted {counted} before the stop"
+    );
+}

@@ -72,9 +72,69 @@ fn render(snap: &Snapshot, cfg: &Config) -> Scrape {
 }
 
 fn scrape(s: &mut EngineState, now: Timestamp) -> Scrape {
-    let (snap, changes) = s.evaluate(now);
+    let (snap, changes) = evaluate(s, now);
     assert!(changes.is_empty(), "{changes:?}");
     render(&snap, &s.cfg)
+}
+
+/// What the engine task does when the store takes every write: the
+/// changes' writes and the entries made by time alone are stored, in order.
+fn commit(s: &mut EngineState, changes: &[Change], now: Timestamp) {
+    let mut writes = s.writes(changes.to_vec(), now);
+    writes.extend(s.take_entry_writes());
+    for w in &writes {
+        s.stored(w);
+    }
+}
+
+fn on_run(s: &mut EngineState, r: &RunRecord) -> (bool, Vec<Change>) {
+    let out = s.on_run(r);
+    commit(s, &out.1, r.at);
+    out
+}
+
+fn ack(
+    s: &mut EngineState,
+    now: Timestamp,
+    id: &str,
+    by: &str,
+    note: Option<&str>,
+) -> Result<(Incident, Option<Change>), IncidentError> {
+    let out = s.ack(now, id, by, note)?;
+    commit(s, out.1.as_slice(), now);
+    Ok(out)
+}
+
+fn resolve(
+    s: &mut EngineState,
+    now: Timestamp,
+    id: &str,
+    by: &str,
+) -> Result<Change, IncidentError> {
+    let c = s.resolve(now, id, by)?;
+    commit(s, std::slice::from_ref(&c), now);
+    Ok(c)
+}
+
+/// An evaluation whose writes are all stored; the snapshot shows them.
+fn evaluate(s: &mut EngineState, now: Timestamp) -> (Snapshot, Vec<Change>) {
+    let (mut snap, changes) = s.evaluate(now);
+    commit(s, &changes, now);
+    s.fill_incidents(&mut snap, now);
+    (snap, changes)
+}
+
+fn reconfigure(
+    s: &mut EngineState,
+    now: Timestamp,
+    cfg: Arc<Config>,
+) -> (Vec<String>, Vec<IncidentWrite>) {
+    let (rebuild, writes) = s.reconfigure(now, cfg);
+    for w in &writes {
+        s.stored(w);
+    }
+    commit(s, &[], now);
+    (rebuild, writes)
 }
 
 fn is_counter(series: &str) -> bool {
@@ -135,19 +195,18 @@ fn assert_scenario_totals(m: &Scrape) {
 /// Incident A on day 0 and incident B on day 3 of a 7-day SLO window.
 fn scenario(s: &mut EngineState) {
     // A: impact 00:00, opened 00:01, acked 00:06, restored and resolved 00:08.
-    s.on_run(&run("home", at("2026-01-01T00:00:00Z"), false));
-    let (_, opened) = s.on_run(&run("home", at("2026-01-01T00:01:00Z"), false));
+    on_run(s, &run("home", at("2026-01-01T00:00:00Z"), false));
+    let (_, opened) = on_run(s, &run("home", at("2026-01-01T00:01:00Z"), false));
     let id = opened[0].incident.id.clone();
-    s.ack(at("2026-01-01T00:06:00Z"), &id, "alice", None)
-        .unwrap();
-    s.on_run(&run("home", at("2026-01-01T00:08:00Z"), true));
+    ack(s, at("2026-01-01T00:06:00Z"), &id, "alice", None).unwrap();
+    on_run(s, &run("home", at("2026-01-01T00:08:00Z"), true));
     // B: impact 00:00, opened 00:02, never acked, resolved 02:00.
-    s.on_run(&run("api", at("2026-01-04T00:00:00Z"), false));
-    s.on_run(&run("api", at("2026-01-04T00:02:00Z"), false));
+    on_run(s, &run("api", at("2026-01-04T00:00:00Z"), false));
+    on_run(s, &run("api", at("2026-01-04T00:02:00Z"), false));
     // Its acknowledge target passes at 00:12 and its restore target at 01:00.
-    s.evaluate(at("2026-01-04T00:30:00Z"));
-    s.evaluate(at("2026-01-04T01:30:00Z"));
-    s.on_run(&run("api", at("2026-01-04T02:00:00Z"), true));
+    evaluate(s, at("2026-01-04T00:30:00Z"));
+    evaluate(s, at("2026-01-04T01:30:00Z"));
+    on_run(s, &run("api", at("2026-01-04T02:00:00Z"), true));
 }
 
 #[test]
@@ -205,8 +264,8 @@ fn counters_never_drop_when_incidents_leave_the_slo_window_and_quantiles_follow_
 #[test]
 fn a_reload_or_a_late_ack_never_rejudges_a_verdict() {
     let mut s = EngineState::new(config(CFG));
-    s.on_run(&run("home", at("2026-01-01T00:00:00Z"), false));
-    let (_, opened) = s.on_run(&run("home", at("2026-01-01T00:01:00Z"), false));
+    on_run(&mut s, &run("home", at("2026-01-01T00:00:00Z"), false));
+    let (_, opened) = on_run(&mut s, &run("home", at("2026-01-01T00:01:00Z"), false));
     let id = opened[0].incident.id.clone();
     let before = scrape(&mut s, at("2026-01-01T00:12:00Z"));
     assert_eq!(get(&before, &response("acknowledge", false)), Some(1.0));
@@ -215,9 +274,9 @@ fn a_reload_or_a_late_ack_never_rejudges_a_verdict() {
         "P1: { acknowledge: 10m, restore: 1h }",
         "P1: { acknowledge: 1h, restore: 1h }",
     );
-    let (_, changes) = s.reconfigure(at("2026-01-01T00:13:00Z"), config(&relaxed));
+    let (_, changes) = reconfigure(&mut s, at("2026-01-01T00:13:00Z"), config(&relaxed));
     assert!(changes.is_empty());
-    let (_, ack) = s.ack(at("2026-01-01T00:20:00Z"), &id, "bob", None).unwrap();
+    let (_, ack) = ack(&mut s, at("2026-01-01T00:20:00Z"), &id, "bob", None).unwrap();
     assert_eq!(
         ack.unwrap()
             .entries
@@ -243,19 +302,19 @@ fn a_reload_or_a_late_ack_never_rejudges_a_verdict() {
 fn a_relapse_counts_mttr_once_at_resolution() {
     let cfg = CFG.replace("resolve_after: 1", "resolve_after: 2");
     let mut s = EngineState::new(config(&cfg));
-    s.on_run(&run("home", at("2026-01-01T00:00:00Z"), false));
-    s.on_run(&run("home", at("2026-01-01T00:01:00Z"), false));
+    on_run(&mut s, &run("home", at("2026-01-01T00:00:00Z"), false));
+    on_run(&mut s, &run("home", at("2026-01-01T00:01:00Z"), false));
     // One good run (not enough to resolve), a relapse, then two good runs.
-    s.on_run(&run("home", at("2026-01-01T00:02:00Z"), true));
-    let (_, relapse) = s.on_run(&run("home", at("2026-01-01T00:03:00Z"), false));
+    on_run(&mut s, &run("home", at("2026-01-01T00:02:00Z"), true));
+    let (_, relapse) = on_run(&mut s, &run("home", at("2026-01-01T00:03:00Z"), false));
     assert!(relapse.iter().all(|c| c.entries.is_empty()), "{relapse:?}");
     let mid = scrape(&mut s, at("2026-01-01T00:04:00Z"));
     assert_eq!(
         get(&mid, &format!("sentinel_incident_mttr_seconds_count{P1}")),
         Some(0.0)
     );
-    s.on_run(&run("home", at("2026-01-01T00:05:00Z"), true));
-    let (_, resolved) = s.on_run(&run("home", at("2026-01-01T00:06:00Z"), true));
+    on_run(&mut s, &run("home", at("2026-01-01T00:05:00Z"), true));
+    let (_, resolved) = on_run(&mut s, &run("home", at("2026-01-01T00:06:00Z"), true));
     assert_eq!(resolved.len(), 1);
     let end = scrape(&mut s, at("2026-01-01T00:07:00Z"));
     assert_no_counter_drops(&mid, &end);
@@ -333,26 +392,26 @@ proptest! {
             };
             now = now.checked_add(jiff::SignedDuration::from_secs(step)).unwrap();
             let open = s.incidents.get("web").and_then(|m| m.open_incident()).map(|i| i.id.clone());
-            let changes = match op {
-                Op::Run { check, good, .. } => s.on_run(&run(CHECKS[*check], now, *good)).1,
+            let changed: Vec<Incident> = match op {
+                Op::Run { check, good, .. } => on_run(&mut s, &run(CHECKS[*check], now, *good)).1.into_iter().map(|c| c.incident).collect(),
                 Op::Ack { .. } => match &open {
-                    Some(id) => s.ack(now, id, "x", None).unwrap().1.into_iter().collect(),
+                    Some(id) => ack(&mut s, now, id, "x", None).unwrap().1.into_iter().map(|c| c.incident).collect(),
                     None => vec![],
                 },
                 Op::Resolve { .. } => match &open {
-                    Some(id) => vec![s.resolve(now, id, "x").unwrap()],
+                    Some(id) => vec![resolve(&mut s, now, id, "x").unwrap().incident],
                     None => vec![],
                 },
-                Op::Evaluate { .. } => s.evaluate(now).1,
+                Op::Evaluate { .. } => evaluate(&mut s, now).1.into_iter().map(|c| c.incident).collect(),
                 Op::Reload { .. } => {
                     cfgs.swap(0, 1);
-                    s.reconfigure(now, Arc::clone(&cfgs[0])).1
+                    reconfigure(&mut s, now, Arc::clone(&cfgs[0])).1.into_iter().filter_map(|w| w.incident).collect()
                 }
             };
-            for c in changes {
-                seen.insert(c.incident.id.clone(), c.incident);
+            for i in changed {
+                seen.insert(i.id.clone(), i);
             }
-            let (snap, _) = s.evaluate(now);
+            let (snap, _) = evaluate(&mut s, now);
             let m = render(&snap, &s.cfg);
             assert_no_counter_drops(&last, &m);
             last = m;
@@ -418,6 +477,7 @@ impl Running {
             flush_every: Duration::from_millis(20),
             snapshot_every: Duration::from_millis(20),
             prune_every: Duration::from_secs(3600),
+            store_check_every: Duration::from_secs(3600),
         };
         let (handle, task) = start(
             Arc::clone(cfg),

@@ -17,12 +17,22 @@
 //!   transaction, in the order they happened. A failed write stays queued
 //!   (in order) and is retried on the next flush: no event is dropped while
 //!   the process lives; once written, the outbox survives `kill -9`.
+//! - No change is ever discarded, and readers see only what is stored: the
+//!   incidents, counts and MTTx figures of a published [`Snapshot`] come
+//!   from changes the store has taken ([`EngineState::stored`]). With a
+//!   failing disk the state machine may be ahead of the store; its unstored
+//!   incident appears (and is announced) once its write succeeds.
 //! - The cumulative incident figures (`sentinel_incidents_total`, the MTTx
 //!   `_sum`/`_count`, `sentinel_incident_response_total`) are restored from
 //!   the store's totals and only added to: each entry an incident makes
 //!   ([`crate::incident::totals`]) travels with the write of the change that
 //!   made it, or, for a target that passed with time alone, with a write of
-//!   the unchanged incident. The quantiles are windowed and rebuilt.
+//!   the unchanged incident; it is shown once that write is stored. The
+//!   quantiles are windowed and rebuilt.
+//! - The state-file watch: every [`EngineOptions::store_check_every`] the
+//!   engine checks that `storage.path` still names the file it writes;
+//!   when it does not, `/readyz` fails and an ERROR is logged (at most once a
+//!   minute) while probing continues.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,15 +46,19 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{Config, SloWindow};
 use crate::incident::{
-    Ack, Attainment, Change, Cumulative, Entry, Incident, IncidentError, MttxStats,
-    ServiceIncidents, Stage, StageSummary, State, Totals,
+    Ack, Attainment, Change, ChangeKind, Cumulative, Entry, Incident, IncidentError, MttxStats,
+    ServiceIncidents, ServiceState, Stage, StageSummary, State, Totals,
 };
 use crate::notify::EventContext;
 use crate::slo::{self, AlertState, Counts, Figures, Resolution, Schedule, ServiceSlo};
-use crate::store::{BucketDelta, IncidentSave, OutboxInsert, ServiceBucket, Store};
+use crate::store::{
+    BucketDelta, IncidentRow, OutboxInsert, ServiceBucket, ServiceStateRow, StateWrite, Store,
+};
 
 #[cfg(test)]
 mod counter_tests;
+#[cfg(test)]
+mod lifecycle_tests;
 mod render;
 pub use render::{render_engine_stats, render_incidents, render_slo};
 
@@ -103,6 +117,9 @@ pub struct EngineOptions {
     pub flush_every: Duration,
     pub snapshot_every: Duration,
     pub prune_every: Duration,
+    /// How often the engine checks that `storage.path` still names the file
+    /// it writes (see [`Store::file_problem`]).
+    pub store_check_every: Duration,
 }
 
 impl Default for EngineOptions {
@@ -111,9 +128,16 @@ impl Default for EngineOptions {
             flush_every: Duration::from_secs(1),
             snapshot_every: Duration::from_secs(2),
             prune_every: Duration::from_secs(3600),
+            store_check_every: STORE_CHECK_EVERY,
         }
     }
 }
+
+/// The default [`EngineOptions::store_check_every`] (documented in the README).
+pub const STORE_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// A state-file problem is logged again at most this often while it lasts.
+const STORE_PROBLEM_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Counters about the engine itself, exported on `/metrics`.
 #[derive(Debug, Default)]
@@ -125,6 +149,26 @@ pub struct EngineStats {
     pub runs_in_maintenance: AtomicU64,
     /// Incident changes written to the store / waiting because a write failed.
     pub incident_writes_pending: AtomicU64,
+    /// Set while `storage.path` does not name the file the store writes
+    /// (deleted or replaced): what happened, for `/readyz` and the log.
+    pub store_file_problem: std::sync::Mutex<Option<String>>,
+}
+
+impl EngineStats {
+    /// What is wrong with the state file, if anything.
+    pub fn store_file_problem(&self) -> Option<String> {
+        match self.store_file_problem.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_store_file_problem(&self, problem: Option<String>) {
+        match self.store_file_problem.lock() {
+            Ok(mut g) => *g = problem,
+            Err(p) => *p.into_inner() = problem,
+        }
+    }
 }
 
 /// The SLO state, without IO: testable on a manual clock.
@@ -136,23 +180,71 @@ pub struct EngineState {
     mttx: MttxStats,
     /// Latest (availability SLI, budget remaining) per service, for event context.
     latest: HashMap<String, (Option<f64>, f64)>,
-    /// Cumulative figures (incidents opened, MTTx sums and counts, targets
-    /// met / missed): restored from the store and only ever added to, so
-    /// they are real counters across restarts and pruning.
+    /// The ledger of cumulative figures (incidents opened, MTTx sums and
+    /// counts, targets met / missed): restored from the store and only ever
+    /// added to, so they are real counters across restarts and pruning. It
+    /// decides which entries a change makes, so it runs ahead of the store.
     totals: Totals,
+    /// The cumulative figures readers see: those restored plus the entries
+    /// of every write the store has taken ([`Self::stored`]).
+    visible: std::collections::BTreeMap<(String, String), Cumulative>,
     /// Entries made by time alone (a response target passing) or found
     /// owed at start, with no incident change to carry them: written as
     /// their own incident writes; see [`Self::take_entry_writes`].
     entry_writes: Vec<IncidentWrite>,
+    /// Service states that changed and are not yet part of a write, in order.
+    state_changes: Vec<(String, ServiceState)>,
 }
 
-/// An incident change ready to be written: the incident, its outbox rows and
-/// the cumulative-total entries it made, all written in one transaction.
+/// One write for the store, in one transaction: an incident change with its
+/// outbox rows, and/or the service's changed machine state.
 #[derive(Debug, Clone)]
 pub struct IncidentWrite {
-    pub incident: Incident,
+    pub incident: Option<Incident>,
     pub events: Vec<OutboxInsert>,
+    /// The cumulative-total entries the change made (written with it).
     pub entries: Vec<Entry>,
+    /// Only `entries` (and the incident's record of them) are written, not
+    /// the incident: entries made by time alone, for an incident as stored.
+    pub entries_only: bool,
+    /// The service's [`ServiceState`] when it changed with this write.
+    pub service_state: Option<(String, ServiceState)>,
+    /// The change opened the incident (counts toward `incidents_total` once stored).
+    pub opened: bool,
+}
+
+impl IncidentWrite {
+    /// The store's form of this write.
+    pub fn to_store(&self) -> Result<StateWrite, serde_json::Error> {
+        let incident = match &self.incident {
+            Some(i) => Some(IncidentRow {
+                id: i.id.clone(),
+                service: i.service.clone(),
+                state: i.state.as_str().to_string(),
+                opened_at: i.opened_at.as_second(),
+                body_json: i.to_json()?,
+            }),
+            None => None,
+        };
+        let service_state = match &self.service_state {
+            Some((service, st)) => Some(ServiceStateRow {
+                service: service.clone(),
+                body_json: if st.is_empty() {
+                    None
+                } else {
+                    Some(st.to_json()?)
+                },
+            }),
+            None => None,
+        };
+        Ok(StateWrite {
+            incident,
+            events: self.events.clone(),
+            entries: self.entries.clone(),
+            entries_only: self.entries_only,
+            service_state,
+        })
+    }
 }
 
 /// How far back incidents are loaded and kept for MTTx: the longest SLO
@@ -244,7 +336,9 @@ impl EngineState {
             mttx,
             latest: HashMap::new(),
             totals: Totals::default(),
+            visible: std::collections::BTreeMap::new(),
             entry_writes: Vec::new(),
+            state_changes: Vec::new(),
         }
     }
 
@@ -273,6 +367,7 @@ impl EngineState {
     /// made) read from the store. Call before [`Self::restore_incidents`]'s
     /// incidents are evaluated, so nothing they made is made again.
     pub fn restore_totals(&mut self, totals: Totals) {
+        self.visible = totals.by_key().clone();
         self.totals = totals;
     }
 
@@ -290,9 +385,14 @@ impl EngineState {
         let entries = self.totals.account(inc, &self.cfg.response_targets, now);
         if !entries.is_empty() {
             self.entry_writes.push(IncidentWrite {
-                incident: inc.clone(),
+                incident: Some(inc.clone()),
                 events: Vec::new(),
                 entries,
+                // `inc` is the stored version, which a change still queued
+                // may have overtaken: write the entries, not the body.
+                entries_only: true,
+                service_state: None,
+                opened: false,
             });
         }
     }
@@ -303,15 +403,97 @@ impl EngineState {
         std::mem::take(&mut self.entry_writes)
     }
 
-    /// Feed changes to MTTx and make their cumulative entries, in order, so
-    /// each change carries what it made to the store.
+    /// Make the cumulative entries of changes, in order, so each change
+    /// carries what it made to the store.
     fn note(&mut self, changes: &mut [Change], now: Timestamp) {
         for c in changes {
-            self.mttx.upsert(&c.incident);
             c.entries = self
                 .totals
                 .account(&c.incident, &self.cfg.response_targets, now);
         }
+    }
+
+    /// Restore the service states loaded from the store (`(service, JSON)`).
+    /// A state for a service no longer configured is forgotten (its row
+    /// deleted with the next write); one that no longer applies (burn-rate
+    /// alerts now off) is dropped the same way.
+    pub fn restore_service_states(&mut self, rows: Vec<(String, String)>) {
+        for (service, body) in rows {
+            let st = match ServiceState::from_json(&body) {
+                Ok(st) => st,
+                Err(e) => {
+                    tracing::error!(service = %service, error = %e, "stored service state is unreadable; ignored");
+                    continue;
+                }
+            };
+            match self.incidents.get_mut(&service) {
+                Some(m) => {
+                    m.restore_state(st);
+                    self.note_state(&service);
+                }
+                None => self.state_changes.push((service, ServiceState::default())),
+            }
+        }
+    }
+
+    /// Queue `service`'s machine state if it changed (see [`Self::writes`]).
+    fn note_state(&mut self, service: &str) {
+        if let Some(st) = self
+            .incidents
+            .get_mut(service)
+            .and_then(|m| m.take_state_change())
+        {
+            self.state_changes.push((service.to_string(), st));
+        }
+    }
+
+    /// A write has been stored: from now on readers may see it. Feeds MTTx
+    /// (and so the snapshot's incident list) and the cumulative figures.
+    pub fn stored(&mut self, w: &IncidentWrite) {
+        for e in &w.entries {
+            self.visible
+                .entry((e.service.clone(), e.severity.clone()))
+                .or_default()
+                .add(e.figure, 1, e.micros);
+        }
+        if let Some(inc) = &w.incident
+            && !w.entries_only
+        {
+            self.mttx.upsert(inc);
+        }
+    }
+
+    /// Stored open incidents of services that are not configured (removed
+    /// while the daemon was stopped). Nothing could ever resolve them.
+    pub fn orphaned_open(&self) -> Vec<Incident> {
+        self.mttx
+            .incidents()
+            .filter(|i| i.state == State::Open && !self.incidents.contains_key(&i.service))
+            .cloned()
+            .collect()
+    }
+
+    /// Resolve an orphaned open incident (see [`Self::orphaned_open`]) and
+    /// announce it to `notifiers` (those told about it before).
+    pub fn close_orphan(
+        &mut self,
+        now: Timestamp,
+        incident: Incident,
+        notifiers: &[String],
+    ) -> Option<IncidentWrite> {
+        let policy = crate::config::IncidentPolicy {
+            open_after: 1,
+            resolve_after: 1,
+            burn_rate_alerts: false,
+            severity: incident.severity.clone(),
+            notify: notifiers.to_vec(),
+        };
+        let service = incident.service.clone();
+        let mut m = ServiceIncidents::new(&service, &policy, Some(incident), 0);
+        let mut changes = [m.close_removed(now)?];
+        self.note(&mut changes, now);
+        let [c] = changes;
+        Some(self.write_with(&c, notifiers, false, now))
     }
 
     /// Restore persisted buckets (rows of services without an SLO are ignored).
@@ -360,11 +542,12 @@ impl EngineState {
     /// SLO and `burn_rate_alerts: true`) and return the snapshot and changes.
     pub fn evaluate(&mut self, now: Timestamp) -> (Snapshot, Vec<Change>) {
         let mut changes = Vec::new();
-        let mut services = Vec::with_capacity(self.cfg.services.len());
-        for svc in &self.cfg.services {
+        let cfg = Arc::clone(&self.cfg);
+        let mut services = Vec::with_capacity(cfg.services.len());
+        for svc in &cfg.services {
             let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
             let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
-            let maintenance = in_maintenance(&self.cfg, &svc.name, now);
+            let maintenance = in_maintenance(&cfg, &svc.name, now);
             if let Some(f) = &figures {
                 self.latest.insert(
                     svc.name.clone(),
@@ -388,6 +571,7 @@ impl EngineState {
                         ticket.as_deref(),
                         maintenance,
                     ));
+                    self.note_state(&svc.name);
                 }
             }
             services.push(ServiceView {
@@ -401,43 +585,45 @@ impl EngineState {
         self.note(&mut changes, now);
         // Response targets pass with time alone: make those verdicts now.
         // (`account` allocates only for an entry it makes.)
-        for inc in self.mttx.incidents() {
-            let entries = self.totals.account(inc, &self.cfg.response_targets, now);
-            if !entries.is_empty() {
-                self.entry_writes.push(IncidentWrite {
-                    incident: inc.clone(),
-                    events: Vec::new(),
-                    entries,
-                });
-            }
+        let incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
+        for inc in &incidents {
+            self.enter_owed(inc, now);
         }
-        for v in &mut services {
-            v.open_incident = self
-                .incidents
-                .get(&v.name)
-                .and_then(|m| m.open_incident())
-                .map(|i| i.id.clone());
-        }
-        let mut incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
-        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
-        let (mttx, incident_counts, response) = self.per_service_mttx(&incidents, now);
-        let snap = Snapshot {
+        let mut snap = Snapshot {
             at: Some(now),
             services,
-            incidents,
-            mttx,
-            totals: self.totals.by_key().clone(),
-            incident_counts,
-            response,
-            queue_depth: Vec::new(),
+            ..Snapshot::default()
         };
+        self.fill_incidents(&mut snap, now);
         (snap, changes)
     }
 
-    /// Windowed MTTx summaries per service over *that service's* SLO window
-    /// (30d for a service without an SLO), the same rule `sentinel report`
-    /// uses; open incidents per (service, severity) whatever their age; and
-    /// the cumulative opened counts and target attainment.
+    /// (Re)compute the incident part of `snap` from what is stored: the
+    /// incident list, each service's open incident, MTTx and counts. The
+    /// engine calls it again after writing the changes an evaluation caused.
+    pub fn fill_incidents(&self, snap: &mut Snapshot, now: Timestamp) {
+        let mut incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
+        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
+        let open: HashMap<&str, &str> = incidents
+            .iter()
+            .filter(|i| i.state == State::Open)
+            .map(|i| (i.service.as_str(), i.id.as_str()))
+            .collect();
+        for v in &mut snap.services {
+            v.open_incident = open.get(v.name.as_str()).map(|id| id.to_string());
+        }
+        let (mttx, incident_counts, response) = self.per_service_mttx(&incidents, now);
+        snap.mttx = mttx;
+        snap.totals = self.visible.clone();
+        snap.incident_counts = incident_counts;
+        snap.response = response;
+        snap.incidents = incidents;
+    }
+
+    /// MTTx figures per service over *that service's* SLO window (SPEC §3:
+    /// "all incidents in the SLO window"; 30d for a service without an SLO),
+    /// the same rule `sentinel report` uses. Open incidents count as open
+    /// whatever their age.
     #[allow(clippy::type_complexity)]
     fn per_service_mttx(
         &self,
@@ -488,7 +674,7 @@ impl EngineState {
         });
         let mut all: std::collections::BTreeMap<(String, String), Cumulative> =
             configured.collect();
-        all.extend(self.totals.by_key().iter().map(|(k, v)| (k.clone(), *v)));
+        all.extend(self.visible.iter().map(|(k, v)| (k.clone(), *v)));
         for ((svc, sev), c) in all {
             counts.entry((svc.clone(), sev.clone())).or_insert((0, 0)).1 = c.opened();
             let counted =
@@ -523,12 +709,15 @@ impl EngineState {
         }
     }
 
-    /// Resolve incident `id` by hand.
+    /// Resolve incident `id` by hand. A burn alert that still fires is held
+    /// (see [`ServiceIncidents`]); the hold is written with the resolve.
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
         let m = self.machine_for(id)?;
         let mut changes = [m.resolve(now, id, by)?];
         self.note(&mut changes, now);
         let [c] = changes;
+        let service = c.incident.service.clone();
+        self.note_state(&service);
         Ok(c)
     }
 
@@ -552,6 +741,38 @@ impl EngineState {
         }
     }
 
+    /// Turn changes into the writes that persist them, in order, each with
+    /// its outbox rows; a service state that changed meanwhile joins the last
+    /// write of its service (one transaction with, e.g., the manual resolve
+    /// that caused it), or gets a write of its own.
+    pub fn writes(&mut self, changes: Vec<Change>, now: Timestamp) -> Vec<IncidentWrite> {
+        let mut out: Vec<IncidentWrite> = changes.iter().map(|c| self.write_for(c, now)).collect();
+        // Only a service's latest state matters; one write each.
+        let mut latest: Vec<(String, ServiceState)> = Vec::new();
+        for (service, st) in std::mem::take(&mut self.state_changes) {
+            latest.retain(|(s, _)| *s != service);
+            latest.push((service, st));
+        }
+        for (service, st) in latest {
+            let last = out.iter_mut().rev().find(|w| {
+                w.service_state.is_none()
+                    && w.incident.as_ref().is_some_and(|i| i.service == service)
+            });
+            match last {
+                Some(w) => w.service_state = Some((service, st)),
+                None => out.push(IncidentWrite {
+                    incident: None,
+                    events: Vec::new(),
+                    entries: Vec::new(),
+                    entries_only: false,
+                    service_state: Some((service, st)),
+                    opened: false,
+                }),
+            }
+        }
+        out
+    }
+
     /// Turn a change into the write that persists it with its outbox rows.
     pub fn write_for(&self, change: &Change, now: Timestamp) -> IncidentWrite {
         let svc = self
@@ -560,6 +781,18 @@ impl EngineState {
             .iter()
             .find(|s| s.name == change.incident.service);
         let notify = svc.map(|s| s.incident.notify.clone()).unwrap_or_default();
+        let has_slo = svc.is_some_and(|s| s.slo.is_some());
+        self.write_with(change, &notify, has_slo, now)
+    }
+
+    /// [`Self::write_for`] with the notifiers given.
+    fn write_with(
+        &self,
+        change: &Change,
+        notify: &[String],
+        has_slo: bool,
+        now: Timestamp,
+    ) -> IncidentWrite {
         let (sli, budget) = self
             .latest
             .get(&change.incident.service)
@@ -567,10 +800,10 @@ impl EngineState {
             .unwrap_or((None, 1.0));
         let ctx = EventContext {
             availability_ratio: sli,
-            error_budget_remaining_ratio: svc.and_then(|s| s.slo.as_ref()).map(|_| budget),
+            error_budget_remaining_ratio: has_slo.then_some(budget),
             api_base: format!("http://{}", self.cfg.server.listen),
         };
-        let events = match crate::notify::outbox_inserts(change, &notify, &ctx, now) {
+        let events = match crate::notify::outbox_inserts(change, notify, &ctx, now) {
             Ok(e) => e,
             Err(e) => {
                 // Only JSON encoding can fail here; the incident is still saved.
@@ -579,9 +812,12 @@ impl EngineState {
             }
         };
         IncidentWrite {
-            incident: change.incident.clone(),
+            incident: Some(change.incident.clone()),
             events,
             entries: change.entries.clone(),
+            entries_only: false,
+            service_state: None,
+            opened: change.kind == ChangeKind::Opened,
         }
     }
 
@@ -620,8 +856,21 @@ impl EngineState {
 
     /// Adopt a reloaded config. Services whose SLO definition changed need
     /// their history re-read: returns their names (the caller reloads from
-    /// the store), and the incident changes the new config causes.
-    pub fn reconfigure(&mut self, now: Timestamp, cfg: Arc<Config>) -> (Vec<String>, Vec<Change>) {
+    /// the store), and the writes of the incident changes the new config
+    /// causes:
+    /// - a removed service's open incident is resolved, saying why, and
+    ///   announced to the notifiers the service had;
+    /// - burn-rate alerts turned off (or the SLO removed) forget the alert
+    ///   state and hold, so an incident held open only by an alert resolves
+    ///   by check recovery (at once when no check it involved is failing);
+    /// - a removed check no longer holds an incident open;
+    /// - an open incident keeps its severity; a new `severity` applies to
+    ///   incidents opened afterwards and to escalation, which never lowers.
+    pub fn reconfigure(
+        &mut self,
+        now: Timestamp,
+        cfg: Arc<Config>,
+    ) -> (Vec<String>, Vec<IncidentWrite>) {
         let mut rebuild = Vec::new();
         let mut slos = HashMap::new();
         for svc in &cfg.services {
@@ -643,12 +892,36 @@ impl EngineState {
             }
         }
         self.slos = slos;
+        // Removed services first, while the old config still names their
+        // notifiers.
+        let mut removed = Vec::new();
+        let kept: std::collections::HashSet<&str> =
+            cfg.services.iter().map(|s| s.name.as_str()).collect();
+        let gone: Vec<String> = self
+            .incidents
+            .keys()
+            .filter(|k| !kept.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            let Some(mut m) = self.incidents.remove(&name) else {
+                continue;
+            };
+            if let Some(c) = m.close_removed(now) {
+                removed.push(c);
+            }
+            m.set_alerts_enabled(false);
+            if let Some(st) = m.take_state_change() {
+                self.state_changes.push((name, st));
+            }
+        }
+        self.note(&mut removed, now);
+        let mut writes = self.writes(removed, now);
         let mut incidents = HashMap::new();
         let mut changes = Vec::new();
         for svc in &cfg.services {
             let m = match self.incidents.remove(&svc.name) {
                 Some(mut m) => {
-                    // A removed failing check must not hold an incident open.
                     changes.extend(m.reconfigure(now, svc, in_maintenance(&cfg, &svc.name, now)));
                     m
                 }
@@ -659,10 +932,15 @@ impl EngineState {
         self.incidents = incidents;
         self.mttx.set_targets(cfg.response_targets.clone());
         self.cfg = cfg;
+        let names: Vec<String> = self.incidents.keys().cloned().collect();
+        for n in names {
+            self.note_state(&n);
+        }
         // The new targets are in force from now: verdicts these changes make
         // use them.
         self.note(&mut changes, now);
-        (rebuild, changes)
+        writes.extend(self.writes(changes, now));
+        (rebuild, writes)
     }
 
     /// Re-read history for `services` from `rows` (after a reconfigure).
@@ -784,6 +1062,11 @@ pub async fn start(
             }
         }
     }
+    tracing::info!(
+        buckets = rows.len(),
+        incidents = incidents.len(),
+        "state restored from the store"
+    );
     let totals = store.load_incident_totals().await?;
     let entered = store.load_entered(since).await?;
     state.restore_totals(Totals::restore(
@@ -804,19 +1087,20 @@ pub async fn start(
         .collect();
     drop(loaded);
     state.enter_stored(&earlier, now);
-    tracing::info!(
-        buckets = rows.len(),
-        incidents = incidents.len(),
-        "state restored from the store"
-    );
     state.restore_incidents(incidents);
-    let (first, changes) = state.evaluate(now);
-    // Changes of the first evaluation (a burn alert firing on the restored
-    // history) are written like any other: they carry events and entries.
-    let mut state_writes: Vec<IncidentWrite> =
-        changes.iter().map(|c| state.write_for(c, now)).collect();
-    state_writes.extend(state.take_entry_writes());
-    let snapshot = Arc::new(RwLock::new(Arc::new(first)));
+    state.restore_service_states(store.load_service_states().await?);
+    let orphans = state.orphaned_open();
+    let mut notifiers = Vec::with_capacity(orphans.len());
+    for inc in &orphans {
+        // Tell whoever was told it opened (and is still configured).
+        let told = store.incident_notifiers(&inc.id).await?;
+        notifiers.push(
+            told.into_iter()
+                .filter(|n| cfg.notifiers.iter().any(|c| c.name == *n))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(EngineStats::default());
     let handle = EngineHandle {
@@ -824,23 +1108,33 @@ pub async fn start(
         snapshot: Arc::clone(&snapshot),
         stats: Arc::clone(&stats),
     };
-    let task = tokio::spawn(
-        Loop {
-            state,
-            store,
-            clock,
-            opts,
-            snapshot,
-            stats,
-            wake,
-            // Entries owed at start (targets that passed while stopped,
-            // incidents stored before the totals existed): written first.
-            unsaved: std::collections::VecDeque::from(state_writes),
-            dirty: false,
-            last_publish: None,
-        }
-        .run(rx, shutdown),
-    );
+    let mut engine = Loop {
+        state,
+        store,
+        clock,
+        opts,
+        snapshot,
+        stats,
+        wake,
+        // Entries owed at start (incidents stored before the totals
+        // existed): written first.
+        unsaved: std::collections::VecDeque::new(),
+        dirty: false,
+        last_publish: None,
+        store_problem_logged: None,
+    };
+    for (inc, told) in orphans.into_iter().zip(notifiers) {
+        tracing::warn!(incident = %inc.id, service = %inc.service, "open incident of a service no longer configured; resolving it");
+        let w = engine.state.close_orphan(now, inc, &told);
+        engine.unsaved.extend(w);
+    }
+    let owed = engine.state.take_entry_writes();
+    engine.unsaved.extend(owed);
+    // The first evaluation (burn alerts on the restored history) is an
+    // evaluation like any other: its changes are written before the first
+    // snapshot is published, and only what was stored is shown.
+    engine.publish().await;
+    let task = tokio::spawn(engine.run(rx, shutdown));
     Ok((handle, task))
 }
 
@@ -860,6 +1154,9 @@ struct Loop {
     /// An incident changed since the last published snapshot.
     dirty: bool,
     last_publish: Option<tokio::time::Instant>,
+    /// When a state-file problem was last logged (it is logged at most once
+    /// per [`STORE_PROBLEM_LOG_EVERY`] while it lasts).
+    store_problem_logged: Option<tokio::time::Instant>,
 }
 
 impl Loop {
@@ -871,7 +1168,8 @@ impl Loop {
         let mut flush = tokio::time::interval(self.opts.flush_every);
         let mut publish = tokio::time::interval(self.opts.snapshot_every);
         let mut prune = tokio::time::interval(self.opts.prune_every);
-        for t in [&mut flush, &mut publish, &mut prune] {
+        let mut store_check = tokio::time::interval(self.opts.store_check_every);
+        for t in [&mut flush, &mut publish, &mut prune, &mut store_check] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
@@ -884,13 +1182,18 @@ impl Loop {
                 },
                 _ = flush.tick() => {
                     self.flush_counts().await;
-                    self.persist().await;
+                    // A retried write that lands (the disk has room again)
+                    // is shown at once, not at the next publish tick.
+                    if self.persist().await {
+                        self.dirty = true;
+                    }
                     if self.dirty {
                         self.publish().await;
                     }
                 }
                 _ = publish.tick() => self.publish().await,
                 _ = prune.tick() => self.prune().await,
+                _ = store_check.tick() => self.check_store_file().await,
             }
         }
         // Drain what is already queued, then write it: a clean stop loses nothing.
@@ -922,14 +1225,15 @@ impl Loop {
     }
 
     fn queue(&mut self, changes: Vec<Change>, now: Timestamp) {
-        for c in changes {
+        for c in &changes {
             tracing::info!(incident = %c.incident.id, service = %c.incident.service, change = ?c.kind, "incident changed");
-            let w = self.state.write_for(&c, now);
-            self.unsaved.push_back(w);
         }
-        // After the changes: an entry made by time alone in the same
-        // evaluation must not be written before the change it follows.
-        self.unsaved.extend(self.state.take_entry_writes());
+        let writes = self.state.writes(changes, now);
+        self.queue_writes(writes);
+    }
+
+    fn queue_writes(&mut self, writes: Vec<IncidentWrite>) {
+        self.unsaved.extend(writes);
         self.stats
             .incident_writes_pending
             .store(self.unsaved.len() as u64, Ordering::Relaxed);
@@ -957,8 +1261,13 @@ impl Loop {
             EngineMsg::Reconfigure(cfg) => {
                 self.flush_counts().await;
                 let now = self.clock.now();
-                let (rebuild, changes) = self.state.reconfigure(now, Arc::clone(&cfg));
-                self.queue(changes, now);
+                let (rebuild, writes) = self.state.reconfigure(now, Arc::clone(&cfg));
+                for w in &writes {
+                    if let Some(i) = &w.incident {
+                        tracing::info!(incident = %i.id, service = %i.service, state = i.state.as_str(), "incident changed by the reload");
+                    }
+                }
+                self.queue_writes(writes);
                 self.persist().await;
                 if !rebuild.is_empty() {
                     let (m, h) = load_bounds(&cfg, now);
@@ -997,33 +1306,29 @@ impl Loop {
     }
 
     /// Write queued incident changes in order; stop at the first failure.
-    async fn persist(&mut self) {
+    /// Returns whether anything was stored (readers see it from the next
+    /// snapshot on).
+    async fn persist(&mut self) -> bool {
         let mut wrote_events = false;
+        let mut stored = false;
         while let Some(w) = self.unsaved.front() {
-            let body = match w.incident.to_json() {
-                Ok(b) => b,
+            let row = match w.to_store() {
+                Ok(r) => r,
                 Err(e) => {
-                    tracing::error!(error = %e, "encoding an incident failed; dropping this change");
+                    // Serializing plain structs cannot fail in practice;
+                    // never seen, but never silent either.
+                    tracing::error!(error = %e, "encoding an incident change failed; dropping it");
                     self.unsaved.pop_front();
                     continue;
                 }
             };
-            let res = self
-                .store
-                .write_incident(IncidentSave {
-                    id: w.incident.id.clone(),
-                    service: w.incident.service.clone(),
-                    state: w.incident.state.as_str().to_string(),
-                    opened_at: w.incident.opened_at.as_second(),
-                    body_json: body,
-                    events: w.events.clone(),
-                    entries: w.entries.clone(),
-                })
-                .await;
-            match res {
+            match self.store.save_state(row).await {
                 Ok(()) => {
                     wrote_events |= !w.events.is_empty();
-                    self.unsaved.pop_front();
+                    stored = true;
+                    if let Some(w) = self.unsaved.pop_front() {
+                        self.state.stored(&w);
+                    }
                 }
                 Err(e) => {
                     let n = self
@@ -1043,13 +1348,20 @@ impl Loop {
         if wrote_events {
             self.wake.notify_one();
         }
+        stored
     }
 
     async fn publish(&mut self) {
         let now = self.clock.now();
         let (mut snap, changes) = self.state.evaluate(now);
         self.queue(changes, now);
-        self.persist().await;
+        // After the changes: an entry made by time alone in the same
+        // evaluation must not be written before the change it follows.
+        let owed = self.state.take_entry_writes();
+        self.queue_writes(owed);
+        if self.persist().await {
+            self.state.fill_incidents(&mut snap, now);
+        }
         match self.store.outbox_depth().await {
             Ok(d) => snap.queue_depth = d,
             Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
@@ -1061,6 +1373,34 @@ impl Loop {
             Ok(mut g) => *g = snap,
             Err(p) => *p.into_inner() = snap,
         }
+    }
+
+    /// The state-file watch (see the module docs).
+    async fn check_store_file(&mut self) {
+        let problem = self.store.file_problem().await;
+        match &problem {
+            Some(p) => {
+                let due = self
+                    .store_problem_logged
+                    .is_none_or(|t| t.elapsed() >= STORE_PROBLEM_LOG_EVERY);
+                if due {
+                    self.store_problem_logged = Some(tokio::time::Instant::now());
+                    tracing::error!(
+                        path = %self.store.path().display(),
+                        "{p}. /readyz fails until this is fixed; probing continues. \
+                         Stop sentinel with SIGTERM: it then saves what it holds next to the path \
+                         (the log names the file); put that file, or a backup, at the path and start again"
+                    );
+                }
+            }
+            None => {
+                if self.stats.store_file_problem().is_some() {
+                    tracing::info!(path = %self.store.path().display(), "the state file is back at its path");
+                }
+                self.store_problem_logged = None;
+            }
+        }
+        self.stats.set_store_file_problem(problem);
     }
 
     async fn prune(&mut self) {
@@ -1151,6 +1491,16 @@ services:
         s.parse().unwrap()
     }
 
+    /// What the engine task does with changes when the store takes them:
+    /// build the writes and mark them stored. Returns the writes.
+    fn commit(s: &mut EngineState, changes: Vec<Change>, now: &str) -> Vec<IncidentWrite> {
+        let writes = s.writes(changes, at(now));
+        for w in &writes {
+            s.stored(w);
+        }
+        writes
+    }
+
     fn run(t: &str, good: bool, latency_ms: u64) -> RunRecord {
         RunRecord {
             service: "web".into(),
@@ -1226,6 +1576,11 @@ services:
         assert_eq!(inc.opened_at, at("2026-01-02T00:01:00Z"));
         let w = s.write_for(&changes[0], at("2026-01-02T00:01:00Z"));
         assert!(w.events.is_empty(), "no notifiers configured");
+        // Not stored yet: readers do not see it.
+        let (snap, _) = s.evaluate(at("2026-01-02T00:01:10Z"));
+        assert_eq!(snap.services[0].open_incident, None);
+        assert!(snap.incidents.is_empty());
+        commit(&mut s, changes, "2026-01-02T00:01:00Z");
 
         let (snap, _) = s.evaluate(at("2026-01-02T00:01:30Z"));
         assert_eq!(
@@ -1242,8 +1597,8 @@ services:
         let (acked, change) = s
             .ack(at("2026-01-02T00:06:00Z"), &inc.id, "alice", None)
             .unwrap();
-        assert!(change.is_some());
         assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
+        commit(&mut s, change.into_iter().collect(), "2026-01-02T00:06:00Z");
         let (_, again) = s
             .ack(at("2026-01-02T00:07:00Z"), &inc.id, "bob", None)
             .unwrap();
@@ -1252,6 +1607,7 @@ services:
         // Recovery after one good run; MTTR = restored - impact start = 8 min.
         let (_, changes) = s.on_run(&run("2026-01-02T00:08:00Z", true, 10));
         assert!(changes.iter().any(|c| c.incident.state == State::Resolved));
+        commit(&mut s, changes, "2026-01-02T00:08:00Z");
         let (snap, _) = s.evaluate(at("2026-01-02T00:10:00Z"));
         let sum = &snap.mttx[&("web".to_string(), "P1".to_string())];
         assert_eq!(sum.mtta.count, 1);
@@ -1277,9 +1633,14 @@ services:
     fn mttx_counts_only_incidents_in_the_services_own_slo_window() {
         let cfg = CFG.replace("window: 30d", "window: 7d");
         let mut s = EngineState::new(Arc::new(parse_str(&cfg, "test.yaml").unwrap()));
-        s.on_run(&run("2026-01-02T00:00:00Z", false, 10));
-        s.on_run(&run("2026-01-02T00:01:00Z", false, 10));
-        s.on_run(&run("2026-01-02T00:02:00Z", true, 10));
+        for (t, good) in [
+            ("2026-01-02T00:00:00Z", false),
+            ("2026-01-02T00:01:00Z", false),
+            ("2026-01-02T00:02:00Z", true),
+        ] {
+            let (_, changes) = s.on_run(&run(t, good, 10));
+            commit(&mut s, changes, t);
+        }
         let key = ("web".to_string(), "P1".to_string());
         let (snap, _) = s.evaluate(at("2026-01-08T23:00:00Z"));
         assert_eq!(snap.mttx[&key].mttd.count, 1, "6 days old: inside 7d");
@@ -1294,6 +1655,27 @@ services:
             (0, 1),
             "incidents_total is a counter: it never drops"
         );
+    }
+
+    #[test]
+    fn requeued_deltas_add_up_exactly() {
+        let mut s = state();
+        s.on_run(&run("2026-01-02T00:00:10Z", true, 10));
+        s.on_run(&run("2026-01-02T00:00:20Z", false, 10));
+        let first = s.take_pending();
+        s.on_run(&run("2026-01-02T00:00:30Z", true, 10));
+        s.requeue(first);
+        let again = s.take_pending();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].counts,
+            Counts {
+                valid: 3,
+                good: 2,
+                latency_good: 2
+            }
+        );
+        assert_eq!(again[0].at_minute, at("2026-01-02T00:00:00Z").as_second());
     }
 
     /// A fresh install: one check every 10 s since 00:00:00, down for a
@@ -1411,26 +1793,5 @@ services:
         assert_eq!(burn(&mut s, "1d"), (6.0 / 60.0, 23.0 * 60.0 * 6.0));
         let (snap, _) = s.evaluate(at("2026-01-01T12:00:00Z"));
         assert_eq!(snap.services[0].figures.as_ref().unwrap().counts.valid, 1);
-    }
-
-    #[test]
-    fn requeued_deltas_add_up_exactly() {
-        let mut s = state();
-        s.on_run(&run("2026-01-02T00:00:10Z", true, 10));
-        s.on_run(&run("2026-01-02T00:00:20Z", false, 10));
-        let first = s.take_pending();
-        s.on_run(&run("2026-01-02T00:00:30Z", true, 10));
-        s.requeue(first);
-        let again = s.take_pending();
-        assert_eq!(again.len(), 1);
-        assert_eq!(
-            again[0].counts,
-            Counts {
-                valid: 3,
-                good: 2,
-                latency_good: 2
-            }
-        );
-        assert_eq!(again[0].at_minute, at("2026-01-02T00:00:00Z").as_second());
     }
 }

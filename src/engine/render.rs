@@ -190,6 +190,16 @@ pub fn render_engine_stats(out: &mut Expo, stats: &EngineStats) {
         stats.incident_writes_pending.load(Ordering::Relaxed),
     );
     out.family(
+        "sentinel_store_file_ok",
+        "1 while storage.path names the state file sentinel writes; 0 once it was deleted or replaced (see /readyz).",
+        MetricType::Gauge,
+    );
+    out.sample_u64(
+        "sentinel_store_file_ok",
+        &[],
+        u64::from(stats.store_file_problem().is_none()),
+    );
+    out.family(
         "sentinel_runs_in_maintenance_total",
         "Runs that fell in a maintenance window and count toward nothing.",
         MetricType::Counter,

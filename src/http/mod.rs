@@ -14,7 +14,6 @@ mod auth;
 pub mod server;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -191,11 +190,11 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// 200 `ready` or 503 `{"error": why}` (see [`Shared::readiness`]).
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    match shared.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     }
 }
 

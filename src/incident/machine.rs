@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::{
-    AlertLevel, Change, ChangeKind, Incident, IncidentError, ResolvedBy, State, Trigger, change,
-    ticket_severity,
+    AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, ResolvedBy, ServiceState,
+    State, Trigger, change, ticket_severity,
 };
 use crate::config::{IncidentPolicy, Service};
 
@@ -38,6 +38,15 @@ pub enum Ack {
 /// Maintenance: inputs flagged `in_maintenance` count toward nothing (streaks
 /// are frozen, not reset), no incident opens and an open one neither resolves
 /// nor escalates; acknowledging and resolving by hand still work.
+///
+/// Manual resolve (the one rule, for both kinds of trigger): it ends the
+/// incident, and the failure episode that is still going on does not reopen
+/// it. Check streaks restart at the resolve, so a check that keeps failing
+/// opens a new incident only after `open_after` more failed runs in a row.
+/// A burn-rate alert that still fires is *held* ([`AlertHold`]): it opens
+/// nothing until no alert fires, except a higher level (a page while only a
+/// ticket fired at the resolve). The hold is part of [`ServiceState`], which
+/// the engine persists, so it survives restarts.
 #[derive(Debug, Clone)]
 pub struct ServiceIncidents {
     service: String,
@@ -45,11 +54,16 @@ pub struct ServiceIncidents {
     resolve_after: u32,
     severity: String,
     checks: BTreeMap<String, Streak>,
+    /// Burn-rate alerts are evaluated for this service (it has an SLO and
+    /// `burn_rate_alerts: true`). When they are not, no alert state is kept:
+    /// a stale "firing" would hold an incident open forever.
+    alerts_enabled: bool,
     page: Option<String>,
     ticket: Option<String>,
-    /// Set by a manual resolve while an alert fires: the same alert episode
-    /// must not reopen at once; re-armed when no alert fires.
-    alerts_suppressed: bool,
+    hold: Option<AlertHold>,
+    /// The [`ServiceState`] last handed out by [`Self::take_state_change`]
+    /// (or restored), so only real changes are written.
+    reported: ServiceState,
     open: Option<Incident>,
     /// The last resolved incident, to answer ack/resolve on it with Conflict.
     last_resolved: Option<Incident>,
@@ -63,8 +77,9 @@ impl ServiceIncidents {
     ///
     /// After a restart the streaks are unknown, so an open incident assumes
     /// the worst until told otherwise: a burn-rate incident's alert is taken
-    /// as still firing (until the next [`Self::on_alerts`]), and every check
-    /// passed to [`Self::set_checks`] must show `resolve_after` good runs.
+    /// as still firing (until the next [`Self::on_alerts`]; not at all when
+    /// burn-rate alerts are off), and every check passed to
+    /// [`Self::set_checks`] must show `resolve_after` good runs.
     pub fn new(
         service: &str,
         policy: &IncidentPolicy,
@@ -73,7 +88,7 @@ impl ServiceIncidents {
     ) -> Self {
         let open = open.filter(|i| i.state == State::Open);
         let assumed = |level| match open.as_ref().map(|i| &i.trigger) {
-            Some(Trigger::BurnRate { level: l }) if *l == level => {
+            Some(Trigger::BurnRate { level: l }) if *l == level && policy.burn_rate_alerts => {
                 Some("alert state unknown after restart".to_string())
             }
             _ => None,
@@ -84,9 +99,11 @@ impl ServiceIncidents {
             resolve_after: policy.resolve_after.max(1),
             severity: policy.severity.clone(),
             checks: BTreeMap::new(),
+            alerts_enabled: policy.burn_rate_alerts,
             page: assumed(AlertLevel::Page),
             ticket: assumed(AlertLevel::Ticket),
-            alerts_suppressed: false,
+            hold: None,
+            reported: ServiceState::default(),
             open,
             last_resolved: None,
             opened_count,
@@ -96,8 +113,46 @@ impl ServiceIncidents {
     /// [`Self::new`] plus [`Self::set_checks`] from the service's config.
     pub fn from_config(service: &Service, open: Option<Incident>, opened_count: u64) -> Self {
         let mut m = Self::new(&service.name, &service.incident, open, opened_count);
+        m.set_alerts_enabled(alerts_enabled(service));
         m.set_checks(service.checks.iter().map(|c| c.name.as_str()));
         m
+    }
+
+    /// Whether burn-rate alerts are evaluated for this service. Turning them
+    /// off forgets the alert state and any hold: an incident held open only
+    /// by an alert then resolves by check recovery alone.
+    pub fn set_alerts_enabled(&mut self, enabled: bool) {
+        self.alerts_enabled = enabled;
+        if !enabled {
+            self.page = None;
+            self.ticket = None;
+            self.hold = None;
+        }
+    }
+
+    /// The state restored from the store at start (see [`ServiceState`]).
+    pub fn restore_state(&mut self, state: ServiceState) {
+        self.hold = state.alert_hold.clone().filter(|_| self.alerts_enabled);
+        self.reported = state;
+    }
+
+    /// The service's [`ServiceState`] if it changed since the last call (or
+    /// the restore): the engine writes it together with the changes of the
+    /// same input, in one transaction.
+    pub fn take_state_change(&mut self) -> Option<ServiceState> {
+        let now = ServiceState {
+            alert_hold: self.hold.clone(),
+        };
+        if now == self.reported {
+            return None;
+        }
+        self.reported = now.clone();
+        Some(now)
+    }
+
+    /// The current alert hold, if a manual resolve left one.
+    pub fn alert_hold(&self) -> Option<&AlertHold> {
+        self.hold.as_ref()
     }
 
     /// The service's checks. Streaks of checks no longer listed are
@@ -116,7 +171,9 @@ impl ServiceIncidents {
     }
 
     /// A reload: new policy and check list; an incident that was waiting
-    /// only for removed checks may resolve now.
+    /// only for removed checks, or for a burn alert that is now off, may
+    /// resolve now. An open incident keeps its severity; the new one applies
+    /// to incidents opened from now on and to escalations.
     pub fn reconfigure(
         &mut self,
         now: Timestamp,
@@ -124,6 +181,7 @@ impl ServiceIncidents {
         in_maintenance: bool,
     ) -> Vec<Change> {
         self.set_policy(&service.incident);
+        self.set_alerts_enabled(alerts_enabled(service));
         self.set_checks(service.checks.iter().map(|c| c.name.as_str()));
         let mut changes = Vec::new();
         if !in_maintenance {
@@ -232,7 +290,8 @@ impl ServiceIncidents {
         self.page = page.map(str::to_string);
         self.ticket = ticket.map(str::to_string);
         if page.is_none() && ticket.is_none() {
-            self.alerts_suppressed = false;
+            // The episode a manual resolve held has ended.
+            self.hold = None;
         }
         let mut changes = Vec::new();
         if in_maintenance {
@@ -243,8 +302,13 @@ impl ServiceIncidents {
             (None, Some(d)) => Some((AlertLevel::Ticket, d)),
             (None, None) => None,
         };
+        let held = |level: AlertLevel, hold: &Option<AlertHold>| {
+            hold.as_ref()
+                .is_some_and(|h| level_rank(level) <= level_rank(h.level))
+        };
         match (firing, self.open.as_ref()) {
-            (Some((level, detail)), None) if !self.alerts_suppressed => {
+            (Some((level, detail)), None) if !held(level, &self.hold) => {
+                self.hold = None;
                 let reason = format!("{detail} ({})", level_name(level));
                 // Impact began with the earliest current failure, if any.
                 let impact = self
@@ -294,17 +358,41 @@ impl ServiceIncidents {
 
     /// Resolve incident `id` by hand. Streaks restart, so a check that is
     /// still failing needs `open_after` new failures to open a new incident,
-    /// and an alert that still fires must stop before it can open one again.
+    /// and an alert that still fires is held: it must stop before it can open
+    /// one again (a higher level excepted; see the type's docs).
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
         self.find_open(id)?;
         for s in self.checks.values_mut() {
             *s = Streak::default();
         }
-        if self.page.is_some() || self.ticket.is_some() {
-            self.alerts_suppressed = true;
+        let firing = if self.page.is_some() {
+            Some(AlertLevel::Page)
+        } else if self.ticket.is_some() {
+            Some(AlertLevel::Ticket)
+        } else {
+            None
+        };
+        if let Some(level) = firing {
+            self.hold = Some(AlertHold {
+                level,
+                incident: id.to_string(),
+                since: now,
+            });
         }
         self.close(now, ResolvedBy::User(by.to_string()))
             .ok_or_else(|| IncidentError::NotFound { id: id.to_string() })
+    }
+
+    /// The service was removed from the configuration: its open incident
+    /// (if any) is resolved now, saying why, instead of staying open forever
+    /// with nothing left to resolve it.
+    pub fn close_removed(&mut self, now: Timestamp) -> Option<Change> {
+        let inc = self.open.as_mut()?;
+        inc.reason = format!(
+            "service `{}` was removed from the configuration while this incident was open",
+            self.service
+        );
+        self.close(now, ResolvedBy::Auto)
     }
 
     fn find_open(&mut self, id: &str) -> Result<&mut Incident, IncidentError> {
@@ -362,15 +450,18 @@ impl ServiceIncidents {
         });
     }
 
+    /// A page-level trigger on a ticket-level incident: raise it to the
+    /// configured severity. Never lowers it (a reload may have configured a
+    /// lower severity than the incident already has).
     fn escalate(&mut self, reason: String, changes: &mut Vec<Change>) {
         let configured = self.severity.clone();
         if let Some(inc) = self.open.as_mut() {
             inc.page_level = true;
             inc.reason = reason;
-            let from = std::mem::replace(&mut inc.severity, configured.clone());
-            if from == configured {
+            if !outranks(&configured, &inc.severity) {
                 changes.push(change(ChangeKind::Updated, inc));
             } else {
+                let from = std::mem::replace(&mut inc.severity, configured.clone());
                 changes.push(change(
                     ChangeKind::Escalated {
                         from,
@@ -424,6 +515,31 @@ impl ServiceIncidents {
         let c = change(ChangeKind::Resolved, &mut inc);
         self.last_resolved = Some(inc);
         Some(c)
+    }
+}
+
+/// Whether burn-rate alerts are evaluated for `service`: the engine feeds
+/// alert states only to services with an SLO and `burn_rate_alerts: true`.
+fn alerts_enabled(service: &Service) -> bool {
+    service.slo.is_some() && service.incident.burn_rate_alerts
+}
+
+/// Higher is more urgent.
+fn level_rank(level: AlertLevel) -> u8 {
+    match level {
+        AlertLevel::Ticket => 1,
+        AlertLevel::Page => 2,
+    }
+}
+
+/// Whether severity `a` is more urgent than `b`: `P1` outranks `P2`. Names
+/// not of the form `P<n>` outrank any different name (the configured
+/// severity wins, as it did before), and nothing outranks itself.
+fn outranks(a: &str, b: &str) -> bool {
+    let n = |s: &str| s.strip_prefix('P').and_then(|n| n.parse::<u32>().ok());
+    match (n(a), n(b)) {
+        (Some(x), Some(y)) => x < y,
+        _ => a != b,
     }
 }
 

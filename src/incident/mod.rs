@@ -62,6 +62,42 @@ pub enum AlertLevel {
     Ticket,
 }
 
+/// What a service's state machine must remember across restarts besides
+/// its incidents. Stored as JSON in the store's `service_state` table; the
+/// default (nothing to remember) is stored as no row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_hold: Option<AlertHold>,
+}
+
+impl ServiceState {
+    pub fn is_empty(&self) -> bool {
+        self.alert_hold.is_none()
+    }
+
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    pub fn from_json(body: &str) -> Result<ServiceState, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+/// Left by a manual resolve while a burn-rate alert fires: that alert
+/// episode must not open a new incident. Released as soon as no alert fires;
+/// meanwhile only a level above `level` (a page while a ticket was held)
+/// opens one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertHold {
+    /// The highest level firing when the incident was resolved.
+    pub level: AlertLevel,
+    /// The incident resolved by hand.
+    pub incident: String,
+    pub since: Timestamp,
+}
+
 /// What opened the incident (later triggers only update it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -175,9 +175,11 @@ impl MttxStats {
         self.incidents.insert(inc.id.clone(), inc.clone());
     }
 
-    /// Forget incidents opened before `window_start`.
+    /// Forget resolved incidents opened before `window_start`. Open ones
+    /// stay whatever their age: readers list them from here.
     pub fn prune(&mut self, window_start: Timestamp) {
-        self.incidents.retain(|_, i| i.opened_at >= window_start);
+        self.incidents
+            .retain(|_, i| i.opened_at >= window_start || i.state == super::State::Open);
         let ids = &self.incidents;
         self.reported.retain(|(id, _)| ids.contains_key(id));
     }

@@ -4,9 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    BucketDelta, BucketRow, IncidentSave, OutboxRow, ServiceBucket, StoreError, TotalsRow,
-};
+use super::{BucketDelta, BucketRow, OutboxRow, ServiceBucket, StateWrite, StoreError, TotalsRow};
 use crate::incident::totals::Entered;
 use crate::slo::{Counts, Resolution};
 
@@ -215,54 +213,67 @@ pub fn prune_incidents(conn: &mut Connection, before: i64) -> Result<u64, StoreE
     Ok((incidents + events) as u64)
 }
 
-pub fn save_incident(conn: &mut Connection, w: &IncidentSave) -> Result<(), StoreError> {
+pub fn save_state(conn: &mut Connection, w: &StateWrite) -> Result<(), StoreError> {
+    // The operation keeps its historical name: most writes carry an incident.
     const OP: &str = "save_incident";
     let tx = conn.transaction().map_err(write_err(OP))?;
-    // Entries the row already made are skipped: writing the same change
-    // twice (a retry) never adds to the totals twice.
-    let before: Entered = tx
-        .query_row(
-            "SELECT entered FROM incidents WHERE id = ?1",
-            params![w.id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(write_err(OP))?
-        .unwrap_or(0);
-    let mut entered = before;
-    {
-        let mut add = tx
-            .prepare_cached(
-                "INSERT INTO incident_totals (service, severity, figure, count, sum_us)
-                 VALUES (?1, ?2, ?3, 1, ?4)
-                 ON CONFLICT (service, severity, figure) DO UPDATE SET
-                     count = count + 1, sum_us = sum_us + excluded.sum_us",
+    if let Some(i) = &w.incident {
+        // Entries the row already made are skipped: writing the same change
+        // twice (a retry) never adds to the totals twice.
+        let before: Entered = tx
+            .query_row(
+                "SELECT entered FROM incidents WHERE id = ?1",
+                params![i.id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(write_err(OP))?
+            .unwrap_or(0);
+        let mut entered = before;
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO incident_totals (service, severity, figure, count, sum_us)
+                     VALUES (?1, ?2, ?3, 1, ?4)
+                     ON CONFLICT (service, severity, figure) DO UPDATE SET
+                         count = count + 1, sum_us = sum_us + excluded.sum_us",
+                )
+                .map_err(write_err(OP))?;
+            for e in &w.entries {
+                if entered & e.kind.bit() != 0 {
+                    continue;
+                }
+                entered |= e.kind.bit();
+                add.execute(params![
+                    e.service,
+                    e.severity,
+                    e.figure.as_str(),
+                    sql_count(e.micros)
+                ])
+                .map_err(write_err(OP))?;
+            }
+        }
+        if w.entries_only {
+            // Entries made by time alone for the incident as stored: the
+            // row's body may already be newer than the caller's copy.
+            tx.execute(
+                "UPDATE incidents SET entered = ?2 WHERE id = ?1",
+                params![i.id, entered],
             )
             .map_err(write_err(OP))?;
-        for e in &w.entries {
-            if entered & e.kind.bit() != 0 {
-                continue;
-            }
-            entered |= e.kind.bit();
-            add.execute(params![
-                e.service,
-                e.severity,
-                e.figure.as_str(),
-                sql_count(e.micros)
-            ])
+        } else {
+            tx.execute(
+                "INSERT INTO incidents (id, service, state, opened_at, body, entered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET
+                     service = excluded.service, state = excluded.state,
+                     opened_at = excluded.opened_at, body = excluded.body,
+                     entered = excluded.entered",
+                params![i.id, i.service, i.state, i.opened_at, i.body_json, entered],
+            )
             .map_err(write_err(OP))?;
         }
     }
-    tx.execute(
-        "INSERT INTO incidents (id, service, state, opened_at, body, entered)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET
-             service = excluded.service, state = excluded.state,
-             opened_at = excluded.opened_at, body = excluded.body,
-             entered = excluded.entered",
-        params![w.id, w.service, w.state, w.opened_at, w.body_json, entered],
-    )
-    .map_err(write_err(OP))?;
     {
         // A re-sent event (same id, same notifier) is ignored, so saving the
         // same change twice never notifies twice.
@@ -284,6 +295,20 @@ pub fn save_incident(conn: &mut Connection, w: &IncidentSave) -> Result<(), Stor
             ])
             .map_err(write_err(OP))?;
         }
+    }
+    if let Some(s) = &w.service_state {
+        match &s.body_json {
+            Some(body) => tx.execute(
+                "INSERT INTO service_state (service, body) VALUES (?1, ?2)
+                 ON CONFLICT (service) DO UPDATE SET body = excluded.body",
+                params![s.service, body],
+            ),
+            None => tx.execute(
+                "DELETE FROM service_state WHERE service = ?1",
+                params![s.service],
+            ),
+        }
+        .map_err(write_err(OP))?;
     }
     tx.commit().map_err(write_err(OP))
 }
@@ -338,6 +363,40 @@ pub fn load_unentered(conn: &Connection) -> Result<Vec<(String, String)>, StoreE
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .map_err(read_err(OP))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+pub fn load_service_states(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    const OP: &str = "load_service_states";
+    let mut stmt = conn
+        .prepare_cached("SELECT service, body FROM service_state ORDER BY service")
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+/// Notifiers that were given at least one event of `incident_id`.
+pub fn incident_notifiers(conn: &Connection, incident_id: &str) -> Result<Vec<String>, StoreError> {
+    const OP: &str = "incident_notifiers";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT notifier FROM outbox WHERE incident_id = ?1 ORDER BY notifier",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![incident_id], |row| row.get(0))
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+/// A consistent copy of the whole database (WAL content included) in a new
+/// file at `dest`, which must not exist yet.
+pub fn copy_to(conn: &Connection, dest: &std::path::Path) -> Result<(), StoreError> {
+    let dest = dest.to_string_lossy().into_owned();
+    conn.execute("VACUUM INTO ?1", params![dest])
+        .map_err(write_err("copy_to"))?;
+    Ok(())
 }
 
 pub fn load_incidents(conn: &Connection, since: i64) -> Result<Vec<(String, String)>, StoreError> {

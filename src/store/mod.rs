@@ -124,6 +124,43 @@ pub struct OutboxInsert {
     pub created_at: i64,
 }
 
+/// One incident row as stored (see [`StateWrite`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRow {
+    pub id: String,
+    pub service: String,
+    pub state: String,
+    /// Unix seconds.
+    pub opened_at: i64,
+    pub body_json: String,
+}
+
+/// A service's persisted incident-machine state (see [`StateWrite`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStateRow {
+    pub service: String,
+    /// `None` deletes the row: the service has nothing to remember.
+    pub body_json: Option<String>,
+}
+
+/// One atomic write of incident state: the incident (if any), its outbox
+/// events, and the service's machine state (if it changed). Either all of it
+/// lands or none of it does, so a notification exists exactly when the state
+/// change it announces does, and a manual resolve and the hold it leaves on
+/// the service's burn alerts are never stored apart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateWrite {
+    pub incident: Option<IncidentRow>,
+    pub events: Vec<OutboxInsert>,
+    /// Cumulative-total entries the change made; an entry the incident's row
+    /// already made is skipped, so a retried write never counts twice.
+    pub entries: Vec<Entry>,
+    /// Write only the entries (and the row's record of them), not the
+    /// incident's body: the caller's copy may be older than the stored row.
+    pub entries_only: bool,
+    pub service_state: Option<ServiceStateRow>,
+}
+
 /// A pending outbox event, as handed to the delivery worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -180,6 +217,9 @@ const QUEUE: usize = 1024;
 pub struct Store {
     tx: mpsc::Sender<Command>,
     path: PathBuf,
+    /// (device, inode) of the file opened, to notice when the path no longer
+    /// names it (deleted or replaced while running).
+    identity: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -193,6 +233,7 @@ impl Store {
     /// migrates it to the current schema. Does not need a tokio runtime.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = schema::open_read_write(path)?;
+        let identity = file_identity(path).ok();
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sentinel-store".into())
@@ -204,6 +245,7 @@ impl Store {
         Ok(Store {
             tx,
             path: path.to_path_buf(),
+            identity,
         })
     }
 
@@ -275,11 +317,14 @@ impl Store {
         self.call(move |c| db::prune_incidents(c, before)).await
     }
 
-    /// Upserts the incident and enqueues its outbox events in ONE
-    /// transaction, so a notification exists exactly when the state change
-    /// it announces does. An event already queued (same `event_id` and
-    /// `notifier`) is left as it is. Makes no cumulative-total entry; see
-    /// [`Store::write_incident`].
+    /// Writes `w` in ONE transaction: the incident upserted, its outbox
+    /// events enqueued (an event already queued, same `event_id` and
+    /// `notifier`, is left as it is), the service state upserted or deleted.
+    pub async fn save_state(&self, w: StateWrite) -> Result<(), StoreError> {
+        self.call(move |c| db::save_state(c, &w)).await
+    }
+
+    /// [`Self::save_state`] of one incident and its events.
     pub async fn save_incident(
         &self,
         id: String,
@@ -289,14 +334,18 @@ impl Store {
         body_json: String,
         events: Vec<OutboxInsert>,
     ) -> Result<(), StoreError> {
-        self.write_incident(IncidentSave {
-            id,
-            service,
-            state,
-            opened_at,
-            body_json,
+        self.save_state(StateWrite {
+            incident: Some(IncidentRow {
+                id,
+                service,
+                state,
+                opened_at,
+                body_json,
+            }),
             events,
             entries: Vec::new(),
+            entries_only: false,
+            service_state: None,
         })
         .await
     }
@@ -305,7 +354,63 @@ impl Store {
     /// all in ONE transaction. An entry the incident row already made is
     /// skipped, so a retried write never counts twice.
     pub async fn write_incident(&self, w: IncidentSave) -> Result<(), StoreError> {
-        self.call(move |c| db::save_incident(c, &w)).await
+        self.save_state(StateWrite {
+            incident: Some(IncidentRow {
+                id: w.id,
+                service: w.service,
+                state: w.state,
+                opened_at: w.opened_at,
+                body_json: w.body_json,
+            }),
+            events: w.events,
+            entries: w.entries,
+            entries_only: false,
+            service_state: None,
+        })
+        .await
+    }
+
+    /// `(service, body_json)` of every stored service state.
+    pub async fn load_service_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(|c| db::load_service_states(c)).await
+    }
+
+    /// Notifiers that were given at least one event of `incident_id`, by name.
+    pub async fn incident_notifiers(&self, incident_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = incident_id.to_string();
+        self.call(move |c| db::incident_notifiers(c, &id)).await
+    }
+
+    /// Whether `storage.path` still names the file this store writes. `None`
+    /// when it does; otherwise what happened, for the log and `/readyz`.
+    /// While the path is gone or names another file, every write still
+    /// succeeds but lands in the old file, which is lost when sentinel stops.
+    pub async fn file_problem(&self) -> Option<String> {
+        let path = self.path.clone();
+        let opened = self.identity;
+        let now = tokio::task::spawn_blocking(move || file_identity(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let shown = self.path.display();
+        match (now, opened) {
+            (Ok(now), Some(opened)) if now == opened => None,
+            (Ok(_), _) => Some(format!(
+                "state file {shown} was replaced by another file while sentinel runs: \
+                 sentinel still writes the file it opened, which vanishes when sentinel exits"
+            )),
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "state file {shown} was deleted while sentinel runs: counts and incident \
+                 changes now go to the deleted file, which vanishes when sentinel exits"
+            )),
+            (Err(e), _) => Some(format!("state file {shown} cannot be checked: {e}")),
+        }
+    }
+
+    /// Writes a consistent copy of everything the store holds to `dest` (a
+    /// new file). Used at shutdown when the state file was deleted, so the
+    /// operator can put it back.
+    pub async fn copy_to(&self, dest: PathBuf) -> Result<(), StoreError> {
+        self.call(move |c| db::copy_to(c, &dest)).await
     }
 
     /// The cumulative incident totals.
@@ -390,6 +495,13 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
+}
+
+/// (device, inode) of the file at `path`.
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// The store thread: runs jobs in arrival order until closed or every handle

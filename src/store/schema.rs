@@ -83,6 +83,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (service, severity, figure)
     ) WITHOUT ROWID;
     ",
+    // v3: per-service incident state that is not an incident, so a restart
+    // keeps it: today the burn-alert hold a manual resolve leaves behind
+    // (the same alert episode must not reopen the incident). A service with
+    // nothing to remember has no row.
+    "
+    CREATE TABLE service_state (
+        service TEXT PRIMARY KEY,
+        body    TEXT NOT NULL -- JSON owned by the incident module
+    );
+    ",
 ];
 
 /// The newest schema version this binary knows.

@@ -739,3 +739,133 @@ async fn a_failed_incident_write_adds_nothing_to_the_totals() {
         vec![totals_row("P1", "detect", 1, 60_000_000)]
     );
 }
+
+#[tokio::test]
+async fn a_service_state_commits_with_its_incident_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let write = |state: &str, body: Option<&str>| StateWrite {
+        incident: Some(IncidentRow {
+            id: "inc-1".into(),
+            service: "identity".into(),
+            state: state.into(),
+            opened_at: T0,
+            body_json: format!("{{\"state\":\"{state}\"}}"),
+        }),
+        events: vec![event(&format!("e-{state}"), "tickets", "inc-1", T0)],
+        entries: Vec::new(),
+        entries_only: false,
+        service_state: Some(ServiceStateRow {
+            service: "identity".into(),
+            body_json: body.map(str::to_string),
+        }),
+    };
+    // A failing service-state write takes the incident and its event with it.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON service_state
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    store
+        .save_state(write("resolved", Some("{\"hold\":1}")))
+        .await
+        .unwrap_err();
+    assert_eq!(store.load_incidents(0).await.unwrap(), vec![]);
+    assert_eq!(store.outbox_depth().await.unwrap(), vec![]);
+    assert_eq!(store.load_service_states().await.unwrap(), vec![]);
+
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER boom;")
+        .unwrap();
+    store
+        .save_state(write("resolved", Some("{\"hold\":1}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_service_states().await.unwrap(),
+        vec![("identity".to_string(), "{\"hold\":1}".to_string())]
+    );
+    assert_eq!(
+        store.incident_notifiers("inc-1").await.unwrap(),
+        ["tickets"]
+    );
+    // A state alone (no incident), then `None` deletes the row.
+    store
+        .save_state(StateWrite {
+            service_state: Some(ServiceStateRow {
+                service: "identity".into(),
+                body_json: None,
+            }),
+            ..StateWrite::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.load_service_states().await.unwrap(), vec![]);
+    assert_eq!(store.load_incidents(0).await.unwrap().len(), 1);
+
+    // A copy holds everything and opens as a store of its own.
+    let copy = dir.path().join("copy.db");
+    store.copy_to(copy.clone()).await.unwrap();
+    let reader = Store::open_read_only(&copy).unwrap();
+    assert_eq!(
+        reader.load_incidents(0).unwrap(),
+        store.load_incidents(0).await.unwrap()
+    );
+}
+
+/// Entries made by time alone travel with the incident as last stored, which
+/// a queued change may have overtaken: such a write adds the entries and
+/// records them on the row, but never writes that older body back.
+#[tokio::test]
+async fn an_entries_only_write_never_overwrites_a_newer_incident_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let detect = entry(EntryKind::Detect, "P1", Figure::Detect, 60_000_000);
+    let mut newer = incident_save("inc-1", "open", T0, vec![detect]);
+    newer.body_json = "{\"acknowledged\":true}".into();
+    store.write_incident(newer).await.unwrap();
+    let missed = entry(
+        EntryKind::AcknowledgeTarget,
+        "P1",
+        Figure::AcknowledgeMissed,
+        0,
+    );
+    let write = StateWrite {
+        incident: Some(IncidentRow {
+            id: "inc-1".into(),
+            service: "identity".into(),
+            state: "open".into(),
+            opened_at: T0,
+            body_json: "{\"acknowledged\":false}".into(),
+        }),
+        entries: vec![missed],
+        entries_only: true,
+        ..StateWrite::default()
+    };
+    store.save_state(write.clone()).await.unwrap();
+    // A retry adds nothing more.
+    store.save_state(write).await.unwrap();
+    assert_eq!(
+        store.load_incidents(0).await.unwrap(),
+        vec![("inc-1".to_string(), "{\"acknowledged\":true}".to_string())]
+    );
+    assert_eq!(
+        store.load_incident_totals().await.unwrap(),
+        vec![
+            totals_row("P1", "acknowledge_missed", 1, 0),
+            totals_row("P1", "detect", 1, 60_000_000),
+        ]
+    );
+    let entered = store.load_entered(0).await.unwrap();
+    assert_eq!(
+        entered,
+        vec![(
+            "inc-1".to_string(),
+            EntryKind::Detect.bit() | EntryKind::AcknowledgeTarget.bit()
+        )]
+    );
+}
