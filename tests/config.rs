@@ -210,7 +210,7 @@ services:
         &[
             "t.yaml:2:13: defaults.interval: invalid duration `15`: missing unit; write e.g. `15s` (units: ms, s, m, h, d, w)",
             "t.yaml:3:12: defaults.timeout: invalid duration `5sec`: unknown unit `sec` (units: ms, s, m, h, d, w)",
-            "t.yaml:8:19: services[0].checks[0].interval: duration `0s` must be longer than 0",
+            "t.yaml:8:19: services[0].checks[0].interval: interval 0s is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
         ],
     );
 }
@@ -229,9 +229,9 @@ fn slo_objectives_are_percent_in_range() {
       latency: { threshold: 300ms, objective: 0 }
 "#,
         &[
-            "t.yaml:7:18: services[0].slo.objective: objective 100 is out of range: it is a percent, greater than 0 and less than 100 — e.g. `99.9`",
+            "t.yaml:7:18: services[0].slo.objective: objective 100 is out of range: it is a percent, greater than 0 and at most 99.999 — e.g. `99.9`",
             "t.yaml:8:15: services[0].slo.window: invalid duration `30x`: unknown unit `x` (units: ms, s, m, h, d, w)",
-            "t.yaml:9:47: services[0].slo.latency.objective: objective 0 is out of range: it is a percent, greater than 0 and less than 100 — e.g. `99.9`",
+            "t.yaml:9:47: services[0].slo.latency.objective: objective 0 is out of range: it is a percent, greater than 0 and at most 99.999 — e.g. `99.9`",
         ],
     );
 }
@@ -751,9 +751,9 @@ services:
             "t.yaml:2:20: server.max_concurrency: max_concurrency 0 is out of range 1..=1000000",
             "t.yaml:7:31: services[0].checks[0].tcp.port: port -1 is out of range 1..=65535",
             "t.yaml:9:31: services[0].checks[1].tls.port: port 0 is out of range 1..=65535",
-            "t.yaml:9:49: services[0].checks[1].tls.cert_min_days: cert_min_days -2 must be at least 0",
-            "t.yaml:10:29: services[0].incident.open_after: open_after 0 must be at least 1",
-            "t.yaml:10:47: services[0].incident.resolve_after: resolve_after 0 must be at least 1",
+            "t.yaml:9:49: services[0].checks[1].tls.cert_min_days: cert_min_days -2 is out of range 0..=3650",
+            "t.yaml:10:29: services[0].incident.open_after: open_after 0 is out of range 1..=1000",
+            "t.yaml:10:47: services[0].incident.resolve_after: resolve_after 0 is out of range 1..=1000",
             "t.yaml:10:60: services[0].incident.severity: empty value; leave the key out instead",
         ],
     );
@@ -810,4 +810,235 @@ services:
         ]
     );
     assert!(c.services[0].incident.notify.is_empty());
+}
+
+/// Every number in the file with its value written in: `{v}` markers are
+/// filled by the range tests below, one value per key.
+fn ranged(v: &[&str; 20]) -> String {
+    format!(
+        r#"server:
+  max_concurrency: {}
+storage:
+  retention: {}
+  minute_retention: {}
+defaults:
+  interval: {}
+  timeout: {}
+notifiers:
+  - name: n
+    type: webhook
+    url: http://127.0.0.1:1/
+    max_age: {}
+    timeout: {}
+response_targets:
+  P1: {{ acknowledge: {}, restore: {} }}
+services:
+  - name: a
+    checks:
+      - name: x
+        interval: {}
+        timeout: {}
+        http:
+          url: https://127.0.0.1:1/
+          max_body_bytes: {}
+          expect: {{ max_latency: {}, cert_min_days: {} }}
+      - name: y
+        tls: {{ host: h, port: {} }}
+    slo:
+      objective: {}
+      window: {}
+      latency: {{ threshold: {}, objective: 99 }}
+    incident: {{ open_after: {}, resolve_after: {} }}
+"#,
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+        v[8],
+        v[9],
+        v[10],
+        v[11],
+        v[12],
+        v[13],
+        v[14],
+        v[15],
+        v[16],
+        v[17],
+        v[18],
+        v[19]
+    )
+}
+
+#[test]
+fn every_number_loads_at_both_ends_of_its_range() {
+    check(
+        &ranged(&[
+            "1", "3d", "6h", "100ms", "10ms", "1m", "100ms", "1m", "1m", "100ms", "10ms", "1",
+            "1ms", "0", "1", "0.001", "1h", "1ms", "1", "1",
+        ]),
+        &[],
+    );
+    // `timeout` ≤ `interval` still holds at the top, and the window may be as
+    // long as the retention.
+    check(
+        &ranged(&[
+            "1000000", "1830d", "7d", "1d", "10m", "30d", "5m", "90d", "90d", "1d", "10m",
+            "67108864", "10m", "3650", "65535", "99.999", "400d", "10m", "1000", "1000",
+        ]),
+        &[],
+    );
+}
+
+#[test]
+fn every_number_below_its_range_is_refused() {
+    check(
+        &ranged(&[
+            "0", "2d", "5h", "99ms", "9ms", "59s", "99ms", "59s", "59s", "99ms", "9ms", "0", "0ms",
+            "-1", "0", "0", "59m", "0s", "0", "0",
+        ]),
+        &[
+            "t.yaml:2:20: server.max_concurrency: max_concurrency 0 is out of range 1..=1000000",
+            "t.yaml:4:14: storage.retention: retention 2d is out of range 3d..=1830d — history must cover the 3d burn window and is kept for at most 5 years (1830d)",
+            "t.yaml:5:21: storage.minute_retention: minute_retention 5h is out of range 6h..=1w — windows up to 6h read minute buckets, longer ones hour buckets",
+            "t.yaml:7:13: defaults.interval: interval 99ms is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
+            "t.yaml:8:12: defaults.timeout: timeout 9ms is out of range 10ms..=10m — a probe gets between 10ms and 10m to finish",
+            "t.yaml:13:14: notifiers[0].max_age: max_age 59s is out of range 1m..=30d — events are retried for between 1m and 30d",
+            "t.yaml:14:14: notifiers[0].timeout: timeout 99ms is out of range 100ms..=5m — one delivery attempt gets between 100ms and 5m",
+            "t.yaml:16:22: response_targets.P1.acknowledge: acknowledge 59s is out of range 1m..=90d — a response target is between 1m and 90d",
+            "t.yaml:16:36: response_targets.P1.restore: restore 59s is out of range 1m..=90d — a response target is between 1m and 90d",
+            "t.yaml:21:19: services[0].checks[0].interval: interval 99ms is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
+            "t.yaml:22:18: services[0].checks[0].timeout: timeout 9ms is out of range 10ms..=10m — a probe gets between 10ms and 10m to finish",
+            "t.yaml:25:27: services[0].checks[0].http.max_body_bytes: max_body_bytes 0 is out of range 1..=67108864 — at most 64 MiB (67108864) of a response body is read and held per run",
+            "t.yaml:26:34: services[0].checks[0].http.expect.max_latency: max_latency 0ms is out of range 1ms..=10m — a latency bound is between 1ms and 10m",
+            "t.yaml:26:54: services[0].checks[0].http.expect.cert_min_days: cert_min_days -1 is out of range 0..=3650",
+            "t.yaml:28:31: services[0].checks[1].tls.port: port 0 is out of range 1..=65535",
+            "t.yaml:30:18: services[0].slo.objective: objective 0 is out of range: it is a percent, greater than 0 and at most 99.999 — e.g. `99.9`",
+            "t.yaml:31:15: services[0].slo.window: window 59m is out of range 1h..=400d — the SLO history is kept in memory in hour buckets; use 1h to 400d, or `month`",
+            "t.yaml:32:29: services[0].slo.latency.threshold: threshold 0s is out of range 1ms..=10m — a latency bound is between 1ms and 10m",
+            "t.yaml:33:29: services[0].incident.open_after: open_after 0 is out of range 1..=1000",
+            "t.yaml:33:47: services[0].incident.resolve_after: resolve_after 0 is out of range 1..=1000",
+        ],
+    );
+}
+
+#[test]
+fn every_number_above_its_range_is_refused() {
+    check(
+        &ranged(&[
+            "1000001",
+            "1831d",
+            "169h",
+            "1d1ms",
+            "10m1ms",
+            "31d",
+            "5m1ms",
+            "91d",
+            "13w",
+            "25h",
+            "601s",
+            "67108865",
+            "11m",
+            "3651",
+            "65536",
+            "99.9991",
+            "57w2d",
+            "10m1ms",
+            "1001",
+            "4294967296",
+        ]),
+        &[
+            "t.yaml:2:20: server.max_concurrency: max_concurrency 1000001 is out of range 1..=1000000",
+            "t.yaml:4:14: storage.retention: retention 1831d is out of range 3d..=1830d — history must cover the 3d burn window and is kept for at most 5 years (1830d)",
+            "t.yaml:5:21: storage.minute_retention: minute_retention 169h is out of range 6h..=1w — windows up to 6h read minute buckets, longer ones hour buckets",
+            "t.yaml:7:13: defaults.interval: interval 1d1ms is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
+            "t.yaml:8:12: defaults.timeout: timeout 10m1ms is out of range 10ms..=10m — a probe gets between 10ms and 10m to finish",
+            "t.yaml:13:14: notifiers[0].max_age: max_age 31d is out of range 1m..=30d — events are retried for between 1m and 30d",
+            "t.yaml:14:14: notifiers[0].timeout: timeout 5m1ms is out of range 100ms..=5m — one delivery attempt gets between 100ms and 5m",
+            "t.yaml:16:22: response_targets.P1.acknowledge: acknowledge 91d is out of range 1m..=90d — a response target is between 1m and 90d",
+            "t.yaml:16:36: response_targets.P1.restore: restore 13w is out of range 1m..=90d — a response target is between 1m and 90d",
+            "t.yaml:21:19: services[0].checks[0].interval: interval 25h is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
+            "t.yaml:22:18: services[0].checks[0].timeout: timeout 601s is out of range 10ms..=10m — a probe gets between 10ms and 10m to finish",
+            "t.yaml:25:27: services[0].checks[0].http.max_body_bytes: max_body_bytes 67108865 is out of range 1..=67108864 — at most 64 MiB (67108864) of a response body is read and held per run",
+            "t.yaml:26:34: services[0].checks[0].http.expect.max_latency: max_latency 11m is out of range 1ms..=10m — a latency bound is between 1ms and 10m",
+            "t.yaml:26:54: services[0].checks[0].http.expect.cert_min_days: cert_min_days 3651 is out of range 0..=3650",
+            "t.yaml:28:31: services[0].checks[1].tls.port: port 65536 is out of range 1..=65535",
+            "t.yaml:30:18: services[0].slo.objective: objective 99.9991 is out of range: it is a percent, greater than 0 and at most 99.999 — e.g. `99.9`",
+            "t.yaml:31:15: services[0].slo.window: window 57w2d is out of range 1h..=400d — the SLO history is kept in memory in hour buckets; use 1h to 400d, or `month`",
+            "t.yaml:32:29: services[0].slo.latency.threshold: threshold 10m1ms is out of range 1ms..=10m — a latency bound is between 1ms and 10m",
+            "t.yaml:33:29: services[0].incident.open_after: open_after 1001 is out of range 1..=1000",
+            "t.yaml:33:50: services[0].incident.resolve_after: resolve_after 4294967296 is out of range 1..=1000",
+        ],
+    );
+}
+
+/// Issue: `slo.window: 18446744073709551615ms` passed `validate`, then `run`
+/// died allocating 20 TB; `max_body_bytes: 9223372036854775807` let one
+/// probe hold gigabytes.
+#[test]
+fn hostile_numbers_are_config_errors_not_aborts() {
+    let base = |window: &str, body: &str| {
+        format!(
+            "services:\n  - name: a\n    checks:\n      - name: x\n        http: {{ url: http://h, max_body_bytes: {body} }}\n    slo: {{ objective: 99, window: {window} }}\n"
+        )
+    };
+    check(
+        &base("18446744073709551615ms", "9223372036854775807"),
+        &[
+            "t.yaml:5:48: services[0].checks[0].http.max_body_bytes: max_body_bytes 9223372036854775807 is out of range 1..=67108864 — at most 64 MiB (67108864) of a response body is read and held per run",
+            "t.yaml:6:35: services[0].slo.window: window 18446744073709551615ms is out of range 1h..=400d — the SLO history is kept in memory in hour buckets; use 1h to 400d, or `month`",
+        ],
+    );
+    check(
+        &base("100000000w", "1"),
+        &[
+            "t.yaml:6:35: services[0].slo.window: window 100000000w is out of range 1h..=400d — the SLO history is kept in memory in hour buckets; use 1h to 400d, or `month`",
+        ],
+    );
+    // Past u64 milliseconds: a clear error, not a wrap-around.
+    check(
+        &base("18446744073709551616ms", "1"),
+        &[
+            "t.yaml:6:35: services[0].slo.window: invalid duration `18446744073709551616ms`: too large",
+        ],
+    );
+    check(
+        &base("99999999999999999999999999999999999999999d", "1"),
+        &[
+            "t.yaml:6:35: services[0].slo.window: invalid duration `99999999999999999999999999999999999999999d`: number too large",
+        ],
+    );
+    check(
+        &base("1", "99999999999999999999"),
+        &[
+            "t.yaml:5:48: services[0].checks[0].http.max_body_bytes: expected a whole number, found `99999999999999999999`",
+        ],
+    );
+}
+
+#[test]
+fn slo_window_may_not_outlive_the_retention() {
+    check(
+        "storage: { retention: 30d }\nservices:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n    slo: { objective: 99, window: 31d }\n  - name: b\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n    slo: { objective: 99, window: month }\n",
+        &[
+            "t.yaml:7:35: services[0].slo.window: window 31d is longer than storage.retention 30d — history older than the retention is deleted; raise `storage.retention` or shorten the window",
+            "t.yaml:12:35: services[1].slo.window: window month is longer than storage.retention 30d — history older than the retention is deleted; raise `storage.retention` or shorten the window",
+        ],
+    );
+}
+
+#[test]
+fn names_have_a_length_limit() {
+    let long = "s".repeat(129);
+    check(
+        &format!(
+            "services:\n  - name: {long}\n    checks:\n      - name: x\n        tcp: {{ host: h, port: 1 }}\n"
+        ),
+        &[
+            "t.yaml:2:11: services[0].name: name is 129 characters long, more than 128 — names become metric labels and URL path segments; shorten it",
+        ],
+    );
 }

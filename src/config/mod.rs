@@ -8,6 +8,7 @@
 
 pub mod duration;
 mod error;
+pub mod limits;
 mod raw;
 mod types;
 mod validate;

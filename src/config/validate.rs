@@ -12,6 +12,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::duration;
 use super::error::{Problem, Problems};
+use super::limits::{self, DurationRange, IntRange};
 use super::raw::{self, Opt, RawConfig};
 use super::types::*;
 
@@ -32,6 +33,8 @@ const DEFAULT_CERT_MIN_DAYS: u32 = 14;
 const DEFAULT_OPEN_AFTER: u32 = 3;
 const DEFAULT_RESOLVE_AFTER: u32 = 2;
 const DEFAULT_SEVERITY: &str = "P2";
+/// The longest calendar month: what a `month` window needs of history.
+const MONTH_SPAN: Duration = Duration::from_secs(31 * 86_400);
 const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
 const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "PTR", "SOA"];
 
@@ -43,6 +46,7 @@ pub(crate) fn validate(raw: RawConfig, file: &str) -> Result<Config, Problems> {
     let mut v = Validator {
         file,
         problems: Vec::new(),
+        retention: DEFAULT_RETENTION,
     };
     let config = v.config(raw);
     let mut problems = v.problems;
@@ -58,6 +62,8 @@ pub(crate) fn validate(raw: RawConfig, file: &str) -> Result<Config, Problems> {
 struct Validator<'a> {
     file: &'a str,
     problems: Vec<Problem>,
+    /// `storage.retention` once read: SLO windows may not be longer.
+    retention: Duration,
 }
 
 fn pos(loc: &Location) -> (u64, u64) {
@@ -132,6 +138,20 @@ impl Validator<'_> {
         let ok = name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok && name.len() > limits::MAX_NAME_LEN {
+            let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
+            self.report(
+                at,
+                &sub(parent_path, "name"),
+                format!(
+                    "name is {} characters long, more than {}",
+                    name.len(),
+                    limits::MAX_NAME_LEN
+                ),
+                Some("names become metric labels and URL path segments; shorten it".into()),
+            );
+            return None;
+        }
         if !ok {
             let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
             self.report(
@@ -163,19 +183,32 @@ impl Validator<'_> {
         Some(v.to_string())
     }
 
-    /// `Ok(None)` when absent; `Err(())` after reporting a bad value.
-    fn duration(&mut self, value: &Opt<String>, path: &str) -> Result<Option<Duration>, ()> {
+    /// `Ok(None)` when absent; `Err(())` after reporting a bad value. `what`
+    /// names the value in the message (`interval 50ms is out of range ...`).
+    fn duration(
+        &mut self,
+        value: &Opt<String>,
+        path: &str,
+        what: &str,
+        range: &DurationRange,
+    ) -> Result<Option<Duration>, ()> {
         let Some(s) = value else { return Ok(None) };
         match duration::parse(&s.value) {
-            Ok(d) if d.is_zero() => {
-                self.problem(
+            Ok(d) if range.contains(d) => Ok(Some(d)),
+            Ok(_) => {
+                self.report(
                     pos(&s.referenced),
                     path,
-                    format!("duration `{}` must be longer than 0", s.value),
+                    format!(
+                        "{what} {} is out of range {}..={}",
+                        s.value.trim(),
+                        duration::format(range.min),
+                        duration::format(range.max)
+                    ),
+                    Some(range.why.to_string()),
                 );
                 Err(())
             }
-            Ok(d) => Ok(Some(d)),
             Err(e) => {
                 self.problem(pos(&s.referenced), path, e);
                 Err(())
@@ -183,41 +216,41 @@ impl Validator<'_> {
         }
     }
 
-    fn duration_or(&mut self, value: &Opt<String>, path: &str, default: Duration) -> Duration {
-        self.duration(value, path).ok().flatten().unwrap_or(default)
+    fn duration_or(
+        &mut self,
+        value: &Opt<String>,
+        path: &str,
+        what: &str,
+        range: &DurationRange,
+        default: Duration,
+    ) -> Duration {
+        self.duration(value, path, what, range)
+            .ok()
+            .flatten()
+            .unwrap_or(default)
     }
 
     fn int_in(
         &mut self,
         value: &Opt<i64>,
         path: &str,
-        range: std::ops::RangeInclusive<i64>,
+        range: &IntRange,
         what: &str,
     ) -> Option<i64> {
         let s = value.as_ref()?;
-        if range.contains(&s.value) {
-            Some(s.value)
-        } else if s.value < *range.start() && *range.end() >= i64::from(u32::MAX) {
-            // "out of range 1..=4294967295" says less than "at least 1".
-            self.problem(
-                pos(&s.referenced),
-                path,
-                format!("{what} {} must be at least {}", s.value, range.start()),
-            );
-            None
-        } else {
-            self.problem(
-                pos(&s.referenced),
-                path,
-                format!(
-                    "{what} {} is out of range {}..={}",
-                    s.value,
-                    range.start(),
-                    range.end()
-                ),
-            );
-            None
+        if (range.min..=range.max).contains(&s.value) {
+            return Some(s.value);
         }
+        self.report(
+            pos(&s.referenced),
+            path,
+            format!(
+                "{what} {} is out of range {}..={}",
+                s.value, range.min, range.max
+            ),
+            (!range.why.is_empty()).then(|| range.why.to_string()),
+        );
+        None
     }
 
     fn url(&mut self, s: &Spanned<String>, path: &str) -> Option<url::Url> {
@@ -233,6 +266,7 @@ impl Validator<'_> {
     fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(raw.server.as_ref());
         let storage = self.storage(raw.storage.as_ref());
+        self.retention = storage.retention;
         let defaults = self.defaults(raw.defaults.as_ref());
         let notifiers = self.notifiers(&raw.notifiers);
         let response_targets = self.response_targets(&raw.response_targets);
@@ -278,7 +312,7 @@ impl Validator<'_> {
         if let Some(n) = self.int_in(
             &raw.max_concurrency,
             "server.max_concurrency",
-            1..=1_000_000,
+            &limits::MAX_CONCURRENCY,
             "max_concurrency",
         ) {
             server.max_concurrency = n as usize;
@@ -307,10 +341,17 @@ impl Validator<'_> {
         storage.minute_retention = self.duration_or(
             &raw.minute_retention,
             "storage.minute_retention",
+            "minute_retention",
+            &limits::MINUTE_RETENTION,
             DEFAULT_MINUTE_RETENTION,
         );
-        storage.retention =
-            self.duration_or(&raw.retention, "storage.retention", DEFAULT_RETENTION);
+        storage.retention = self.duration_or(
+            &raw.retention,
+            "storage.retention",
+            "retention",
+            &limits::RETENTION,
+            DEFAULT_RETENTION,
+        );
         storage
     }
 
@@ -322,8 +363,18 @@ impl Validator<'_> {
         let Some(raw) = raw.map(|s| &s.value) else {
             return d;
         };
-        let interval = self.duration(&raw.interval, "defaults.interval");
-        let timeout = self.duration(&raw.timeout, "defaults.timeout");
+        let interval = self.duration(
+            &raw.interval,
+            "defaults.interval",
+            "interval",
+            &limits::INTERVAL,
+        );
+        let timeout = self.duration(
+            &raw.timeout,
+            "defaults.timeout",
+            "timeout",
+            &limits::TIMEOUT,
+        );
         if let Ok(Some(i)) = interval {
             d.interval = i;
         }
@@ -370,10 +421,20 @@ impl Validator<'_> {
             let url = self.url_source(n, at, &path);
             let secret_env = self.env_name(&n.secret_env, &sub(&path, "secret_env"));
             let routing_key_env = self.env_name(&n.routing_key_env, &sub(&path, "routing_key_env"));
-            let max_age =
-                self.duration_or(&n.max_age, &sub(&path, "max_age"), DEFAULT_NOTIFIER_MAX_AGE);
-            let timeout =
-                self.duration_or(&n.timeout, &sub(&path, "timeout"), DEFAULT_NOTIFIER_TIMEOUT);
+            let max_age = self.duration_or(
+                &n.max_age,
+                &sub(&path, "max_age"),
+                "max_age",
+                &limits::NOTIFIER_MAX_AGE,
+                DEFAULT_NOTIFIER_MAX_AGE,
+            );
+            let timeout = self.duration_or(
+                &n.timeout,
+                &sub(&path, "timeout"),
+                "timeout",
+                &limits::NOTIFIER_TIMEOUT,
+                DEFAULT_NOTIFIER_TIMEOUT,
+            );
             let Some(kind) = kind else { continue };
             let kind_lc = kind.to_ascii_lowercase();
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
@@ -489,8 +550,15 @@ impl Validator<'_> {
             }
             let at = pos(&target.referenced);
             let t = &target.value;
-            let ack = self.required_duration(&t.acknowledge, at, &path, "acknowledge");
-            let restore = self.required_duration(&t.restore, at, &path, "restore");
+            let ack = self.required_duration(
+                &t.acknowledge,
+                at,
+                &path,
+                "acknowledge",
+                &limits::RESPONSE_TARGET,
+            );
+            let restore =
+                self.required_duration(&t.restore, at, &path, "restore", &limits::RESPONSE_TARGET);
             if let (Some(acknowledge), Some(restore)) = (ack, restore) {
                 out.insert(
                     key.clone(),
@@ -510,12 +578,15 @@ impl Validator<'_> {
         parent: (u64, u64),
         parent_path: &str,
         key: &str,
+        range: &DurationRange,
     ) -> Option<Duration> {
         if value.is_none() {
             self.missing(parent, parent_path, key);
             return None;
         }
-        self.duration(value, &sub(parent_path, key)).ok().flatten()
+        self.duration(value, &sub(parent_path, key), key, range)
+            .ok()
+            .flatten()
     }
 
     fn maintenance(
@@ -703,8 +774,18 @@ impl Validator<'_> {
                     ),
                 );
             }
-            let interval = self.duration(&c.interval, &sub(&path, "interval"));
-            let timeout = self.duration(&c.timeout, &sub(&path, "timeout"));
+            let interval = self.duration(
+                &c.interval,
+                &sub(&path, "interval"),
+                "interval",
+                &limits::INTERVAL,
+            );
+            let timeout = self.duration(
+                &c.timeout,
+                &sub(&path, "timeout"),
+                "timeout",
+                &limits::TIMEOUT,
+            );
             let interval_v = interval.ok().flatten().unwrap_or(defaults.interval);
             let timeout_v = match timeout {
                 Ok(Some(t)) if t > interval_v => {
@@ -834,7 +915,7 @@ impl Validator<'_> {
             Some(_) => match self.int_in(
                 &h.max_body_bytes,
                 &sub(path, "max_body_bytes"),
-                1..=i64::MAX,
+                &limits::MAX_BODY_BYTES,
                 "max_body_bytes",
             ) {
                 Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -930,13 +1011,23 @@ impl Validator<'_> {
             }
             expect.json.push((k.clone(), v.value.clone()));
         }
-        match self.duration(&e.max_latency, &sub(path, "max_latency")) {
+        match self.duration(
+            &e.max_latency,
+            &sub(path, "max_latency"),
+            "max_latency",
+            &limits::LATENCY,
+        ) {
             Ok(d) => expect.max_latency = d,
             Err(()) => ok = false,
         }
         if let Some(days) = &e.cert_min_days {
             let cp = sub(path, "cert_min_days");
-            match self.int_in(&e.cert_min_days, &cp, 0..=u32::MAX as i64, "cert_min_days") {
+            match self.int_in(
+                &e.cert_min_days,
+                &cp,
+                &limits::CERT_MIN_DAYS,
+                "cert_min_days",
+            ) {
                 Some(n) => expect.cert_min_days = u32::try_from(n).ok(),
                 None => ok = false,
             }
@@ -981,7 +1072,7 @@ impl Validator<'_> {
                 None
             }
             (Some(_), _) => self
-                .int_in(value, &sub(path, "port"), 1..=65535, "port")
+                .int_in(value, &sub(path, "port"), &limits::PORT, "port")
                 .and_then(|p| u16::try_from(p).ok()),
         }
     }
@@ -993,7 +1084,7 @@ impl Validator<'_> {
                 .int_in(
                     value,
                     &sub(path, "cert_min_days"),
-                    0..=u32::MAX as i64,
+                    &limits::CERT_MIN_DAYS,
                     "cert_min_days",
                 )
                 .and_then(|n| u32::try_from(n).ok())
@@ -1128,19 +1219,21 @@ impl Validator<'_> {
             self.missing(at, path, "objective");
             return None;
         };
-        if o.value > 0.0 && o.value < 100.0 {
-            // Plain `/ 100.0` turns 99.9 into 0.9990000000000001; going through
-            // an integer count of billionths of a percent gives the double
-            // closest to what was written (0.999), so `1 - objective` and the
-            // `rules` output read as the operator expects.
-            return Some((o.value * 1e9).round() / 1e11);
+        // Plain `/ 100.0` turns 99.9 into 0.9990000000000001; going through
+        // an integer count of billionths of a percent gives the double
+        // closest to what was written (0.999), so `1 - objective` and the
+        // `rules` output read as the operator expects. NaN fails both tests.
+        let ratio = (o.value * 1e9).round() / 1e11;
+        if ratio > 0.0 && o.value <= limits::MAX_OBJECTIVE_PERCENT {
+            return Some(ratio);
         }
         self.report(
             pos(&o.referenced),
             &sub(path, "objective"),
             format!(
-                "objective {} is out of range: it is a percent, greater than 0 and less than 100",
-                o.value
+                "objective {} is out of range: it is a percent, greater than 0 and at most {}",
+                o.value,
+                limits::MAX_OBJECTIVE_PERCENT
             ),
             Some("e.g. `99.9`".into()),
         );
@@ -1155,17 +1248,53 @@ impl Validator<'_> {
             None => Some(SloWindow::Rolling(DEFAULT_SLO_WINDOW)),
             Some(w) if w.value.trim().eq_ignore_ascii_case("month") => Some(SloWindow::Month),
             Some(_) => self
-                .duration(&s.window, &sub(path, "window"))
+                .duration(
+                    &s.window,
+                    &sub(path, "window"),
+                    "window",
+                    &limits::SLO_WINDOW,
+                )
                 .ok()
                 .flatten()
                 .map(SloWindow::Rolling),
         };
+        // Runs older than the retention are deleted, so a longer window could
+        // never be filled again after a restart.
+        if let Some(w) = window {
+            let longest = match w {
+                SloWindow::Rolling(d) => d,
+                SloWindow::Month => MONTH_SPAN,
+            };
+            if longest > self.retention {
+                let at = s.window.as_ref().map_or(at, |w| pos(&w.referenced));
+                self.report(
+                    at,
+                    &sub(path, "window"),
+                    format!(
+                        "window {} is longer than storage.retention {}",
+                        w.label(),
+                        duration::format(self.retention)
+                    ),
+                    Some(
+                        "history older than the retention is deleted; raise `storage.retention` or shorten the window"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+        }
         let latency = match &s.latency {
             None => Ok(None),
             Some(l) => {
                 let lp = sub(path, "latency");
                 let lat = pos(&l.referenced);
-                let threshold = self.required_duration(&l.value.threshold, lat, &lp, "threshold");
+                let threshold = self.required_duration(
+                    &l.value.threshold,
+                    lat,
+                    &lp,
+                    "threshold",
+                    &limits::LATENCY,
+                );
                 let objective = self.objective(&l.value.objective, lat, &lp);
                 match (threshold, objective) {
                     (Some(threshold), Some(objective)) => Ok(Some(LatencySlo {
@@ -1202,11 +1331,10 @@ impl Validator<'_> {
         let Some(i) = raw.map(|r| &r.value) else {
             return policy;
         };
-        let max = i64::from(u32::MAX);
         if let Some(n) = self.int_in(
             &i.open_after,
             &sub(path, "open_after"),
-            1..=max,
+            &limits::STREAK,
             "open_after",
         ) {
             policy.open_after = u32::try_from(n).unwrap_or(DEFAULT_OPEN_AFTER);
@@ -1214,7 +1342,7 @@ impl Validator<'_> {
         if let Some(n) = self.int_in(
             &i.resolve_after,
             &sub(path, "resolve_after"),
-            1..=max,
+            &limits::STREAK,
             "resolve_after",
         ) {
             policy.resolve_after = u32::try_from(n).unwrap_or(DEFAULT_RESOLVE_AFTER);
