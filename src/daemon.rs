@@ -216,6 +216,9 @@ pub async fn run(
         shutdown.clone(),
         Arc::clone(&wake),
     ));
+    // Before anything announces the daemon: a SIGHUP sent as soon as the
+    // "listening" line appears must reload, not kill (the default action).
+    let mut hup = sighup()?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
@@ -226,6 +229,7 @@ pub async fn run(
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let metrics = Arc::new(CheckMetrics::new());
     metrics.sync(&CheckMetrics::checks_of(&cfg));
+    metrics.set_histograms(cfg.metrics.check_histograms);
     let lag = Histogram::new_with_bounds(1, 60_000_000, 2).context("start-lag histogram")?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(cfg.clone())),
@@ -275,7 +279,6 @@ pub async fn run(
     );
     shared.ready.store(true, Ordering::Release);
 
-    let mut hup = sighup()?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -354,8 +357,13 @@ fn reload<P: Probe, S: RunSink>(
     scheduler: &mut Scheduler<P, S>,
     worker: &crate::notify::worker::Worker<crate::store::Store>,
 ) -> Result<(), String> {
-    let new = match config::load(&shared.config_path) {
-        Ok(c) => c,
+    let new = match config::load_for_run(&shared.config_path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("config: {w}");
+            }
+            loaded.config
+        }
         Err(e) => {
             shared.last_reload_ok.store(false, Ordering::Relaxed);
             return Err(e.to_string());
@@ -366,6 +374,7 @@ fn reload<P: Probe, S: RunSink>(
         tracing::warn!("server.listen changed; it takes effect at the next restart");
     }
     shared.metrics.sync(&CheckMetrics::checks_of(&new));
+    shared.metrics.set_histograms(new.metrics.check_histograms);
     shared
         .engine
         .send(EngineMsg::Reconfigure(Arc::new(new.clone())));

@@ -55,6 +55,7 @@ fn config(services: Vec<Service>) -> Config {
         response_targets: BTreeMap::new(),
         maintenance: vec![],
         services,
+        metrics: Default::default(),
     }
 }
 

@@ -11,9 +11,9 @@ use jiff::Timestamp;
 use serde_saphyr::{Location, Spanned};
 
 use super::duration;
-use super::error::{Problem, Problems};
+use super::error::{Problem, Warning};
 use super::limits::{self, DurationRange, IntRange};
-use super::raw::{self, Opt, RawConfig};
+use super::raw::{self, Opt, RawConfig, RawFragment};
 use super::types::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -42,28 +42,54 @@ const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV",
 /// missing from the top level of the file).
 const TOP: (u64, u64) = (1, 1);
 
-pub(crate) fn validate(raw: RawConfig, file: &str) -> Result<Config, Problems> {
+/// Reads an environment variable; `None` when unset or empty.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What validation found: the config (meaningful only without problems),
+/// every problem and every warning, unsorted.
+pub(crate) struct Checked {
+    pub config: Config,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Validate the main file `raw` (named `file`) together with the included
+/// files, in include order. Environment variables named by `_env` keys are
+/// looked up through `env`.
+pub(crate) fn validate(
+    raw: RawConfig,
+    file: &str,
+    includes: &[(String, RawFragment)],
+    env: Env<'_>,
+) -> Checked {
     let mut v = Validator {
         file,
         problems: Vec::new(),
+        warnings: Vec::new(),
         retention: DEFAULT_RETENTION,
+        env,
+        seen_notifiers: HashMap::new(),
+        seen_services: HashMap::new(),
     };
-    let config = v.config(raw);
-    let mut problems = v.problems;
-    if problems.is_empty() {
-        return Ok(config);
+    let config = v.config(raw, file, includes);
+    Checked {
+        config,
+        problems: v.problems,
+        warnings: v.warnings,
     }
-    // File order reads best; a stable sort keeps same-place problems in the
-    // order they were found.
-    problems.sort_by_key(|p| (p.line, p.column));
-    Err(Problems(problems))
 }
 
 struct Validator<'a> {
+    /// The file being read: problems are located in it.
     file: &'a str,
     problems: Vec<Problem>,
+    warnings: Vec<Warning>,
     /// `storage.retention` once read: SLO windows may not be longer.
     retention: Duration,
+    env: Env<'a>,
+    /// Names seen so far across all files → (file, line), for duplicates.
+    seen_notifiers: HashMap<String, (&'a str, u64)>,
+    seen_services: HashMap<String, (&'a str, u64)>,
 }
 
 fn pos(loc: &Location) -> (u64, u64) {
@@ -78,7 +104,7 @@ fn sub(path: &str, key: &str) -> String {
     }
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn report(&mut self, at: (u64, u64), path: &str, message: String, hint: Option<String>) {
         self.problems.push(Problem {
             file: self.file.to_string(),
@@ -253,25 +279,174 @@ impl Validator<'_> {
         None
     }
 
-    fn url(&mut self, s: &Spanned<String>, path: &str) -> Option<url::Url> {
+    /// A literal URL. `credentials_fix` is the hint when it holds `user:pass@`.
+    fn url(&mut self, s: &Spanned<String>, path: &str, credentials_fix: &str) -> Option<url::Url> {
         match parse_url(&s.value) {
             Ok(u) => Some(u),
-            Err((message, hint)) => {
+            Err((message, _, UrlFault::Credentials)) => {
+                self.report(
+                    pos(&s.referenced),
+                    path,
+                    message,
+                    Some(credentials_fix.to_string()),
+                );
+                None
+            }
+            Err((message, hint, _)) => {
                 self.report(pos(&s.referenced), path, message, hint);
                 None
             }
         }
     }
 
-    fn config(&mut self, raw: RawConfig) -> Config {
+    fn warn(&mut self, at: (u64, u64), path: &str, message: String, hint: Option<String>) {
+        self.warnings.push(Warning {
+            problem: Problem {
+                file: self.file.to_string(),
+                line: at.0,
+                column: at.1,
+                key_path: path.to_string(),
+                message,
+                hint,
+            },
+            blocks_run: false,
+        });
+    }
+
+    /// The value of the variable an `_env` key names, warning when it is
+    /// unset; `consequence` says what happens then ("deliveries to `x` fail").
+    fn env_value(
+        &mut self,
+        key: &Spanned<String>,
+        var: &str,
+        path: &str,
+        consequence: &str,
+    ) -> Option<String> {
+        let value = (self.env)(var);
+        if value.is_none() {
+            self.warn(
+                pos(&key.referenced),
+                path,
+                format!("environment variable {var} is not set: {consequence}"),
+                Some(format!("export {var} in the daemon's environment")),
+            );
+        }
+        value
+    }
+
+    /// Warnings about the server block: write endpoints that will be disabled.
+    fn server_warnings(&mut self, raw: &RawConfig, server: &Server) {
+        let consequence =
+            "the write API (acknowledge, resolve, reload over HTTP) is disabled and answers 403";
+        match (
+            &server.api_token_env,
+            raw.server
+                .as_ref()
+                .and_then(|s| s.value.api_token_env.as_ref()),
+        ) {
+            (Some(var), Some(key)) => {
+                let var = var.clone();
+                self.env_value(key, &var, "server.api_token_env", consequence);
+            }
+            (None, None) => {
+                let at = raw.server.as_ref().map_or(TOP, |s| pos(&s.referenced));
+                self.warn(
+                    at,
+                    "server.api_token_env",
+                    format!("no `server.api_token_env`: {consequence}"),
+                    Some("name a variable holding a long random token, e.g. `api_token_env: SENTINEL_API_TOKEN`".into()),
+                );
+            }
+            // An invalid name was already reported as a problem.
+            _ => {}
+        }
+    }
+
+    /// A severity that services open incidents at but `response_targets`
+    /// does not list: its incidents are measured against no target. One
+    /// warning per severity, at the first service using it.
+    fn severity_warnings(
+        &mut self,
+        raw: &RawConfig,
+        services: &[Service],
+        targets: &std::collections::BTreeMap<String, ResponseTarget>,
+    ) {
+        let mut users: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for s in services {
+            if !targets.contains_key(&s.incident.severity) {
+                *users.entry(s.incident.severity.as_str()).or_default() += 1;
+            }
+        }
+        for (severity, count) in users {
+            let who = if count == 1 {
+                "1 service".to_string()
+            } else {
+                format!("{count} services")
+            };
+            let at = raw
+                .response_targets
+                .0
+                .first()
+                .map_or(TOP, |(_, t)| pos(&t.referenced));
+            self.warn(
+                at,
+                "response_targets",
+                format!(
+                    "severity `{severity}` ({who}) has no `response_targets` entry: its incidents count toward no acknowledge or restore target"
+                ),
+                Some(format!("add `response_targets: {{ {severity}: {{ acknowledge: 30m, restore: 8h }} }}`")),
+            );
+        }
+    }
+
+    fn config(
+        &mut self,
+        raw: RawConfig,
+        main: &'a str,
+        includes: &'a [(String, RawFragment)],
+    ) -> Config {
         let server = self.server(raw.server.as_ref());
         let storage = self.storage(raw.storage.as_ref());
         self.retention = storage.retention;
         let defaults = self.defaults(raw.defaults.as_ref());
-        let notifiers = self.notifiers(&raw.notifiers);
+        let metrics = Metrics {
+            check_histograms: raw
+                .metrics
+                .as_ref()
+                .and_then(|m| m.value.check_histograms)
+                .unwrap_or(true),
+        };
+        // Lists merge across files: the main file's first, then each
+        // included file's in include order.
+        let mut notifiers = self.notifiers(&raw.notifiers);
+        for (file, part) in includes {
+            self.file = file;
+            notifiers.extend(self.notifiers(&part.notifiers));
+        }
+        self.file = main;
         let response_targets = self.response_targets(&raw.response_targets);
-        let services = self.services(&raw.services, &defaults, &notifiers);
-        let maintenance = self.maintenance(&raw.maintenance, &services);
+        let mut services = self.services(&raw.services, &defaults, &notifiers);
+        for (file, part) in includes {
+            self.file = file;
+            services.extend(self.services(&part.services, &defaults, &notifiers));
+        }
+        self.file = main;
+        if raw.services.is_empty() && includes.iter().all(|(_, p)| p.services.is_empty()) {
+            self.report(
+                TOP,
+                "services",
+                "no services configured".into(),
+                Some("add a `services:` list with at least one service and check".into()),
+            );
+        }
+        let mut maintenance = self.maintenance(&raw.maintenance, &services);
+        for (file, part) in includes {
+            self.file = file;
+            maintenance.extend(self.maintenance(&part.maintenance, &services));
+        }
+        self.file = main;
+        self.server_warnings(&raw, &server);
+        self.severity_warnings(&raw, &services, &response_targets);
         Config {
             server,
             storage,
@@ -280,6 +455,7 @@ impl Validator<'_> {
             response_targets,
             maintenance,
             services,
+            metrics,
         }
     }
 
@@ -399,22 +575,34 @@ impl Validator<'_> {
         d
     }
 
+    /// Where a name was first defined, as a duplicate's message says it.
+    fn first_defined(&self, (file, line): (&str, u64)) -> String {
+        if file == self.file {
+            format!("first defined on line {line}")
+        } else {
+            format!("first defined at {file}:{line}")
+        }
+    }
+
     fn notifiers(&mut self, raw: &[Spanned<raw::RawNotifier>]) -> Vec<Notifier> {
         let mut out = Vec::new();
-        let mut seen: HashMap<String, u64> = HashMap::new();
         for (i, n) in raw.iter().enumerate() {
             let path = format!("notifiers[{i}]");
             let at = pos(&n.referenced);
             let n = &n.value;
             let name = self.name(&n.name, at, &path);
-            if let (Some(name), Some(s)) = (&name, &n.name)
-                && let Some(line) = seen.insert(name.clone(), s.referenced.line())
-            {
-                self.problem(
-                    pos(&s.referenced),
-                    &sub(&path, "name"),
-                    format!("duplicate notifier name `{name}` (first defined on line {line})"),
-                );
+            if let (Some(name), Some(s)) = (&name, &n.name) {
+                let here = (self.file, s.referenced.line());
+                if let Some(first) = self.seen_notifiers.get(name).copied() {
+                    let origin = self.first_defined(first);
+                    self.problem(
+                        pos(&s.referenced),
+                        &sub(&path, "name"),
+                        format!("duplicate notifier name `{name}` ({origin})"),
+                    );
+                } else {
+                    self.seen_notifiers.insert(name.clone(), here);
+                }
             }
             let kind = self.required(&n.kind, at, &path, "type");
             let kind_at = n.kind.as_ref().map_or(at, |s| pos(&s.referenced));
@@ -521,10 +709,31 @@ impl Validator<'_> {
                 );
                 None
             }
-            (Some(u), None) => self.url(u, &sub(path, "url")).map(UrlSource::Inline),
-            (None, Some(_)) => self
-                .env_name(&n.url_env, &sub(path, "url_env"))
-                .map(UrlSource::Env),
+            (Some(u), None) => self
+                .url(
+                    u,
+                    &sub(path, "url"),
+                    "secrets never go in the file: put the whole URL in an environment variable and name it with `url_env`",
+                )
+                .map(UrlSource::Inline),
+            (None, Some(key)) => {
+                let var = self.env_name(&n.url_env, &sub(path, "url_env"))?;
+                let name = n.name.as_ref().map_or("", |s| s.value.as_str());
+                let consequence = format!("deliveries to notifier `{name}` fail until it is set");
+                if let Some(value) = self.env_value(key, &var, &sub(path, "url_env"), &consequence)
+                    && let Err((_, _, fault)) = parse_url(&value)
+                {
+                    // Never echo the value: the URL in a variable is a secret.
+                    self.report(
+                        pos(&key.referenced),
+                        &sub(path, "url_env"),
+                        format!("environment variable {var} holds an invalid URL: {}", fault.reason()),
+                        Some("the URL must be http:// or https:// with a host and no `user:password@`".into()),
+                    );
+                    return None;
+                }
+                Some(UrlSource::Env(var))
+            }
             (None, None) => {
                 self.report(
                     at,
@@ -682,29 +891,24 @@ impl Validator<'_> {
         defaults: &Defaults,
         notifiers: &[Notifier],
     ) -> Vec<Service> {
-        if raw.is_empty() {
-            self.report(
-                TOP,
-                "services",
-                "no services configured".into(),
-                Some("add a `services:` list with at least one service and check".into()),
-            );
-        }
         let mut out = Vec::new();
-        let mut seen: HashMap<String, u64> = HashMap::new();
         for (i, s) in raw.iter().enumerate() {
             let path = format!("services[{i}]");
             let at = pos(&s.referenced);
             let s = &s.value;
             let name = self.name(&s.name, at, &path);
-            if let (Some(name), Some(sp)) = (&name, &s.name)
-                && let Some(line) = seen.insert(name.clone(), sp.referenced.line())
-            {
-                self.problem(
-                    pos(&sp.referenced),
-                    &sub(&path, "name"),
-                    format!("duplicate service name `{name}` (first defined on line {line})"),
-                );
+            if let (Some(name), Some(sp)) = (&name, &s.name) {
+                let here = (self.file, sp.referenced.line());
+                if let Some(first) = self.seen_services.get(name).copied() {
+                    let origin = self.first_defined(first);
+                    self.problem(
+                        pos(&sp.referenced),
+                        &sub(&path, "name"),
+                        format!("duplicate service name `{name}` ({origin})"),
+                    );
+                } else {
+                    self.seen_services.insert(name.clone(), here);
+                }
             }
             // Messages quote the name as written, even when it is invalid.
             let label = s.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
@@ -873,7 +1077,11 @@ impl Validator<'_> {
                 self.missing(at, path, "url");
                 None
             }
-            Some(u) => self.url(u, &sub(path, "url")),
+            Some(u) => self.url(
+                u,
+                &sub(path, "url"),
+                "secrets never go in the file: send them with `headers_env: { Authorization: VAR }`, where VAR holds e.g. `Basic dXNlcjpwYXNz`",
+            ),
         };
         let method = match &h.method {
             None => "GET".to_string(),
@@ -910,6 +1118,65 @@ impl Validator<'_> {
             }
             headers.push((k.clone(), v.value.clone()));
         }
+        let mut env_headers = Vec::new();
+        for (k, v) in &h.headers_env.0 {
+            let hp = format!("{path}.headers_env.{k}");
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                self.problem(
+                    pos(&v.referenced),
+                    &hp,
+                    format!("invalid header name `{k}`"),
+                );
+                ok = false;
+                continue;
+            }
+            if headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(k)) {
+                self.problem(
+                    pos(&v.referenced),
+                    &hp,
+                    format!("header `{k}` is set in both `headers` and `headers_env`"),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(var) = self.env_name(&Some(v.clone()), &hp) else {
+                ok = false;
+                continue;
+            };
+            let value = (self.env)(&var);
+            match &value {
+                None => self.warnings.push(Warning {
+                    problem: Problem {
+                        file: self.file.to_string(),
+                        line: v.referenced.line(),
+                        column: v.referenced.column(),
+                        key_path: hp.clone(),
+                        message: format!(
+                            "environment variable {var} is not set: the check cannot send header `{k}`, so `sentinel run` and reload refuse this config"
+                        ),
+                        hint: Some(format!("export {var} in the daemon's environment")),
+                    },
+                    blocks_run: true,
+                }),
+                // Never echo the value: it is a secret.
+                Some(val) if reqwest::header::HeaderValue::from_str(val).is_err() => {
+                    self.problem(
+                        pos(&v.referenced),
+                        &hp,
+                        format!(
+                            "environment variable {var} is not a valid header value (control characters or line breaks)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
+            env_headers.push(EnvHeader {
+                name: k.clone(),
+                var,
+                value: value.map(Secret::new),
+            });
+        }
         let max_body_bytes = match &h.max_body_bytes {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(_) => match self.int_in(
@@ -933,6 +1200,7 @@ impl Validator<'_> {
             url,
             method,
             headers,
+            env_headers,
             body: h.body.clone(),
             follow_redirects: h.follow_redirects.unwrap_or(false),
             tls_verify: h.tls_verify.unwrap_or(true),
@@ -1382,27 +1650,63 @@ impl Validator<'_> {
     }
 }
 
-/// Only http(s) URLs with a host: the probes and notifiers speak nothing else.
-fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>)> {
-    let t = text.trim();
-    match url::Url::parse(t) {
-        Ok(u) if u.scheme() != "http" && u.scheme() != "https" => Err((
-            format!(
-                "invalid URL `{t}`: scheme must be http or https, not `{}`",
-                u.scheme()
-            ),
-            None,
-        )),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-            Err((format!("invalid URL `{t}`: no host"), None))
+/// Why a URL is refused, without quoting it (a URL read from the
+/// environment is a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UrlFault {
+    Parse(url::ParseError),
+    NoScheme,
+    Scheme(String),
+    NoHost,
+    Credentials,
+}
+
+impl UrlFault {
+    fn reason(&self) -> String {
+        match self {
+            UrlFault::Parse(e) => e.to_string(),
+            UrlFault::NoScheme => "missing scheme".to_string(),
+            UrlFault::Scheme(s) => format!("scheme must be http or https, not `{s}`"),
+            UrlFault::NoHost => "no host".to_string(),
+            UrlFault::Credentials => "it contains credentials (`user:password@`)".to_string(),
         }
-        Ok(u) => Ok(u),
-        Err(url::ParseError::RelativeUrlWithoutBase) => Err((
-            format!("invalid URL `{t}`: missing scheme"),
-            Some(format!("write `https://{t}`")),
-        )),
-        Err(e) => Err((format!("invalid URL `{t}`: {e}"), None)),
     }
+}
+
+/// Only http(s) URLs with a host and without credentials: the probes and
+/// notifiers speak nothing else, and secrets never go in the file. The
+/// message quotes the URL, except one with credentials, which is named by
+/// its host only.
+fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>, UrlFault)> {
+    let t = text.trim();
+    let fault = match url::Url::parse(t) {
+        Ok(u) if u.scheme() != "http" && u.scheme() != "https" => {
+            UrlFault::Scheme(u.scheme().to_string())
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => UrlFault::NoHost,
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            return Err((
+                format!("URL for `{host}` contains credentials (`user:password@`)"),
+                None,
+                UrlFault::Credentials,
+            ));
+        }
+        Ok(u) => return Ok(u),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err((
+                format!("invalid URL `{t}`: missing scheme"),
+                Some(format!("write `https://{t}`")),
+                UrlFault::NoScheme,
+            ));
+        }
+        Err(e) => UrlFault::Parse(e),
+    };
+    Err((
+        format!("invalid URL `{t}`: {}", fault.reason()),
+        None,
+        fault,
+    ))
 }
 
 /// `IP:PORT`, plus `localhost:PORT` because people write it.

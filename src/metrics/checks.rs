@@ -21,6 +21,7 @@
 //!   metrics` rejects a `quantile` label on a gauge.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use hdrhistogram::Histogram;
@@ -331,6 +332,10 @@ pub struct CheckMetrics {
     /// Written only on (re)load; read per scrape and by `slot()` when the
     /// scheduler (re)builds its tasks.
     slots: RwLock<BTreeMap<String, BTreeMap<String, Arc<CheckSlot>>>>,
+    /// `metrics.check_histograms: false` clears this: the duration histogram
+    /// then keeps only `+Inf`, `_sum` and `_count` (3 series per check instead
+    /// of 14). Inverted so the `Default` is "on".
+    no_histogram_buckets: AtomicBool,
 }
 
 impl CheckMetrics {
@@ -384,6 +389,13 @@ impl CheckMetrics {
             .collect()
     }
 
+    /// Export the `le` buckets of `sentinel_check_duration_seconds` (on by
+    /// default). Counting is unchanged either way, so turning them back on
+    /// shows the full history.
+    pub fn set_histograms(&self, on: bool) {
+        self.no_histogram_buckets.store(!on, Ordering::Relaxed);
+    }
+
     /// The slot of one check, for the scheduler to hold.
     pub fn slot(&self, service: &str, check: &str) -> Option<Arc<CheckSlot>> {
         self.slots
@@ -424,11 +436,12 @@ impl CheckMetrics {
             .iter()
             .map(|slot| (slot.as_ref(), slot.snapshot(now_unix_secs, &mut scratch)))
             .collect();
-        render_snapshots(out, &snaps);
+        let buckets = !self.no_histogram_buckets.load(Ordering::Relaxed);
+        render_snapshots(out, &snaps, buckets);
     }
 }
 
-fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
+fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)], buckets: bool) {
     out.family(
         "sentinel_check_up",
         "1 if the last run of the check was good, 0 if it was bad.",
@@ -492,12 +505,14 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         let mut cumulative = 0;
         for ((_, le), n) in BUCKETS.iter().zip(s.buckets) {
             cumulative += n;
-            out.sample_set_u64(
-                "sentinel_check_duration_seconds_bucket",
-                &slot.labels,
-                &[("le", le)],
-                cumulative,
-            );
+            if buckets {
+                out.sample_set_u64(
+                    "sentinel_check_duration_seconds_bucket",
+                    &slot.labels,
+                    &[("le", le)],
+                    cumulative,
+                );
+            }
         }
         out.sample_set_u64(
             "sentinel_check_duration_seconds_bucket",

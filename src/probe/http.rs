@@ -150,6 +150,27 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
             }
         }
     }
+    // `headers_env`: validated at load, and `run` refuses a config whose
+    // variable is unset, so `value` is present here. Marked sensitive so
+    // reqwest/hyper never print it.
+    for h in &spec.env_headers {
+        let Some(secret) = &h.value else { continue };
+        let name = HeaderName::from_bytes(h.name.as_bytes());
+        let value = HeaderValue::from_str(secret.expose());
+        match (name, value) {
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(true);
+                req = req.header(n, v);
+            }
+            _ => {
+                let f = Failure::new(
+                    Reason::Protocol,
+                    format!("invalid header {:?} from {}", h.name, h.var),
+                );
+                return Err((f, None));
+            }
+        }
+    }
     if let Some(body) = &spec.body {
         req = req.body(body.clone());
     }
