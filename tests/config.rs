@@ -1042,3 +1042,233 @@ fn names_have_a_length_limit() {
         ],
     );
 }
+
+/// Like `check`, with the environment given and the warnings compared too.
+fn check_env(yaml: &str, env: &[(&str, &str)], expected: Result<&[&str], &[&str]>) {
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    match (config::parse_with_env(yaml, "t.yaml", &lookup), expected) {
+        (Ok(loaded), Ok(warnings)) => {
+            let got: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+            assert_eq!(got, warnings, "for:\n{yaml}");
+        }
+        (Err(ConfigError::Invalid(p)), Err(problems)) => {
+            let got: Vec<String> = p.0.iter().map(ToString::to_string).collect();
+            assert_eq!(got, problems, "for:\n{yaml}");
+        }
+        (got, want) => panic!("got {got:?}, want {want:?} for:\n{yaml}"),
+    }
+}
+
+const TOKEN: (&str, &str) = ("SENTINEL_API_TOKEN", "t0ken");
+
+#[test]
+fn credentials_in_urls_are_refused_without_echoing_them() {
+    check(
+        r#"notifiers:
+  - name: n
+    type: webhook
+    url: https://hook:s3cret@hooks.example.com/x
+services:
+  - name: a
+    checks:
+      - name: x
+        http: { url: "https://user:pa55@sso.example.com/health" }
+      - name: y
+        http: { url: "https://user@sso.example.com/health" }
+"#,
+        &[
+            "t.yaml:4:10: notifiers[0].url: URL for `hooks.example.com` contains credentials (`user:password@`) — secrets never go in the file: put the whole URL in an environment variable and name it with `url_env`",
+            "t.yaml:9:22: services[0].checks[0].http.url: URL for `sso.example.com` contains credentials (`user:password@`) — secrets never go in the file: send them with `headers_env: { Authorization: VAR }`, where VAR holds e.g. `Basic dXNlcjpwYXNz`",
+            "t.yaml:11:22: services[0].checks[1].http.url: URL for `sso.example.com` contains credentials (`user:password@`) — secrets never go in the file: send them with `headers_env: { Authorization: VAR }`, where VAR holds e.g. `Basic dXNlcjpwYXNz`",
+        ],
+    );
+}
+
+const HEADERS_ENV: &str = r#"server: { api_token_env: SENTINEL_API_TOKEN }
+response_targets: { P2: { acknowledge: 30m, restore: 8h } }
+services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: https://sso.example.com/health
+          headers: { Accept: application/json }
+          headers_env: { Authorization: IDP_TOKEN, X-Tenant: TENANT }
+"#;
+
+#[test]
+fn headers_env_reads_the_environment_and_never_shows_the_value() {
+    let env = |k: &str| match k {
+        "IDP_TOKEN" => Some("Bearer very-secret".to_string()),
+        "TENANT" => Some("acme".to_string()),
+        "SENTINEL_API_TOKEN" => Some("t".to_string()),
+        _ => None,
+    };
+    let loaded = config::parse_with_env(HEADERS_ENV, "t.yaml", &env).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let ProbeSpec::Http(h) = &loaded.config.services[0].checks[0].probe else {
+        panic!("http")
+    };
+    let got: Vec<(&str, &str, Option<&str>)> = h
+        .env_headers
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.var.as_str(),
+                e.value.as_ref().map(|v| v.expose()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Authorization", "IDP_TOKEN", Some("Bearer very-secret")),
+            ("X-Tenant", "TENANT", Some("acme"))
+        ]
+    );
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains("very-secret"), "{debug}");
+    assert!(debug.contains("IDP_TOKEN") && debug.contains("<redacted>"));
+}
+
+#[test]
+fn headers_env_problems_and_warnings() {
+    // Unset: a warning for validate that blocks `run`.
+    check_env(
+        HEADERS_ENV,
+        &[TOKEN, ("TENANT", "acme")],
+        Ok(&[
+            "t.yaml:10:41: services[0].checks[0].http.headers_env.Authorization: environment variable IDP_TOKEN is not set: the check cannot send header `Authorization`, so `sentinel run` and reload refuse this config — export IDP_TOKEN in the daemon's environment",
+        ]),
+    );
+    let loaded = config::parse_with_env(HEADERS_ENV, "t.yaml", &|k: &str| {
+        (k == "TENANT").then(|| "acme".to_string())
+    })
+    .unwrap();
+    let blocking: Vec<bool> = loaded.warnings.iter().map(|w| w.blocks_run).collect();
+    assert_eq!(blocking, [false, true]);
+    // A value with a line break is refused, without printing it.
+    check_env(
+        HEADERS_ENV,
+        &[TOKEN, ("TENANT", "acme"), ("IDP_TOKEN", "abc\r\nX-Evil: 1")],
+        Err(&[
+            "t.yaml:10:41: services[0].checks[0].http.headers_env.Authorization: environment variable IDP_TOKEN is not a valid header value (control characters or line breaks)",
+        ]),
+    );
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: https://sso.example.com/health
+          headers: { Authorization: x }
+          headers_env: { authorization: A, "Bad Header": B, X-Token: "not a var" }
+"#,
+        &[
+            "t.yaml:8:41: services[0].checks[0].http.headers_env.authorization: header `authorization` is set in both `headers` and `headers_env`",
+            "t.yaml:8:58: services[0].checks[0].http.headers_env.Bad Header: invalid header name `Bad Header`",
+            "t.yaml:8:70: services[0].checks[0].http.headers_env.X-Token: `not a var` is not an environment variable name — keys ending in `_env` name a variable, e.g. `PD_ROUTING_KEY`; never put the secret itself here",
+        ],
+    );
+}
+
+#[test]
+fn warnings_for_what_will_fail_later() {
+    let yaml = r#"server:
+  api_token_env: SENTINEL_API_TOKEN
+notifiers:
+  - name: tickets
+    type: webhook
+    url: http://127.0.0.1:8080/hooks
+    secret_env: TICKETS_SECRET
+  - name: oncall
+    type: pagerduty
+    url: https://events.pagerduty.com/v2/enqueue
+    routing_key_env: PD_KEY
+  - name: chat
+    type: slack
+    url_env: SLACK_URL
+response_targets:
+  P1: { acknowledge: 10m, restore: 2h }
+services:
+  - name: a
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+    incident: { severity: P1, notify: [tickets, oncall, chat] }
+  - name: b
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+    incident: { severity: P3 }
+  - name: c
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#;
+    check_env(
+        yaml,
+        &[],
+        Ok(&[
+            "t.yaml:2:18: server.api_token_env: environment variable SENTINEL_API_TOKEN is not set: the write API (acknowledge, resolve, reload over HTTP) is disabled and answers 403 — export SENTINEL_API_TOKEN in the daemon's environment",
+            "t.yaml:7:17: notifiers[0].secret_env: environment variable TICKETS_SECRET is not set: deliveries to notifier `tickets` fail until it is set — export TICKETS_SECRET in the daemon's environment",
+            "t.yaml:11:22: notifiers[1].routing_key_env: environment variable PD_KEY is not set: deliveries to notifier `oncall` fail until it is set — export PD_KEY in the daemon's environment",
+            "t.yaml:14:14: notifiers[2].url_env: environment variable SLACK_URL is not set: deliveries to notifier `chat` fail until it is set — export SLACK_URL in the daemon's environment",
+            "t.yaml:16:7: response_targets: severity `P2` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P2: { acknowledge: 30m, restore: 8h } }`",
+            "t.yaml:16:7: response_targets: severity `P3` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P3: { acknowledge: 30m, restore: 8h } }`",
+        ]),
+    );
+    let all = [
+        TOKEN,
+        ("TICKETS_SECRET", "whsec_x"),
+        ("PD_KEY", "k"),
+        ("SLACK_URL", "https://hooks.slack.com/services/T/B/X"),
+    ];
+    check_env(
+        &yaml
+            .replace("severity: P3", "severity: P1")
+            .replace(
+                "        tcp: { host: h, port: 1 }\n",
+                "        tcp: { host: h, port: 1 }\n    incident: { severity: P1 }\n",
+            )
+            .replace(
+                "    incident: { severity: P1 }\n    incident:",
+                "    incident:",
+            ),
+        &all,
+        Ok(&[]),
+    );
+    // A url_env that is set is checked like a literal URL, without echoing it.
+    for (value, reason) in [
+        (
+            "ftp://hooks.example.com/x",
+            "scheme must be http or https, not `ftp`",
+        ),
+        (
+            "https://u:p@hooks.example.com/x",
+            "it contains credentials (`user:password@`)",
+        ),
+        ("hooks.example.com/x", "missing scheme"),
+    ] {
+        let mut env = all.to_vec();
+        env[3] = ("SLACK_URL", value);
+        let expected = format!(
+            "t.yaml:14:14: notifiers[2].url_env: environment variable SLACK_URL holds an invalid URL: {reason} — the URL must be http:// or https:// with a host and no `user:password@`"
+        );
+        check_env(yaml, &env, Err(&[expected.as_str()]));
+    }
+    // No token variable at all: the write API is off.
+    check_env(
+        "services:\n  - name: a\n    incident: { severity: P1 }\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\nresponse_targets:\n  P1: { acknowledge: 10m, restore: 2h }\n",
+        &[],
+        Ok(&[
+            "t.yaml:1:1: server.api_token_env: no `server.api_token_env`: the write API (acknowledge, resolve, reload over HTTP) is disabled and answers 403 — name a variable holding a long random token, e.g. `api_token_env: SENTINEL_API_TOKEN`",
+        ]),
+    );
+}

@@ -669,6 +669,16 @@ impl<'a> Validator<'a> {
                     ),
                 );
             }
+            let label = n.name.as_ref().map_or("", |s| s.value.as_str());
+            let consequence = format!("deliveries to notifier `{label}` fail until it is set");
+            for (key, var, key_name) in [
+                (&n.secret_env, &secret_env, "secret_env"),
+                (&n.routing_key_env, &routing_key_env, "routing_key_env"),
+            ] {
+                if let (Some(key), Some(var)) = (key, var) {
+                    self.env_value(key, var, &sub(&path, key_name), &consequence);
+                }
+            }
             let (Some(name), Some(url)) = (name, url) else {
                 continue;
             };
@@ -1621,7 +1631,9 @@ impl<'a> Validator<'a> {
         }
         let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
         for (k, n) in i.notify.iter().enumerate() {
-            if known.contains(&n.value.as_str()) {
+            // A notifier that is defined but invalid was reported already;
+            // naming it here is not a second problem.
+            if known.contains(&n.value.as_str()) || self.seen_notifiers.contains_key(&n.value) {
                 if !policy.notify.contains(&n.value) {
                     policy.notify.push(n.value.clone());
                 }
