@@ -1272,3 +1272,194 @@ services:
         ]),
     );
 }
+
+/// Writes `files` (relative path → text) under a temp dir and loads
+/// `main.yaml` from there, with `SENTINEL_API_TOKEN` set.
+fn load_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<config::Loaded, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let env = |k: &str| (k == "SENTINEL_API_TOKEN").then(|| "t".to_string());
+    let r = config::load_checked(&dir.path().join("main.yaml"), &env);
+    (dir, r)
+}
+
+/// Problems or warnings with the temp dir replaced by `D`.
+fn lines(dir: &tempfile::TempDir, items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let d = dir.path().display().to_string();
+    items.into_iter().map(|l| l.replace(&d, "D")).collect()
+}
+
+const MAIN: &str = r#"include: [conf.d/*.yaml]
+server: { api_token_env: SENTINEL_API_TOKEN }
+response_targets: { P2: { acknowledge: 30m, restore: 8h } }
+notifiers:
+  - name: tickets
+    type: webhook
+    url: http://127.0.0.1:8080/hooks
+services:
+  - name: identity
+    checks:
+      - name: login
+        tcp: { host: h, port: 1 }
+"#;
+
+#[test]
+fn include_merges_services_notifiers_and_maintenance() {
+    let (_dir, r) = load_tree(&[
+        ("main.yaml", MAIN),
+        (
+            "conf.d/b-mail.yaml",
+            "services:\n  - name: mail\n    checks:\n      - name: smtp\n        tcp: { host: h, port: 25 }\n    incident: { notify: [tickets, chat] }\nmaintenance:\n  - services: [identity, mail]\n    start: 2026-12-01T22:00:00Z\n    end: 2026-12-01T23:00:00Z\n",
+        ),
+        (
+            "conf.d/a-chat.yaml",
+            "notifiers:\n  - name: chat\n    type: alertmanager\n    url: http://127.0.0.1:9093\n",
+        ),
+        ("conf.d/notes.txt", "not yaml: ["),
+    ]);
+    let c = r.unwrap().config;
+    let services: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(services, ["identity", "mail"]);
+    let notifiers: Vec<&str> = c.notifiers.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(notifiers, ["tickets", "chat"]);
+    assert_eq!(c.services[1].incident.notify, ["tickets", "chat"]);
+    assert_eq!(c.maintenance[0].services, ["identity", "mail"]);
+}
+
+#[test]
+fn include_errors_name_their_own_file() {
+    let (dir, r) = load_tree(&[
+        ("main.yaml", MAIN),
+        (
+            "conf.d/a.yaml",
+            "services:\n  - name: identity\n    checks:\n      - name: x\n        interval: 0s\n        tcp: { host: h, port: 1 }\nnotifiers:\n  - name: tickets\n    type: slack\n    url_env: SLACK_URL\n",
+        ),
+        (
+            "conf.d/b.yaml",
+            "services:\n  - name: mail\n    checks:\n      - name: smtp\n        tcp: { host: h, port: 99999 }\n",
+        ),
+    ]);
+    let Err(ConfigError::Invalid(p)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        lines(&dir, p.0.iter().map(ToString::to_string)),
+        [
+            "D/conf.d/a.yaml:2:11: services[0].name: duplicate service name `identity` (first defined at D/main.yaml:9)",
+            "D/conf.d/a.yaml:5:19: services[0].checks[0].interval: interval 0s is out of range 100ms..=1d — a check runs at most 10 times a second and at least once a day",
+            "D/conf.d/a.yaml:8:11: notifiers[0].name: duplicate notifier name `tickets` (first defined at D/main.yaml:5)",
+            "D/conf.d/b.yaml:5:31: services[0].checks[0].tcp.port: port 99999 is out of range 1..=65535",
+        ]
+    );
+    // A syntax error stops that file's parser; the other files are still read.
+    let (dir, r) = load_tree(&[
+        ("main.yaml", MAIN),
+        (
+            "conf.d/a.yaml",
+            "services:\n  - name: mail\n    checks: [\n",
+        ),
+        (
+            "conf.d/b.yaml",
+            "server: { listen: 127.0.0.1:1 }\nservices:\n  - name: mail\n    chekcs: []\n",
+        ),
+    ]);
+    let Err(ConfigError::Invalid(p)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        lines(&dir, p.0.iter().map(ToString::to_string)),
+        [
+            "D/conf.d/a.yaml:3:13: services[0].checks: unclosed bracket '['",
+            "D/conf.d/b.yaml:1:1: server: `server` may only be set in the main config file — an included file holds `services`, `notifiers` and `maintenance`",
+        ]
+    );
+}
+
+#[test]
+fn include_patterns_that_match_nothing() {
+    // A wildcard matching nothing is a warning (an empty conf.d is normal);
+    // a file named without wildcards must exist.
+    let main = MAIN.replace(
+        "include: [conf.d/*.yaml]",
+        "include: [conf.d/*.yaml, extra/*.yml]",
+    );
+    let (dir, r) = load_tree(&[("main.yaml", &main)]);
+    assert_eq!(
+        lines(&dir, r.unwrap().warnings.iter().map(ToString::to_string)),
+        [
+            "D/main.yaml:1:11: include: include pattern `conf.d/*.yaml` matches no file — patterns are relative to the including file's directory",
+            "D/main.yaml:1:26: include: include pattern `extra/*.yml` matches no file — patterns are relative to the including file's directory",
+        ]
+    );
+    let main = MAIN.replace(
+        "include: [conf.d/*.yaml]",
+        "include: [conf.d/identity.yaml, \"conf.d/**/*.yaml\"]",
+    );
+    let (dir, r) = load_tree(&[("main.yaml", &main)]);
+    let Err(ConfigError::Invalid(p)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        lines(&dir, p.0.iter().map(ToString::to_string)),
+        [
+            "D/main.yaml:1:11: include: included file D/conf.d/identity.yaml does not exist — patterns are relative to the including file's directory",
+            "D/main.yaml:1:33: include: include pattern `conf.d/**/*.yaml`: `**` is not supported; use `*` within one directory",
+        ]
+    );
+}
+
+#[test]
+fn included_files_cannot_include_and_the_main_file_is_read_once() {
+    let main = MAIN.replace("include: [conf.d/*.yaml]", "include: [\"*.yaml\"]");
+    let (dir, r) = load_tree(&[
+        ("main.yaml", &main),
+        ("other.yaml", "include: [main.yaml]\n"),
+    ]);
+    let Err(ConfigError::Invalid(p)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        lines(&dir, p.0.iter().map(ToString::to_string)),
+        [
+            "D/other.yaml:1:1: include: `include` may only be set in the main config file — an included file holds `services`, `notifiers` and `maintenance`",
+        ]
+    );
+}
+
+/// Issue: 22 000–35 000 checks ended in `budget breached: Nodes { nodes:
+/// 250001 }`. A generated config of 100 000 checks must load (the time is
+/// measured in release builds and reported, not asserted here).
+#[test]
+fn a_config_of_100_000_checks_loads() {
+    let mut text = String::from("services:\n");
+    for s in 0..10_000 {
+        text.push_str(&format!("  - name: svc-{s}\n    checks:\n"));
+        for c in 0..10 {
+            text.push_str(&format!(
+                "      - {{ name: c{c}, http: {{ url: http://127.0.0.1:9/{s}/{c} }} }}\n"
+            ));
+        }
+        text.push_str("    slo: { objective: 99.9 }\n");
+    }
+    let c = config::parse_str(&text, "big.yaml").unwrap();
+    let checks: usize = c.services.iter().map(|s| s.checks.len()).sum();
+    assert_eq!((c.services.len(), checks), (10_000, 100_000));
+}
+
+#[test]
+fn parser_limits_are_said_in_words() {
+    let mut text = String::from(
+        "services:\n  - name: a\n    checks:\n      - name: x\n        http:\n          url: http://h\n          expect:\n            json:\n              $.a: ",
+    );
+    text.push_str(&"[".repeat(100));
+    text.push_str(&"]".repeat(100));
+    let expected = format!(
+        "t.yaml:9:76: services[0].checks[0].http.expect.json.$.a{}: lists and maps are nested 65 deep, more than a config needs",
+        "[0]".repeat(55)
+    );
+    check(&text, &[expected.as_str()]);
+}

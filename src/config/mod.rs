@@ -102,6 +102,8 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
     let mut warnings = Vec::new();
     let mut includes: Vec<(String, raw::RawFragment)> = Vec::new();
     let mut seen: Vec<PathBuf> = vec![canonical(Path::new(file))];
+    // Every file read, in include order: problems are sorted by it.
+    let mut order: Vec<String> = vec![file.to_string()];
     for pattern in &raw.include {
         let at = (pattern.referenced.line(), pattern.referenced.column());
         let here = |message: String, hint: Option<String>| Problem {
@@ -144,6 +146,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             }
             seen.push(c);
             let name = path.display().to_string();
+            order.push(name.clone());
             match read(&path) {
                 Ok(text) => match raw::parse_fragment(&text, &name) {
                     Ok(fragment) => includes.push((name, fragment)),
@@ -162,16 +165,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
     // File order reads best: the main file, then each included file; within
     // a file by position. The sort is stable, so same-place entries keep the
     // order they were found in.
-    let order = |f: &str| -> usize {
-        if f == file {
-            0
-        } else {
-            includes
-                .iter()
-                .position(|(n, _)| n == f)
-                .map_or(usize::MAX, |i| i + 1)
-        }
-    };
+    let order = |f: &str| -> usize { order.iter().position(|n| n == f).unwrap_or(usize::MAX) };
     if !problems.is_empty() {
         problems.sort_by_key(|p| (order(&p.file), p.line, p.column));
         return Err(ConfigError::Invalid(Problems(problems)));

@@ -352,6 +352,14 @@ fn parse_as<T: serde::de::DeserializeOwned + Default>(
     text: &str,
     file: &str,
 ) -> Result<T, Problem> {
+    parse_within(text, file, budget())
+}
+
+fn parse_within<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    file: &str,
+    budget: serde_saphyr::Budget,
+) -> Result<T, Problem> {
     // An empty file (or only comments) is an empty config; validation then
     // says what is missing instead of the parser saying "unexpected end".
     let has_content = text
@@ -363,7 +371,7 @@ fn parse_as<T: serde::de::DeserializeOwned + Default>(
     let mut options = serde_saphyr::Options::default();
     // We render our own one-line messages; the snippet would only be dropped.
     options.with_snippet = false;
-    options.budget = Some(budget());
+    options.budget = Some(budget);
     // Fast path first: tracking the key path costs an allocation per key,
     // a third of the parse time of a 100 000-check file. Only a file that
     // fails is parsed again with tracking, to name the key in the message.
@@ -622,6 +630,18 @@ mod tests {
         check("time", Some("timeout"));
         check("htp", Some("http"));
         check("frobnicate", None);
+    }
+
+    #[test]
+    fn a_node_budget_breach_is_said_in_words_with_its_place() {
+        let mut b = budget();
+        b.max_nodes = 12;
+        let text = "services:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n  - name: b\n";
+        let p = parse_within::<RawConfig>(text, "t.yaml", b).unwrap_err();
+        assert_eq!(
+            p.to_string(),
+            "t.yaml:5:14: services[0].checks[0]: the file has more than 10000000 YAML nodes (keys, values, lists and maps) — split the services over several files with `include:`"
+        );
     }
 
     #[test]
