@@ -1275,6 +1275,7 @@ services:
 
 /// Writes `files` (relative path → text) under a temp dir and loads
 /// `main.yaml` from there, with `SENTINEL_API_TOKEN` set.
+#[allow(clippy::unwrap_used)]
 fn load_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<config::Loaded, ConfigError>) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
