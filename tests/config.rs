@@ -498,7 +498,8 @@ fn defaults_apply() {
     assert!(s.incident.notify.is_empty());
 }
 
-/// The SPEC §2 example, verbatim, read into the values it spells out.
+/// The full example (every section of the reference), read into the values
+/// it spells out.
 #[test]
 fn spec_example_parses_to_the_written_values() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example-full.yaml");
@@ -559,6 +560,10 @@ fn spec_example_parses_to_the_written_values() {
     assert_eq!(
         h.headers,
         [("Accept".to_string(), "application/json".to_string())]
+    );
+    assert_eq!(
+        (h.env_headers[0].name.as_str(), h.env_headers[0].var.as_str()),
+        ("Authorization", "IDP_HEALTH_TOKEN")
     );
     assert_eq!(h.expect.status, [200]);
     assert_eq!(h.expect.body_contains.as_deref(), Some("ok"));
@@ -1463,4 +1468,60 @@ fn parser_limits_are_said_in_words() {
         "[0]".repeat(55)
     );
     check(&text, &[expected.as_str()]);
+}
+
+/// Docs cannot rot: every YAML block of the README whose top-level keys are
+/// sentinel's loads (a block without `services` gets a stub service).
+/// Blocks for other tools (Prometheus, Grafana) are skipped.
+#[test]
+fn every_sentinel_yaml_block_in_the_readme_loads() {
+    const KEYS: [&str; 9] = [
+        "include",
+        "server",
+        "storage",
+        "defaults",
+        "metrics",
+        "notifiers",
+        "response_targets",
+        "maintenance",
+        "services",
+    ];
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut loaded = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let text = textwrap_dedent(text);
+        let top: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with([' ', '#', '-']) && l.contains(':'))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        if top.is_empty() || !top.iter().all(|k| KEYS.contains(k)) {
+            continue;
+        }
+        let mut text = text.clone();
+        if !top.contains(&"services") {
+            text.push_str("services:\n  - name: stub\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n");
+        }
+        let env = |_: &str| Some("https://hooks.example.com/x".to_string());
+        if let Err(e) = config::parse_with_env(&text, "README.md", &env) {
+            panic!("README block does not load:\n{text}\n{e}");
+        }
+        loaded += 1;
+    }
+    assert!(loaded >= 2, "only {loaded} README blocks found");
+}
+
+/// Removes the common leading indentation (blocks inside list items are indented).
+fn textwrap_dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| l.get(indent..).unwrap_or("").to_string() + "\n")
+        .collect()
 }
