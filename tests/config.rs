@@ -562,7 +562,10 @@ fn spec_example_parses_to_the_written_values() {
         [("Accept".to_string(), "application/json".to_string())]
     );
     assert_eq!(
-        (h.env_headers[0].name.as_str(), h.env_headers[0].var.as_str()),
+        (
+            h.env_headers[0].name.as_str(),
+            h.env_headers[0].var.as_str()
+        ),
         ("Authorization", "IDP_HEALTH_TOKEN")
     );
     assert_eq!(h.expect.status, [200]);

@@ -88,7 +88,10 @@ fn validate_prints_warnings_and_strict_fails_on_them() {
     let bad = write(dir.path(), &WARNED.replace("port: 1 }", "port: 0 }"));
     let (code, text) = validate(&bad, false, &env);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("tcp.port: port 0 is out of range 1..=65535"), "{text}");
+    assert!(
+        text.contains("tcp.port: port 0 is out of range 1..=65535"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -241,7 +244,10 @@ async fn headers_env_value_is_not_in_debug_logs() {
     assert!(logs.contains("config reloaded"), "{logs}");
     let warned = logs
         .lines()
-        .filter(|l| l.contains("WARN") && l.contains("severity `P2` (1 service) has no `response_targets` entry"))
+        .filter(|l| {
+            l.contains("WARN")
+                && l.contains("severity `P2` (1 service) has no `response_targets` entry")
+        })
         .count();
     assert_eq!(warned, 2, "one at start, one at reload: {logs}");
     assert!(!logs.contains("5ecret"), "logs show the secret");
@@ -257,7 +263,8 @@ async fn reload_with_an_out_of_range_value_is_refused_and_the_old_config_runs_on
     let cfg = write(dir.path(), &good);
     let d = Daemon::start(&cfg, &[("E2E_TOKEN", "tok"), ("IDP_TOKEN", SECRET)]);
     let client = reqwest::Client::new();
-    let runs = |m: &str| sample(m, "sentinel_check_runs_total", &[r#"result="good""#]).unwrap_or(0.0);
+    let runs =
+        |m: &str| sample(m, "sentinel_check_runs_total", &[r#"result="good""#]).unwrap_or(0.0);
     wait_for(&client, &d, 10, "a good run", |m| runs(m) >= 1.0).await;
 
     for (bad, error) in [

@@ -729,6 +729,43 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
     }
 
     #[test]
+    fn check_histograms_off_keeps_only_inf_sum_and_count_and_on_again_shows_all() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        slot.record(&good(3), 60);
+        slot.record(&good(300), 61);
+        let duration = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with("sentinel_check_duration_seconds"))
+                .map(str::to_string)
+                .collect()
+        };
+        let l = r#"service="s",check="c""#;
+        m.set_histograms(false);
+        assert_eq!(
+            duration(&rendered(&m, 62)),
+            [
+                format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="+Inf"}} 2"#),
+                format!("sentinel_check_duration_seconds_sum{{{l}}} 0.303"),
+                format!("sentinel_check_duration_seconds_count{{{l}}} 2"),
+            ]
+        );
+        // Counting went on while the buckets were hidden.
+        m.set_histograms(true);
+        let all = duration(&rendered(&m, 62));
+        assert_eq!(all.len(), 14);
+        assert_eq!(
+            all[0],
+            format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="0.005"}} 1"#)
+        );
+        assert_eq!(
+            all[6],
+            format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="0.5"}} 2"#)
+        );
+    }
+
+    #[test]
     fn window_drops_minutes_older_than_five() {
         let m = CheckMetrics::new();
         m.sync(&[("s", "c")]);
