@@ -10,6 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_saphyr::{Location, Spanned};
 
+use super::Env;
 use super::duration;
 use super::error::{Problem, Warning};
 use super::limits::{self, DurationRange, IntRange};
@@ -41,9 +42,6 @@ const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV",
 /// Location used when a problem has nothing better to point at (a key
 /// missing from the top level of the file).
 const TOP: (u64, u64) = (1, 1);
-
-/// Reads an environment variable; `None` when unset or empty.
-pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// What validation found: the config (meaningful only without problems),
 /// every problem and every warning, unsorted.
