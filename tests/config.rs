@@ -1228,8 +1228,8 @@ services:
             "t.yaml:7:17: notifiers[0].secret_env: environment variable TICKETS_SECRET is not set: deliveries to notifier `tickets` fail until it is set — export TICKETS_SECRET in the daemon's environment",
             "t.yaml:11:22: notifiers[1].routing_key_env: environment variable PD_KEY is not set: deliveries to notifier `oncall` fail until it is set — export PD_KEY in the daemon's environment",
             "t.yaml:14:14: notifiers[2].url_env: environment variable SLACK_URL is not set: deliveries to notifier `chat` fail until it is set — export SLACK_URL in the daemon's environment",
-            "t.yaml:16:7: response_targets: severity `P2` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P2: { acknowledge: 30m, restore: 8h } }`",
-            "t.yaml:16:7: response_targets: severity `P3` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P3: { acknowledge: 30m, restore: 8h } }`",
+            "t.yaml:27:27: services[1].incident.severity: severity `P3` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P3: { acknowledge: 30m, restore: 8h } }`",
+            "t.yaml:28:5: services[2]: severity `P2` (1 service) has no `response_targets` entry: its incidents count toward no acknowledge or restore target — add `response_targets: { P2: { acknowledge: 30m, restore: 8h } }`",
         ]),
     );
     let all = [

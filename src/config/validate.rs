@@ -68,6 +68,7 @@ pub(crate) fn validate(
         env,
         seen_notifiers: HashMap::new(),
         seen_services: HashMap::new(),
+        severity_uses: Vec::new(),
     };
     let config = v.config(raw, file, includes);
     Checked {
@@ -88,6 +89,16 @@ struct Validator<'a> {
     /// Names seen so far across all files → (file, line), for duplicates.
     seen_notifiers: HashMap<String, (&'a str, u64)>,
     seen_services: HashMap<String, (&'a str, u64)>,
+    /// Each service's incident severity and where it comes from, for the
+    /// warning about severities without response targets.
+    severity_uses: Vec<SeverityUse<'a>>,
+}
+
+struct SeverityUse<'a> {
+    severity: String,
+    file: &'a str,
+    at: (u64, u64),
+    path: String,
 }
 
 fn pos(loc: &Location) -> (u64, u64) {
@@ -363,32 +374,25 @@ impl<'a> Validator<'a> {
     /// A severity that services open incidents at but `response_targets`
     /// does not list: its incidents are measured against no target. One
     /// warning per severity, at the first service using it.
-    fn severity_warnings(
-        &mut self,
-        raw: &RawConfig,
-        services: &[Service],
-        targets: &std::collections::BTreeMap<String, ResponseTarget>,
-    ) {
-        let mut users: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for s in services {
-            if !targets.contains_key(&s.incident.severity) {
-                *users.entry(s.incident.severity.as_str()).or_default() += 1;
+    fn severity_warnings(&mut self, targets: &std::collections::BTreeMap<String, ResponseTarget>) {
+        // severity → (services using it, where the first one says so).
+        let mut users: std::collections::BTreeMap<String, (usize, SeverityUse<'a>)> =
+            std::collections::BTreeMap::new();
+        for u in std::mem::take(&mut self.severity_uses) {
+            if !targets.contains_key(&u.severity) {
+                users.entry(u.severity.clone()).or_insert((0, u)).0 += 1;
             }
         }
-        for (severity, count) in users {
+        for (severity, (count, first)) in users {
             let who = if count == 1 {
                 "1 service".to_string()
             } else {
                 format!("{count} services")
             };
-            let at = raw
-                .response_targets
-                .0
-                .first()
-                .map_or(TOP, |(_, t)| pos(&t.referenced));
+            self.file = first.file;
             self.warn(
-                at,
-                "response_targets",
+                first.at,
+                &first.path,
                 format!(
                     "severity `{severity}` ({who}) has no `response_targets` entry: its incidents count toward no acknowledge or restore target"
                 ),
@@ -444,7 +448,8 @@ impl<'a> Validator<'a> {
         }
         self.file = main;
         self.server_warnings(&raw, &server);
-        self.severity_warnings(&raw, &services, &response_targets);
+        self.severity_warnings(&response_targets);
+        self.file = main;
         Config {
             server,
             storage,
@@ -926,6 +931,22 @@ impl<'a> Validator<'a> {
                 .as_ref()
                 .and_then(|slo| self.slo(slo, &sub(&path, "slo")));
             let incident = self.incident(s.incident.as_ref(), &sub(&path, "incident"), notifiers);
+            // Where the severity is written, or the service when it is the default.
+            let written = s
+                .incident
+                .as_ref()
+                .and_then(|i| i.value.severity.as_ref())
+                .map(|sev| pos(&sev.referenced));
+            self.severity_uses.push(SeverityUse {
+                severity: incident.severity.clone(),
+                file: self.file,
+                at: written.unwrap_or(at),
+                path: if written.is_some() {
+                    format!("{path}.incident.severity")
+                } else {
+                    path.clone()
+                },
+            });
             if let Some(name) = name {
                 out.push(Service {
                     name,
