@@ -1,6 +1,7 @@
 //! Subcommand implementations behind the thin binary. Each returns a
-//! [`CliError`] whose [`CliError::exit_code`] follows SPEC §1: 2 for a bad
-//! config or bad arguments, 1 for a runtime failure.
+//! [`CliError`] whose [`CliError::exit_code`] is 2 for a bad config or bad
+//! arguments (and for warnings under `validate --strict`), 1 for a runtime
+//! failure.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,8 @@ pub enum Command {
     },
     Validate {
         config: PathBuf,
+        /// Warnings fail validation (exit 2).
+        strict: bool,
     },
     Report {
         config: PathBuf,
@@ -31,6 +34,8 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("invalid argument: {0}")]
     BadArgument(String),
+    #[error("{0} warning(s), and --strict makes warnings fail validation")]
+    StrictWarnings(usize),
     #[error("{0:#}")]
     Runtime(anyhow::Error),
 }
@@ -38,7 +43,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) | CliError::BadArgument(_) => 2,
+            CliError::Config(_) | CliError::BadArgument(_) | CliError::StrictWarnings(_) => 2,
             CliError::Runtime(_) => 1,
         }
     }
@@ -46,21 +51,37 @@ impl CliError {
 
 pub fn dispatch(cmd: Command) -> Result<(), CliError> {
     match cmd {
-        Command::Validate { config } => {
-            let cfg = config::load(&config)?;
+        Command::Validate { config, strict } => {
+            let loaded = config::load_checked(&config, &config::process_env)?;
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            let cfg = &loaded.config;
             let checks: usize = cfg.services.iter().map(|s| s.checks.len()).sum();
+            let warnings = match loaded.warnings.len() {
+                0 => String::new(),
+                n => format!(", {n} warning(s)"),
+            };
             println!(
-                "{}: ok ({} services, {} checks, {} notifiers)",
+                "{}: ok ({} services, {} checks, {} notifiers{warnings})",
                 config.display(),
                 cfg.services.len(),
                 checks,
                 cfg.notifiers.len()
             );
+            if strict && !loaded.warnings.is_empty() {
+                return Err(CliError::StrictWarnings(loaded.warnings.len()));
+            }
             Ok(())
         }
         Command::Run { config } => {
             // Validate before anything else: a bad file never binds a port.
-            let cfg = config::load(&config)?;
+            // An unset `headers_env` variable is an error here, not a warning.
+            let loaded = config::load_for_run(&config)?;
+            for w in &loaded.warnings {
+                tracing::warn!("config: {w}");
+            }
+            let cfg = loaded.config;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

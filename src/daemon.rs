@@ -291,6 +291,9 @@ pub async fn run(
         shutdown.clone(),
         Arc::clone(&wake),
     ));
+    // Before anything announces the daemon: a SIGHUP sent as soon as the
+    // "listening" line appears must reload, not kill (the default action).
+    let mut hup = sighup()?;
     let listener = crate::http::server::bind(cfg.server.listen)
         .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
     let local = listener
@@ -300,6 +303,7 @@ pub async fn run(
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let metrics = Arc::new(CheckMetrics::new());
     metrics.sync(&CheckMetrics::checks_of(&cfg));
+    metrics.set_histograms(cfg.metrics.check_histograms);
     let lag = Histogram::new_with_bounds(1, 60_000_000, 2).context("start-lag histogram")?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(cfg.clone())),
@@ -333,9 +337,6 @@ pub async fn run(
         Arc::clone(&shared.connections),
         shutdown.clone(),
     ));
-    // SIGHUP's default action ends the process: install the handler before
-    // anyone is told where we listen.
-    let mut hup = sighup()?;
 
     let sink = Arc::new(Sink {
         shared: Arc::clone(&shared),
@@ -489,8 +490,13 @@ fn reload<P: Probe, S: RunSink>(
     scheduler: &mut Scheduler<P, S>,
     worker: &crate::notify::worker::Worker<crate::store::Store>,
 ) -> Result<(), String> {
-    let new = match config::load(&shared.config_path) {
-        Ok(c) => c,
+    let new = match config::load_for_run(&shared.config_path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("config: {w}");
+            }
+            loaded.config
+        }
         Err(e) => {
             shared.last_reload_ok.store(false, Ordering::Relaxed);
             return Err(e.to_string());
@@ -508,6 +514,7 @@ fn reload<P: Probe, S: RunSink>(
         );
     }
     shared.metrics.sync(&CheckMetrics::checks_of(&new));
+    shared.metrics.set_histograms(new.metrics.check_histograms);
     shared
         .engine
         .send(EngineMsg::Reconfigure(Arc::new(new.clone())));

@@ -34,10 +34,14 @@ enum Command {
         #[arg(short, long, default_value = "config/sentinel.yaml")]
         config: PathBuf,
     },
-    /// Check a config file; print every problem with its line and column.
+    /// Check a config file; print every problem with its line and column,
+    /// and warnings (unset `_env` variables, disabled write API, ...).
     Validate {
         #[arg(short, long, default_value = "config/sentinel.yaml")]
         config: PathBuf,
+        /// Fail (exit 2) on warnings too.
+        #[arg(long)]
+        strict: bool,
     },
     /// SLO and incident report from the stored state; no daemon needed.
     Report {
@@ -81,7 +85,7 @@ fn to_lib(c: Command) -> sentinel::cli::Command {
     use sentinel::cli::Command as L;
     match c {
         Command::Run { config } => L::Run { config },
-        Command::Validate { config } => L::Validate { config },
+        Command::Validate { config, strict } => L::Validate { config, strict },
         Command::Report {
             config,
             window,

@@ -749,9 +749,14 @@ pub fn parse_window(s: &str) -> Result<SloWindow, String> {
     if s == "month" {
         return Ok(SloWindow::Month);
     }
+    let range = config::limits::SLO_WINDOW;
     match config::duration::parse(s)? {
-        d if d.is_zero() => Err("the report window must be longer than zero".into()),
-        d => Ok(SloWindow::Rolling(d)),
+        d if range.contains(d) => Ok(SloWindow::Rolling(d)),
+        _ => Err(format!(
+            "{s} is out of range {}..={} (or `month`)",
+            config::duration::format(range.min),
+            config::duration::format(range.max)
+        )),
     }
 }
 

@@ -522,7 +522,7 @@ services:
       objective: 99.99
       window: 30d
     incident:
-      open_after: 100000
+      open_after: 1000
       resolve_after: 2
       severity: P1
       notify: [tickets]

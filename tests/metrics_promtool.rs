@@ -22,7 +22,12 @@ fn outcome(reason: Option<Reason>, ms: u64, cert: Option<i64>) -> Outcome {
 /// certificate, quantiles, label values that need escaping, and the process
 /// families.
 fn scrape() -> String {
+    scrape_with(true)
+}
+
+fn scrape_with(histograms: bool) -> String {
     let m = CheckMetrics::new();
+    m.set_histograms(histograms);
     let checks = [
         ("identity", "login"),
         ("identity", "tls"),
@@ -103,5 +108,17 @@ fn promtool_accepts_a_scrape_without_checks() {
     let text = empty_scrape();
     assert!(text.contains("# TYPE sentinel_check_up gauge\n"));
     assert!(!text.contains("sentinel_check_up{"));
+    check(&text);
+}
+
+/// `metrics.check_histograms: false`: the duration histogram keeps only its
+/// `+Inf` bucket, `_sum` and `_count`, still a valid histogram.
+#[test]
+fn promtool_accepts_histograms_without_buckets() {
+    let text = scrape_with(false);
+    assert!(text.contains(
+        "sentinel_check_duration_seconds_bucket{service=\"identity\",check=\"login\",le=\"+Inf\"}"
+    ));
+    assert!(!text.contains("le=\"0.005\""));
     check(&text);
 }

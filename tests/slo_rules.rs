@@ -59,6 +59,7 @@ fn config(services: Vec<Service>) -> Config {
         response_targets: BTreeMap::new(),
         maintenance: vec![],
         services,
+        metrics: Default::default(),
     }
 }
 

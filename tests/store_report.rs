@@ -101,6 +101,7 @@ fn config(path: &Path) -> Config {
             ),
             service("intranet", &["home"], None),
         ],
+        metrics: Default::default(),
     }
 }
 
@@ -614,7 +615,16 @@ fn missing_store_says_so_and_creates_nothing() {
 
 #[test]
 fn bad_windows_are_refused() {
-    for w in ["", "0s", "soon", "5"] {
+    for w in [
+        "",
+        "0s",
+        "soon",
+        "5",
+        "59m",
+        "401d",
+        "100000000w",
+        "18446744073709551615ms",
+    ] {
         assert!(report::parse_window(w).is_err(), "{w:?}");
     }
     assert_eq!(report::parse_window("month"), Ok(SloWindow::Month));

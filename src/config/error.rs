@@ -70,3 +70,21 @@ impl fmt::Display for Problems {
         write!(f, "{} problem(s) found", self.0.len())
     }
 }
+
+/// Something that will not stop sentinel from loading the file but will
+/// likely bite later (an unset `_env` variable, write endpoints disabled).
+/// `sentinel validate` prints them and exits 0 (2 with `--strict`); `run`
+/// logs them at WARN at start and on every reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub problem: Problem,
+    /// `run` and reload treat this one as an error: a check cannot run
+    /// correctly without it (an unset `headers_env` variable).
+    pub blocks_run: bool,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.problem.fmt(f)
+    }
+}

@@ -22,6 +22,9 @@ pub type Opt<T> = Option<Spanned<T>>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Glob patterns of more files to merge, relative to this file.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub include: Vec<Spanned<String>>,
     pub server: Option<Spanned<RawServer>>,
     pub storage: Option<Spanned<RawStorage>>,
     pub defaults: Option<Spanned<RawDefaults>>,
@@ -33,6 +36,36 @@ pub struct RawConfig {
     pub maintenance: Vec<Spanned<RawMaintenance>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub services: Vec<Spanned<RawService>>,
+    pub metrics: Option<Spanned<RawMetrics>>,
+}
+
+/// An included file: only the lists that merge across files.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFragment {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub services: Vec<Spanned<RawService>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub notifiers: Vec<Spanned<RawNotifier>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub maintenance: Vec<Spanned<RawMaintenance>>,
+}
+
+/// Keys only the main file may set (an included file that sets one gets a
+/// precise message instead of "unknown key").
+pub const MAIN_ONLY_KEYS: [&str; 6] = [
+    "include",
+    "server",
+    "storage",
+    "defaults",
+    "response_targets",
+    "metrics",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub check_histograms: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +153,9 @@ pub struct RawHttp {
     pub method: Opt<String>,
     #[serde(default)]
     pub headers: OrderedMap<Spanned<String>>,
+    /// Header name → environment variable holding its value.
+    #[serde(default)]
+    pub headers_env: OrderedMap<Spanned<String>>,
     pub body: Option<String>,
     pub follow_redirects: Option<bool>,
     pub tls_verify: Option<bool>,
@@ -296,17 +332,54 @@ impl<'de> Deserialize<'de> for StatusCodes {
 /// Read the YAML into [`RawConfig`]. serde stops at the first syntax, type or
 /// unknown-key error; that one is returned with its location and key path.
 pub fn parse(text: &str, file: &str) -> Result<RawConfig, Problem> {
+    parse_as(text, file)
+}
+
+/// Read an included file into [`RawFragment`]. A key only the main file may
+/// set is named as such.
+pub fn parse_fragment(text: &str, file: &str) -> Result<RawFragment, Problem> {
+    parse_as(text, file).map_err(|mut p: Problem| {
+        let key = p.key_path.as_str();
+        if MAIN_ONLY_KEYS.contains(&key) && p.message.starts_with("unknown key") {
+            p.message = format!("`{key}` may only be set in the main config file");
+            p.hint = Some(
+                "an included file holds `services`, `notifiers` and `maintenance`".to_string(),
+            );
+        }
+        p
+    })
+}
+
+fn parse_as<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    file: &str,
+) -> Result<T, Problem> {
+    parse_within(text, file, budget())
+}
+
+fn parse_within<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    file: &str,
+    budget: serde_saphyr::Budget,
+) -> Result<T, Problem> {
     // An empty file (or only comments) is an empty config; validation then
     // says what is missing instead of the parser saying "unexpected end".
     let has_content = text
         .lines()
         .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
     if !has_content {
-        return Ok(RawConfig::default());
+        return Ok(T::default());
     }
     let mut options = serde_saphyr::Options::default();
     // We render our own one-line messages; the snippet would only be dropped.
     options.with_snippet = false;
+    options.budget = Some(budget);
+    // Fast path first: tracking the key path costs an allocation per key,
+    // a third of the parse time of a 100 000-check file. Only a file that
+    // fails is parsed again with tracking, to name the key in the message.
+    if let Ok(raw) = serde_saphyr::from_str_with_options(text, options.clone()) {
+        return Ok(raw);
+    }
     let mut path = String::new();
     serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -315,6 +388,67 @@ pub fn parse(text: &str, file: &str) -> Result<RawConfig, Problem> {
         })
     })
     .map_err(|e| problem_from_serde(&e, path, text, file))
+}
+
+/// Most YAML nodes (keys, scalars, lists, maps) one file may hold. A plain
+/// check takes 8 to 40 nodes, so this admits well over 100 000 checks per
+/// file while still bounding what a hostile file can make the parser do.
+pub const MAX_NODES: usize = 10_000_000;
+
+/// The parser's resource limits, sized for configs of 100 000 checks (the
+/// library's defaults stop at 250 000 nodes, about 25 000 checks). Nesting
+/// depth, aliases and anchors keep the library's defaults: a config needs
+/// none of them in bulk.
+fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_nodes = MAX_NODES;
+    // Every node is an event, plus one end event per list and map.
+    b.max_events = 2 * MAX_NODES;
+    b.max_total_scalar_bytes = super::limits::MAX_FILE_BYTES;
+    b.max_reader_input_bytes = Some(super::limits::MAX_FILE_BYTES);
+    // `!include` is not a sentinel feature (`include:` is).
+    b.max_inclusion_depth = 0;
+    b
+}
+
+/// A parser limit, said in words: what was too much and what to do.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> (String, Option<String>) {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let split = Some("split the services over several files with `include:`".to_string());
+    match breach {
+        B::Nodes { .. } | B::Events { .. } => (
+            format!("the file has more than {MAX_NODES} YAML nodes (keys, values, lists and maps)"),
+            split,
+        ),
+        B::ScalarBytes { .. } | B::InputBytes { .. } => (
+            format!(
+                "the file holds more than {} MiB of text",
+                super::limits::MAX_FILE_BYTES / (1024 * 1024)
+            ),
+            split,
+        ),
+        B::Depth { depth } => (
+            format!("lists and maps are nested {depth} deep, more than a config needs"),
+            None,
+        ),
+        B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } => (
+            "too many YAML anchors or aliases (`&name` / `*name`)".to_string(),
+            Some("repeat the settings or use `defaults:` instead of anchors".to_string()),
+        ),
+        B::MergeKeys { .. } => ("too many YAML merge keys (`<<:`)".to_string(), None),
+        B::Documents { .. } => (
+            "too many YAML documents (`---`) in one file".to_string(),
+            Some("a config file is one document".to_string()),
+        ),
+        B::InclusionDepth { .. } => (
+            "`!include` tags are not supported".to_string(),
+            Some("list more files under the top-level `include:` key".to_string()),
+        ),
+        _ => (
+            "the file is too large or too deeply structured to parse".to_string(),
+            split,
+        ),
+    }
 }
 
 /// `services[0].checks[1].interval`, without the `value` hops that
@@ -415,6 +549,11 @@ fn problem_from_serde(err: &serde_saphyr::Error, path: String, text: &str, file:
                 other => format!("expected {other}"),
             };
         }
+        E::Budget { breach, .. } => {
+            let (message, hint) = budget_message(breach);
+            problem.message = message;
+            problem.hint = hint;
+        }
         E::DuplicateMappingKey { key: Some(key), .. } => {
             problem.key_path = join(&problem.key_path, key);
             problem.message = format!("duplicate key `{key}`");
@@ -493,6 +632,18 @@ mod tests {
         check("time", Some("timeout"));
         check("htp", Some("http"));
         check("frobnicate", None);
+    }
+
+    #[test]
+    fn a_node_budget_breach_is_said_in_words_with_its_place() {
+        let mut b = budget();
+        b.max_nodes = 12;
+        let text = "services:\n  - name: a\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n  - name: b\n";
+        let p = parse_within::<RawConfig>(text, "t.yaml", b).unwrap_err();
+        assert_eq!(
+            p.to_string(),
+            "t.yaml:5:14: services[0].checks[0]: the file has more than 10000000 YAML nodes (keys, values, lists and maps) — split the services over several files with `include:`"
+        );
     }
 
     #[test]

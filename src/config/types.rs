@@ -22,6 +22,45 @@ pub struct Config {
     pub response_targets: BTreeMap<String, ResponseTarget>,
     pub maintenance: Vec<Maintenance>,
     pub services: Vec<Service>,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Export the `le` buckets of `sentinel_check_duration_seconds` (11 series
+    /// per check). Default true; `false` keeps only `+Inf`, `_sum` and `_count`
+    /// for very large fleets.
+    pub check_histograms: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            check_histograms: true,
+        }
+    }
+}
+
+/// A value read from the environment that must never be shown: `Debug`
+/// prints `<redacted>`, there is no `Display` and no `Serialize`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +170,9 @@ pub struct Check {
     pub probe: ProbeSpec,
 }
 
+// One per check, built once at load: boxing the large variant would only
+// add an indirection to every probe run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ProbeSpec {
     Http(HttpSpec),
@@ -158,6 +200,9 @@ pub struct HttpSpec {
     pub method: String,
     /// In file order.
     pub headers: Vec<(String, String)>,
+    /// `headers_env`: headers whose value comes from an environment variable
+    /// (tokens), in file order, sent after `headers`.
+    pub env_headers: Vec<EnvHeader>,
     pub body: Option<String>,
     /// Follow redirects (up to 10). Default false: a 3xx is judged by `expect.status`.
     pub follow_redirects: bool,
@@ -166,6 +211,16 @@ pub struct HttpSpec {
     /// Stop reading the body after this many bytes. Default 1 MiB.
     pub max_body_bytes: usize,
     pub expect: HttpExpect,
+}
+
+/// One `headers_env` entry. `value` is `None` only when the variable was
+/// unset at load: `validate` warns about it, `run` and reload refuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvHeader {
+    pub name: String,
+    /// The environment variable's name.
+    pub var: String,
+    pub value: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]

@@ -10,9 +10,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_saphyr::{Location, Spanned};
 
+use super::Env;
 use super::duration;
-use super::error::{Problem, Problems};
-use super::raw::{self, Opt, RawConfig};
+use super::error::{Problem, Warning};
+use super::limits::{self, DurationRange, IntRange};
+use super::raw::{self, Opt, RawConfig, RawFragment};
 use super::types::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -23,8 +25,6 @@ const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 const DEFAULT_MAX_CONCURRENCY: usize = 1024;
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
-    Duration::from_millis(100)..=Duration::from_secs(300);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_NOTIFIER_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -35,6 +35,8 @@ const DEFAULT_CERT_MIN_DAYS: u32 = 14;
 const DEFAULT_OPEN_AFTER: u32 = 3;
 const DEFAULT_RESOLVE_AFTER: u32 = 2;
 const DEFAULT_SEVERITY: &str = "P2";
+/// The longest calendar month: what a `month` window needs of history.
+const MONTH_SPAN: Duration = Duration::from_secs(31 * 86_400);
 const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
 const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "PTR", "SOA"];
 
@@ -42,25 +44,62 @@ const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV",
 /// missing from the top level of the file).
 const TOP: (u64, u64) = (1, 1);
 
-pub(crate) fn validate(raw: RawConfig, file: &str) -> Result<Config, Problems> {
+/// What validation found: the config (meaningful only without problems),
+/// every problem and every warning, unsorted.
+pub(crate) struct Checked {
+    pub config: Config,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Validate the main file `raw` (named `file`) together with the included
+/// files, in include order. Environment variables named by `_env` keys are
+/// looked up through `env`.
+pub(crate) fn validate(
+    raw: RawConfig,
+    file: &str,
+    includes: &[(String, RawFragment)],
+    env: Env<'_>,
+) -> Checked {
     let mut v = Validator {
         file,
         problems: Vec::new(),
+        warnings: Vec::new(),
+        retention: DEFAULT_RETENTION,
+        env,
+        seen_notifiers: HashMap::new(),
+        seen_services: HashMap::new(),
+        severity_uses: Vec::new(),
     };
-    let config = v.config(raw);
-    let mut problems = v.problems;
-    if problems.is_empty() {
-        return Ok(config);
+    let config = v.config(raw, file, includes);
+    Checked {
+        config,
+        problems: v.problems,
+        warnings: v.warnings,
     }
-    // File order reads best; a stable sort keeps same-place problems in the
-    // order they were found.
-    problems.sort_by_key(|p| (p.line, p.column));
-    Err(Problems(problems))
 }
 
 struct Validator<'a> {
+    /// The file being read: problems are located in it.
     file: &'a str,
     problems: Vec<Problem>,
+    warnings: Vec<Warning>,
+    /// `storage.retention` once read: SLO windows may not be longer.
+    retention: Duration,
+    env: Env<'a>,
+    /// Names seen so far across all files → (file, line), for duplicates.
+    seen_notifiers: HashMap<String, (&'a str, u64)>,
+    seen_services: HashMap<String, (&'a str, u64)>,
+    /// Each service's incident severity and where it comes from, for the
+    /// warning about severities without response targets.
+    severity_uses: Vec<SeverityUse<'a>>,
+}
+
+struct SeverityUse<'a> {
+    severity: String,
+    file: &'a str,
+    at: (u64, u64),
+    path: String,
 }
 
 fn pos(loc: &Location) -> (u64, u64) {
@@ -75,7 +114,7 @@ fn sub(path: &str, key: &str) -> String {
     }
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn report(&mut self, at: (u64, u64), path: &str, message: String, hint: Option<String>) {
         self.problems.push(Problem {
             file: self.file.to_string(),
@@ -135,6 +174,20 @@ impl Validator<'_> {
         let ok = name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok && name.len() > limits::MAX_NAME_LEN {
+            let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
+            self.report(
+                at,
+                &sub(parent_path, "name"),
+                format!(
+                    "name is {} characters long, more than {}",
+                    name.len(),
+                    limits::MAX_NAME_LEN
+                ),
+                Some("names become metric labels and URL path segments; shorten it".into()),
+            );
+            return None;
+        }
         if !ok {
             let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
             self.report(
@@ -166,19 +219,32 @@ impl Validator<'_> {
         Some(v.to_string())
     }
 
-    /// `Ok(None)` when absent; `Err(())` after reporting a bad value.
-    fn duration(&mut self, value: &Opt<String>, path: &str) -> Result<Option<Duration>, ()> {
+    /// `Ok(None)` when absent; `Err(())` after reporting a bad value. `what`
+    /// names the value in the message (`interval 50ms is out of range ...`).
+    fn duration(
+        &mut self,
+        value: &Opt<String>,
+        path: &str,
+        what: &str,
+        range: &DurationRange,
+    ) -> Result<Option<Duration>, ()> {
         let Some(s) = value else { return Ok(None) };
         match duration::parse(&s.value) {
-            Ok(d) if d.is_zero() => {
-                self.problem(
+            Ok(d) if range.contains(d) => Ok(Some(d)),
+            Ok(_) => {
+                self.report(
                     pos(&s.referenced),
                     path,
-                    format!("duration `{}` must be longer than 0", s.value),
+                    format!(
+                        "{what} {} is out of range {}..={}",
+                        s.value.trim(),
+                        duration::format(range.min),
+                        duration::format(range.max)
+                    ),
+                    Some(range.why.to_string()),
                 );
                 Err(())
             }
-            Ok(d) => Ok(Some(d)),
             Err(e) => {
                 self.problem(pos(&s.referenced), path, e);
                 Err(())
@@ -186,61 +252,205 @@ impl Validator<'_> {
         }
     }
 
-    fn duration_or(&mut self, value: &Opt<String>, path: &str, default: Duration) -> Duration {
-        self.duration(value, path).ok().flatten().unwrap_or(default)
+    fn duration_or(
+        &mut self,
+        value: &Opt<String>,
+        path: &str,
+        what: &str,
+        range: &DurationRange,
+        default: Duration,
+    ) -> Duration {
+        self.duration(value, path, what, range)
+            .ok()
+            .flatten()
+            .unwrap_or(default)
     }
 
     fn int_in(
         &mut self,
         value: &Opt<i64>,
         path: &str,
-        range: std::ops::RangeInclusive<i64>,
+        range: &IntRange,
         what: &str,
     ) -> Option<i64> {
         let s = value.as_ref()?;
-        if range.contains(&s.value) {
-            Some(s.value)
-        } else if s.value < *range.start() && *range.end() >= i64::from(u32::MAX) {
-            // "out of range 1..=4294967295" says less than "at least 1".
-            self.problem(
-                pos(&s.referenced),
-                path,
-                format!("{what} {} must be at least {}", s.value, range.start()),
-            );
-            None
-        } else {
-            self.problem(
-                pos(&s.referenced),
-                path,
-                format!(
-                    "{what} {} is out of range {}..={}",
-                    s.value,
-                    range.start(),
-                    range.end()
-                ),
-            );
-            None
+        if (range.min..=range.max).contains(&s.value) {
+            return Some(s.value);
         }
+        self.report(
+            pos(&s.referenced),
+            path,
+            format!(
+                "{what} {} is out of range {}..={}",
+                s.value, range.min, range.max
+            ),
+            (!range.why.is_empty()).then(|| range.why.to_string()),
+        );
+        None
     }
 
-    fn url(&mut self, s: &Spanned<String>, path: &str) -> Option<url::Url> {
+    /// A literal URL. `credentials_fix` is the hint when it holds `user:pass@`.
+    fn url(&mut self, s: &Spanned<String>, path: &str, credentials_fix: &str) -> Option<url::Url> {
         match parse_url(&s.value) {
             Ok(u) => Some(u),
-            Err((message, hint)) => {
+            Err((message, _, UrlFault::Credentials)) => {
+                self.report(
+                    pos(&s.referenced),
+                    path,
+                    message,
+                    Some(credentials_fix.to_string()),
+                );
+                None
+            }
+            Err((message, hint, _)) => {
                 self.report(pos(&s.referenced), path, message, hint);
                 None
             }
         }
     }
 
-    fn config(&mut self, raw: RawConfig) -> Config {
+    fn warn(&mut self, at: (u64, u64), path: &str, message: String, hint: Option<String>) {
+        self.warnings.push(Warning {
+            problem: Problem {
+                file: self.file.to_string(),
+                line: at.0,
+                column: at.1,
+                key_path: path.to_string(),
+                message,
+                hint,
+            },
+            blocks_run: false,
+        });
+    }
+
+    /// The value of the variable an `_env` key names, warning when it is
+    /// unset; `consequence` says what happens then ("deliveries to `x` fail").
+    fn env_value(
+        &mut self,
+        key: &Spanned<String>,
+        var: &str,
+        path: &str,
+        consequence: &str,
+    ) -> Option<String> {
+        let value = (self.env)(var);
+        if value.is_none() {
+            self.warn(
+                pos(&key.referenced),
+                path,
+                format!("environment variable {var} is not set: {consequence}"),
+                Some(format!("export {var} in the daemon's environment")),
+            );
+        }
+        value
+    }
+
+    /// Warnings about the server block: write endpoints that will be disabled.
+    fn server_warnings(&mut self, raw: &RawConfig, server: &Server) {
+        let consequence =
+            "the write API (acknowledge, resolve, reload over HTTP) is disabled and answers 403";
+        match (
+            &server.api_token_env,
+            raw.server
+                .as_ref()
+                .and_then(|s| s.value.api_token_env.as_ref()),
+        ) {
+            (Some(var), Some(key)) => {
+                let var = var.clone();
+                self.env_value(key, &var, "server.api_token_env", consequence);
+            }
+            (None, None) => {
+                let at = raw.server.as_ref().map_or(TOP, |s| pos(&s.referenced));
+                self.warn(
+                    at,
+                    "server.api_token_env",
+                    format!("no `server.api_token_env`: {consequence}"),
+                    Some("name a variable holding a long random token, e.g. `api_token_env: SENTINEL_API_TOKEN`".into()),
+                );
+            }
+            // An invalid name was already reported as a problem.
+            _ => {}
+        }
+    }
+
+    /// A severity that services open incidents at but `response_targets`
+    /// does not list: its incidents are measured against no target. One
+    /// warning per severity, at the first service using it.
+    fn severity_warnings(&mut self, targets: &std::collections::BTreeMap<String, ResponseTarget>) {
+        // severity → (services using it, where the first one says so).
+        let mut users: std::collections::BTreeMap<String, (usize, SeverityUse<'a>)> =
+            std::collections::BTreeMap::new();
+        for u in std::mem::take(&mut self.severity_uses) {
+            if !targets.contains_key(&u.severity) {
+                users.entry(u.severity.clone()).or_insert((0, u)).0 += 1;
+            }
+        }
+        for (severity, (count, first)) in users {
+            let who = if count == 1 {
+                "1 service".to_string()
+            } else {
+                format!("{count} services")
+            };
+            self.file = first.file;
+            self.warn(
+                first.at,
+                &first.path,
+                format!(
+                    "severity `{severity}` ({who}) has no `response_targets` entry: its incidents count toward no acknowledge or restore target"
+                ),
+                Some(format!("add `response_targets: {{ {severity}: {{ acknowledge: 30m, restore: 8h }} }}`")),
+            );
+        }
+    }
+
+    fn config(
+        &mut self,
+        raw: RawConfig,
+        main: &'a str,
+        includes: &'a [(String, RawFragment)],
+    ) -> Config {
         let server = self.server(raw.server.as_ref());
         let storage = self.storage(raw.storage.as_ref());
+        self.retention = storage.retention;
         let defaults = self.defaults(raw.defaults.as_ref());
-        let notifiers = self.notifiers(&raw.notifiers);
+        let metrics = Metrics {
+            check_histograms: raw
+                .metrics
+                .as_ref()
+                .and_then(|m| m.value.check_histograms)
+                .unwrap_or(true),
+        };
+        // Lists merge across files: the main file's first, then each
+        // included file's in include order.
+        let mut notifiers = self.notifiers(&raw.notifiers);
+        for (file, part) in includes {
+            self.file = file;
+            notifiers.extend(self.notifiers(&part.notifiers));
+        }
+        self.file = main;
         let response_targets = self.response_targets(&raw.response_targets);
-        let services = self.services(&raw.services, &defaults, &notifiers);
-        let maintenance = self.maintenance(&raw.maintenance, &services);
+        let mut services = self.services(&raw.services, &defaults, &notifiers);
+        for (file, part) in includes {
+            self.file = file;
+            services.extend(self.services(&part.services, &defaults, &notifiers));
+        }
+        self.file = main;
+        if raw.services.is_empty() && includes.iter().all(|(_, p)| p.services.is_empty()) {
+            self.report(
+                TOP,
+                "services",
+                "no services configured".into(),
+                Some("add a `services:` list with at least one service and check".into()),
+            );
+        }
+        let mut maintenance = self.maintenance(&raw.maintenance, &services);
+        for (file, part) in includes {
+            self.file = file;
+            maintenance.extend(self.maintenance(&part.maintenance, &services));
+        }
+        self.file = main;
+        self.server_warnings(&raw, &server);
+        self.severity_warnings(&response_targets);
+        self.file = main;
         Config {
             server,
             storage,
@@ -249,6 +459,7 @@ impl Validator<'_> {
             response_targets,
             maintenance,
             services,
+            metrics,
         }
     }
 
@@ -283,7 +494,7 @@ impl Validator<'_> {
         if let Some(n) = self.int_in(
             &raw.max_concurrency,
             "server.max_concurrency",
-            1..=1_000_000,
+            &limits::MAX_CONCURRENCY,
             "max_concurrency",
         ) {
             server.max_concurrency = n as usize;
@@ -291,26 +502,18 @@ impl Validator<'_> {
         if let Some(n) = self.int_in(
             &raw.max_connections,
             "server.max_connections",
-            1..=1_000_000,
+            &limits::MAX_CONNECTIONS,
             "max_connections",
         ) {
             server.max_connections = Some(n as usize);
         }
-        if let Ok(Some(d)) = self.duration(&raw.read_timeout, "server.read_timeout") {
-            if READ_TIMEOUT_RANGE.contains(&d) {
-                server.read_timeout = d;
-            } else if let Some(s) = &raw.read_timeout {
-                self.problem(
-                    pos(&s.referenced),
-                    "server.read_timeout",
-                    format!(
-                        "read_timeout {} is out of range {}..={}",
-                        s.value,
-                        duration::format(*READ_TIMEOUT_RANGE.start()),
-                        duration::format(*READ_TIMEOUT_RANGE.end())
-                    ),
-                );
-            }
+        if let Ok(Some(d)) = self.duration(
+            &raw.read_timeout,
+            "server.read_timeout",
+            "read_timeout",
+            &limits::READ_TIMEOUT,
+        ) {
+            server.read_timeout = d;
         }
         server
     }
@@ -336,10 +539,17 @@ impl Validator<'_> {
         storage.minute_retention = self.duration_or(
             &raw.minute_retention,
             "storage.minute_retention",
+            "minute_retention",
+            &limits::MINUTE_RETENTION,
             DEFAULT_MINUTE_RETENTION,
         );
-        storage.retention =
-            self.duration_or(&raw.retention, "storage.retention", DEFAULT_RETENTION);
+        storage.retention = self.duration_or(
+            &raw.retention,
+            "storage.retention",
+            "retention",
+            &limits::RETENTION,
+            DEFAULT_RETENTION,
+        );
         storage
     }
 
@@ -351,8 +561,18 @@ impl Validator<'_> {
         let Some(raw) = raw.map(|s| &s.value) else {
             return d;
         };
-        let interval = self.duration(&raw.interval, "defaults.interval");
-        let timeout = self.duration(&raw.timeout, "defaults.timeout");
+        let interval = self.duration(
+            &raw.interval,
+            "defaults.interval",
+            "interval",
+            &limits::INTERVAL,
+        );
+        let timeout = self.duration(
+            &raw.timeout,
+            "defaults.timeout",
+            "timeout",
+            &limits::TIMEOUT,
+        );
         if let Ok(Some(i)) = interval {
             d.interval = i;
         }
@@ -377,32 +597,54 @@ impl Validator<'_> {
         d
     }
 
+    /// Where a name was first defined, as a duplicate's message says it.
+    fn first_defined(&self, (file, line): (&str, u64)) -> String {
+        if file == self.file {
+            format!("first defined on line {line}")
+        } else {
+            format!("first defined at {file}:{line}")
+        }
+    }
+
     fn notifiers(&mut self, raw: &[Spanned<raw::RawNotifier>]) -> Vec<Notifier> {
         let mut out = Vec::new();
-        let mut seen: HashMap<String, u64> = HashMap::new();
         for (i, n) in raw.iter().enumerate() {
             let path = format!("notifiers[{i}]");
             let at = pos(&n.referenced);
             let n = &n.value;
             let name = self.name(&n.name, at, &path);
-            if let (Some(name), Some(s)) = (&name, &n.name)
-                && let Some(line) = seen.insert(name.clone(), s.referenced.line())
-            {
-                self.problem(
-                    pos(&s.referenced),
-                    &sub(&path, "name"),
-                    format!("duplicate notifier name `{name}` (first defined on line {line})"),
-                );
+            if let (Some(name), Some(s)) = (&name, &n.name) {
+                let here = (self.file, s.referenced.line());
+                if let Some(first) = self.seen_notifiers.get(name).copied() {
+                    let origin = self.first_defined(first);
+                    self.problem(
+                        pos(&s.referenced),
+                        &sub(&path, "name"),
+                        format!("duplicate notifier name `{name}` ({origin})"),
+                    );
+                } else {
+                    self.seen_notifiers.insert(name.clone(), here);
+                }
             }
             let kind = self.required(&n.kind, at, &path, "type");
             let kind_at = n.kind.as_ref().map_or(at, |s| pos(&s.referenced));
             let url = self.url_source(n, at, &path);
             let secret_env = self.env_name(&n.secret_env, &sub(&path, "secret_env"));
             let routing_key_env = self.env_name(&n.routing_key_env, &sub(&path, "routing_key_env"));
-            let max_age =
-                self.duration_or(&n.max_age, &sub(&path, "max_age"), DEFAULT_NOTIFIER_MAX_AGE);
-            let timeout =
-                self.duration_or(&n.timeout, &sub(&path, "timeout"), DEFAULT_NOTIFIER_TIMEOUT);
+            let max_age = self.duration_or(
+                &n.max_age,
+                &sub(&path, "max_age"),
+                "max_age",
+                &limits::NOTIFIER_MAX_AGE,
+                DEFAULT_NOTIFIER_MAX_AGE,
+            );
+            let timeout = self.duration_or(
+                &n.timeout,
+                &sub(&path, "timeout"),
+                "timeout",
+                &limits::NOTIFIER_TIMEOUT,
+                DEFAULT_NOTIFIER_TIMEOUT,
+            );
             let Some(kind) = kind else { continue };
             let kind_lc = kind.to_ascii_lowercase();
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
@@ -449,6 +691,16 @@ impl Validator<'_> {
                     ),
                 );
             }
+            let label = n.name.as_ref().map_or("", |s| s.value.as_str());
+            let consequence = format!("deliveries to notifier `{label}` fail until it is set");
+            for (key, var, key_name) in [
+                (&n.secret_env, &secret_env, "secret_env"),
+                (&n.routing_key_env, &routing_key_env, "routing_key_env"),
+            ] {
+                if let (Some(key), Some(var)) = (key, var) {
+                    self.env_value(key, var, &sub(&path, key_name), &consequence);
+                }
+            }
             let (Some(name), Some(url)) = (name, url) else {
                 continue;
             };
@@ -489,10 +741,31 @@ impl Validator<'_> {
                 );
                 None
             }
-            (Some(u), None) => self.url(u, &sub(path, "url")).map(UrlSource::Inline),
-            (None, Some(_)) => self
-                .env_name(&n.url_env, &sub(path, "url_env"))
-                .map(UrlSource::Env),
+            (Some(u), None) => self
+                .url(
+                    u,
+                    &sub(path, "url"),
+                    "secrets never go in the file: put the whole URL in an environment variable and name it with `url_env`",
+                )
+                .map(UrlSource::Inline),
+            (None, Some(key)) => {
+                let var = self.env_name(&n.url_env, &sub(path, "url_env"))?;
+                let name = n.name.as_ref().map_or("", |s| s.value.as_str());
+                let consequence = format!("deliveries to notifier `{name}` fail until it is set");
+                if let Some(value) = self.env_value(key, &var, &sub(path, "url_env"), &consequence)
+                    && let Err((_, _, fault)) = parse_url(&value)
+                {
+                    // Never echo the value: the URL in a variable is a secret.
+                    self.report(
+                        pos(&key.referenced),
+                        &sub(path, "url_env"),
+                        format!("environment variable {var} holds an invalid URL: {}", fault.reason()),
+                        Some("the URL must be http:// or https:// with a host and no `user:password@`".into()),
+                    );
+                    return None;
+                }
+                Some(UrlSource::Env(var))
+            }
             (None, None) => {
                 self.report(
                     at,
@@ -518,8 +791,15 @@ impl Validator<'_> {
             }
             let at = pos(&target.referenced);
             let t = &target.value;
-            let ack = self.required_duration(&t.acknowledge, at, &path, "acknowledge");
-            let restore = self.required_duration(&t.restore, at, &path, "restore");
+            let ack = self.required_duration(
+                &t.acknowledge,
+                at,
+                &path,
+                "acknowledge",
+                &limits::RESPONSE_TARGET,
+            );
+            let restore =
+                self.required_duration(&t.restore, at, &path, "restore", &limits::RESPONSE_TARGET);
             if let (Some(acknowledge), Some(restore)) = (ack, restore) {
                 out.insert(
                     key.clone(),
@@ -539,12 +819,15 @@ impl Validator<'_> {
         parent: (u64, u64),
         parent_path: &str,
         key: &str,
+        range: &DurationRange,
     ) -> Option<Duration> {
         if value.is_none() {
             self.missing(parent, parent_path, key);
             return None;
         }
-        self.duration(value, &sub(parent_path, key)).ok().flatten()
+        self.duration(value, &sub(parent_path, key), key, range)
+            .ok()
+            .flatten()
     }
 
     fn maintenance(
@@ -640,29 +923,24 @@ impl Validator<'_> {
         defaults: &Defaults,
         notifiers: &[Notifier],
     ) -> Vec<Service> {
-        if raw.is_empty() {
-            self.report(
-                TOP,
-                "services",
-                "no services configured".into(),
-                Some("add a `services:` list with at least one service and check".into()),
-            );
-        }
         let mut out = Vec::new();
-        let mut seen: HashMap<String, u64> = HashMap::new();
         for (i, s) in raw.iter().enumerate() {
             let path = format!("services[{i}]");
             let at = pos(&s.referenced);
             let s = &s.value;
             let name = self.name(&s.name, at, &path);
-            if let (Some(name), Some(sp)) = (&name, &s.name)
-                && let Some(line) = seen.insert(name.clone(), sp.referenced.line())
-            {
-                self.problem(
-                    pos(&sp.referenced),
-                    &sub(&path, "name"),
-                    format!("duplicate service name `{name}` (first defined on line {line})"),
-                );
+            if let (Some(name), Some(sp)) = (&name, &s.name) {
+                let here = (self.file, sp.referenced.line());
+                if let Some(first) = self.seen_services.get(name).copied() {
+                    let origin = self.first_defined(first);
+                    self.problem(
+                        pos(&sp.referenced),
+                        &sub(&path, "name"),
+                        format!("duplicate service name `{name}` ({origin})"),
+                    );
+                } else {
+                    self.seen_services.insert(name.clone(), here);
+                }
             }
             // Messages quote the name as written, even when it is invalid.
             let label = s.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
@@ -672,6 +950,22 @@ impl Validator<'_> {
                 .as_ref()
                 .and_then(|slo| self.slo(slo, &sub(&path, "slo")));
             let incident = self.incident(s.incident.as_ref(), &sub(&path, "incident"), notifiers);
+            // Where the severity is written, or the service when it is the default.
+            let written = s
+                .incident
+                .as_ref()
+                .and_then(|i| i.value.severity.as_ref())
+                .map(|sev| pos(&sev.referenced));
+            self.severity_uses.push(SeverityUse {
+                severity: incident.severity.clone(),
+                file: self.file,
+                at: written.unwrap_or(at),
+                path: if written.is_some() {
+                    format!("{path}.incident.severity")
+                } else {
+                    path.clone()
+                },
+            });
             if let Some(name) = name {
                 out.push(Service {
                     name,
@@ -732,8 +1026,18 @@ impl Validator<'_> {
                     ),
                 );
             }
-            let interval = self.duration(&c.interval, &sub(&path, "interval"));
-            let timeout = self.duration(&c.timeout, &sub(&path, "timeout"));
+            let interval = self.duration(
+                &c.interval,
+                &sub(&path, "interval"),
+                "interval",
+                &limits::INTERVAL,
+            );
+            let timeout = self.duration(
+                &c.timeout,
+                &sub(&path, "timeout"),
+                "timeout",
+                &limits::TIMEOUT,
+            );
             let interval_v = interval.ok().flatten().unwrap_or(defaults.interval);
             let timeout_v = match timeout {
                 Ok(Some(t)) if t > interval_v => {
@@ -821,7 +1125,11 @@ impl Validator<'_> {
                 self.missing(at, path, "url");
                 None
             }
-            Some(u) => self.url(u, &sub(path, "url")),
+            Some(u) => self.url(
+                u,
+                &sub(path, "url"),
+                "secrets never go in the file: send them with `headers_env: { Authorization: VAR }`, where VAR holds e.g. `Basic dXNlcjpwYXNz`",
+            ),
         };
         let method = match &h.method {
             None => "GET".to_string(),
@@ -858,12 +1166,71 @@ impl Validator<'_> {
             }
             headers.push((k.clone(), v.value.clone()));
         }
+        let mut env_headers = Vec::new();
+        for (k, v) in &h.headers_env.0 {
+            let hp = format!("{path}.headers_env.{k}");
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                self.problem(
+                    pos(&v.referenced),
+                    &hp,
+                    format!("invalid header name `{k}`"),
+                );
+                ok = false;
+                continue;
+            }
+            if headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(k)) {
+                self.problem(
+                    pos(&v.referenced),
+                    &hp,
+                    format!("header `{k}` is set in both `headers` and `headers_env`"),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(var) = self.env_name(&Some(v.clone()), &hp) else {
+                ok = false;
+                continue;
+            };
+            let value = (self.env)(&var);
+            match &value {
+                None => self.warnings.push(Warning {
+                    problem: Problem {
+                        file: self.file.to_string(),
+                        line: v.referenced.line(),
+                        column: v.referenced.column(),
+                        key_path: hp.clone(),
+                        message: format!(
+                            "environment variable {var} is not set: the check cannot send header `{k}`, so `sentinel run` and reload refuse this config"
+                        ),
+                        hint: Some(format!("export {var} in the daemon's environment")),
+                    },
+                    blocks_run: true,
+                }),
+                // Never echo the value: it is a secret.
+                Some(val) if reqwest::header::HeaderValue::from_str(val).is_err() => {
+                    self.problem(
+                        pos(&v.referenced),
+                        &hp,
+                        format!(
+                            "environment variable {var} is not a valid header value (control characters or line breaks)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
+            env_headers.push(EnvHeader {
+                name: k.clone(),
+                var,
+                value: value.map(Secret::new),
+            });
+        }
         let max_body_bytes = match &h.max_body_bytes {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(_) => match self.int_in(
                 &h.max_body_bytes,
                 &sub(path, "max_body_bytes"),
-                1..=i64::MAX,
+                &limits::MAX_BODY_BYTES,
                 "max_body_bytes",
             ) {
                 Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -881,6 +1248,7 @@ impl Validator<'_> {
             url,
             method,
             headers,
+            env_headers,
             body: h.body.clone(),
             follow_redirects: h.follow_redirects.unwrap_or(false),
             tls_verify: h.tls_verify.unwrap_or(true),
@@ -959,13 +1327,23 @@ impl Validator<'_> {
             }
             expect.json.push((k.clone(), v.value.clone()));
         }
-        match self.duration(&e.max_latency, &sub(path, "max_latency")) {
+        match self.duration(
+            &e.max_latency,
+            &sub(path, "max_latency"),
+            "max_latency",
+            &limits::LATENCY,
+        ) {
             Ok(d) => expect.max_latency = d,
             Err(()) => ok = false,
         }
         if let Some(days) = &e.cert_min_days {
             let cp = sub(path, "cert_min_days");
-            match self.int_in(&e.cert_min_days, &cp, 0..=u32::MAX as i64, "cert_min_days") {
+            match self.int_in(
+                &e.cert_min_days,
+                &cp,
+                &limits::CERT_MIN_DAYS,
+                "cert_min_days",
+            ) {
                 Some(n) => expect.cert_min_days = u32::try_from(n).ok(),
                 None => ok = false,
             }
@@ -1010,7 +1388,7 @@ impl Validator<'_> {
                 None
             }
             (Some(_), _) => self
-                .int_in(value, &sub(path, "port"), 1..=65535, "port")
+                .int_in(value, &sub(path, "port"), &limits::PORT, "port")
                 .and_then(|p| u16::try_from(p).ok()),
         }
     }
@@ -1022,7 +1400,7 @@ impl Validator<'_> {
                 .int_in(
                     value,
                     &sub(path, "cert_min_days"),
-                    0..=u32::MAX as i64,
+                    &limits::CERT_MIN_DAYS,
                     "cert_min_days",
                 )
                 .and_then(|n| u32::try_from(n).ok())
@@ -1157,19 +1535,21 @@ impl Validator<'_> {
             self.missing(at, path, "objective");
             return None;
         };
-        if o.value > 0.0 && o.value < 100.0 {
-            // Plain `/ 100.0` turns 99.9 into 0.9990000000000001; going through
-            // an integer count of billionths of a percent gives the double
-            // closest to what was written (0.999), so `1 - objective` and the
-            // `rules` output read as the operator expects.
-            return Some((o.value * 1e9).round() / 1e11);
+        // Plain `/ 100.0` turns 99.9 into 0.9990000000000001; going through
+        // an integer count of billionths of a percent gives the double
+        // closest to what was written (0.999), so `1 - objective` and the
+        // `rules` output read as the operator expects. NaN fails both tests.
+        let ratio = (o.value * 1e9).round() / 1e11;
+        if ratio > 0.0 && o.value <= limits::MAX_OBJECTIVE_PERCENT {
+            return Some(ratio);
         }
         self.report(
             pos(&o.referenced),
             &sub(path, "objective"),
             format!(
-                "objective {} is out of range: it is a percent, greater than 0 and less than 100",
-                o.value
+                "objective {} is out of range: it is a percent, greater than 0 and at most {}",
+                o.value,
+                limits::MAX_OBJECTIVE_PERCENT
             ),
             Some("e.g. `99.9`".into()),
         );
@@ -1184,17 +1564,53 @@ impl Validator<'_> {
             None => Some(SloWindow::Rolling(DEFAULT_SLO_WINDOW)),
             Some(w) if w.value.trim().eq_ignore_ascii_case("month") => Some(SloWindow::Month),
             Some(_) => self
-                .duration(&s.window, &sub(path, "window"))
+                .duration(
+                    &s.window,
+                    &sub(path, "window"),
+                    "window",
+                    &limits::SLO_WINDOW,
+                )
                 .ok()
                 .flatten()
                 .map(SloWindow::Rolling),
         };
+        // Runs older than the retention are deleted, so a longer window could
+        // never be filled again after a restart.
+        if let Some(w) = window {
+            let longest = match w {
+                SloWindow::Rolling(d) => d,
+                SloWindow::Month => MONTH_SPAN,
+            };
+            if longest > self.retention {
+                let at = s.window.as_ref().map_or(at, |w| pos(&w.referenced));
+                self.report(
+                    at,
+                    &sub(path, "window"),
+                    format!(
+                        "window {} is longer than storage.retention {}",
+                        w.label(),
+                        duration::format(self.retention)
+                    ),
+                    Some(
+                        "history older than the retention is deleted; raise `storage.retention` or shorten the window"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+        }
         let latency = match &s.latency {
             None => Ok(None),
             Some(l) => {
                 let lp = sub(path, "latency");
                 let lat = pos(&l.referenced);
-                let threshold = self.required_duration(&l.value.threshold, lat, &lp, "threshold");
+                let threshold = self.required_duration(
+                    &l.value.threshold,
+                    lat,
+                    &lp,
+                    "threshold",
+                    &limits::LATENCY,
+                );
                 let objective = self.objective(&l.value.objective, lat, &lp);
                 match (threshold, objective) {
                     (Some(threshold), Some(objective)) => Ok(Some(LatencySlo {
@@ -1231,11 +1647,10 @@ impl Validator<'_> {
         let Some(i) = raw.map(|r| &r.value) else {
             return policy;
         };
-        let max = i64::from(u32::MAX);
         if let Some(n) = self.int_in(
             &i.open_after,
             &sub(path, "open_after"),
-            1..=max,
+            &limits::STREAK,
             "open_after",
         ) {
             policy.open_after = u32::try_from(n).unwrap_or(DEFAULT_OPEN_AFTER);
@@ -1243,7 +1658,7 @@ impl Validator<'_> {
         if let Some(n) = self.int_in(
             &i.resolve_after,
             &sub(path, "resolve_after"),
-            1..=max,
+            &limits::STREAK,
             "resolve_after",
         ) {
             policy.resolve_after = u32::try_from(n).unwrap_or(DEFAULT_RESOLVE_AFTER);
@@ -1254,7 +1669,9 @@ impl Validator<'_> {
         }
         let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
         for (k, n) in i.notify.iter().enumerate() {
-            if known.contains(&n.value.as_str()) {
+            // A notifier that is defined but invalid was reported already;
+            // naming it here is not a second problem.
+            if known.contains(&n.value.as_str()) || self.seen_notifiers.contains_key(&n.value) {
                 if !policy.notify.contains(&n.value) {
                     policy.notify.push(n.value.clone());
                 }
@@ -1283,27 +1700,63 @@ impl Validator<'_> {
     }
 }
 
-/// Only http(s) URLs with a host: the probes and notifiers speak nothing else.
-fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>)> {
-    let t = text.trim();
-    match url::Url::parse(t) {
-        Ok(u) if u.scheme() != "http" && u.scheme() != "https" => Err((
-            format!(
-                "invalid URL `{t}`: scheme must be http or https, not `{}`",
-                u.scheme()
-            ),
-            None,
-        )),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-            Err((format!("invalid URL `{t}`: no host"), None))
+/// Why a URL is refused, without quoting it (a URL read from the
+/// environment is a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UrlFault {
+    Parse(url::ParseError),
+    NoScheme,
+    Scheme(String),
+    NoHost,
+    Credentials,
+}
+
+impl UrlFault {
+    fn reason(&self) -> String {
+        match self {
+            UrlFault::Parse(e) => e.to_string(),
+            UrlFault::NoScheme => "missing scheme".to_string(),
+            UrlFault::Scheme(s) => format!("scheme must be http or https, not `{s}`"),
+            UrlFault::NoHost => "no host".to_string(),
+            UrlFault::Credentials => "it contains credentials (`user:password@`)".to_string(),
         }
-        Ok(u) => Ok(u),
-        Err(url::ParseError::RelativeUrlWithoutBase) => Err((
-            format!("invalid URL `{t}`: missing scheme"),
-            Some(format!("write `https://{t}`")),
-        )),
-        Err(e) => Err((format!("invalid URL `{t}`: {e}"), None)),
     }
+}
+
+/// Only http(s) URLs with a host and without credentials: the probes and
+/// notifiers speak nothing else, and secrets never go in the file. The
+/// message quotes the URL, except one with credentials, which is named by
+/// its host only.
+fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>, UrlFault)> {
+    let t = text.trim();
+    let fault = match url::Url::parse(t) {
+        Ok(u) if u.scheme() != "http" && u.scheme() != "https" => {
+            UrlFault::Scheme(u.scheme().to_string())
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => UrlFault::NoHost,
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            return Err((
+                format!("URL for `{host}` contains credentials (`user:password@`)"),
+                None,
+                UrlFault::Credentials,
+            ));
+        }
+        Ok(u) => return Ok(u),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err((
+                format!("invalid URL `{t}`: missing scheme"),
+                Some(format!("write `https://{t}`")),
+                UrlFault::NoScheme,
+            ));
+        }
+        Err(e) => UrlFault::Parse(e),
+    };
+    Err((
+        format!("invalid URL `{t}`: {}", fault.reason()),
+        None,
+        fault,
+    ))
 }
 
 /// `IP:PORT`, plus `localhost:PORT` because people write it.

@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -455,6 +456,10 @@ pub struct CheckMetrics {
     /// Written only on (re)load; read per scrape and by `slot()` when the
     /// scheduler (re)builds its tasks.
     slots: RwLock<BTreeMap<String, BTreeMap<String, Arc<CheckSlot>>>>,
+    /// `metrics.check_histograms: false` clears this: the duration histogram
+    /// then keeps only `+Inf`, `_sum` and `_count` (3 series per check instead
+    /// of 14). Inverted so the `Default` is "on".
+    no_histogram_buckets: AtomicBool,
 }
 
 impl CheckMetrics {
@@ -508,6 +513,13 @@ impl CheckMetrics {
             .collect()
     }
 
+    /// Export the `le` buckets of `sentinel_check_duration_seconds` (on by
+    /// default). Counting is unchanged either way, so turning them back on
+    /// shows the full history.
+    pub fn set_histograms(&self, on: bool) {
+        self.no_histogram_buckets.store(!on, Ordering::Relaxed);
+    }
+
     /// The slot of one check, for the scheduler to hold.
     pub fn slot(&self, service: &str, check: &str) -> Option<Arc<CheckSlot>> {
         self.slots
@@ -548,11 +560,12 @@ impl CheckMetrics {
             .iter()
             .map(|slot| (slot.as_ref(), slot.snapshot(now_unix_secs, &mut scratch)))
             .collect();
-        render_snapshots(out, &snaps);
+        let buckets = !self.no_histogram_buckets.load(Ordering::Relaxed);
+        render_snapshots(out, &snaps, buckets);
     }
 }
 
-fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
+fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)], buckets: bool) {
     out.family(
         "sentinel_check_up",
         "1 if the last run of the check was good, 0 if it was bad.",
@@ -630,12 +643,14 @@ fn render_snapshots(out: &mut Expo, snaps: &[(&CheckSlot, Snapshot)]) {
         let mut cumulative = 0;
         for ((_, le), n) in BUCKETS.iter().zip(s.buckets) {
             cumulative += n;
-            out.sample_set_u64(
-                "sentinel_check_duration_seconds_bucket",
-                &slot.labels,
-                &[("le", le)],
-                cumulative,
-            );
+            if buckets {
+                out.sample_set_u64(
+                    "sentinel_check_duration_seconds_bucket",
+                    &slot.labels,
+                    &[("le", le)],
+                    cumulative,
+                );
+            }
         }
         out.sample_set_u64(
             "sentinel_check_duration_seconds_bucket",
@@ -989,6 +1004,43 @@ sentinel_check_tls_cert_expiry_timestamp_seconds{{{l}}} 1800000000
         expected.push(format!("sentinel_check_duration_seconds_sum{{{l}}} 0"));
         expected.push(format!("sentinel_check_duration_seconds_count{{{l}}} 0"));
         assert_eq!(samples, expected);
+    }
+
+    #[test]
+    fn check_histograms_off_keeps_only_inf_sum_and_count_and_on_again_shows_all() {
+        let m = CheckMetrics::new();
+        m.sync(&[("s", "c")]);
+        let slot = m.slot("s", "c").unwrap();
+        slot.record(&good(3), 60);
+        slot.record(&good(300), 61);
+        let duration = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with("sentinel_check_duration_seconds"))
+                .map(str::to_string)
+                .collect()
+        };
+        let l = r#"service="s",check="c""#;
+        m.set_histograms(false);
+        assert_eq!(
+            duration(&rendered(&m, 62)),
+            [
+                format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="+Inf"}} 2"#),
+                format!("sentinel_check_duration_seconds_sum{{{l}}} 0.303"),
+                format!("sentinel_check_duration_seconds_count{{{l}}} 2"),
+            ]
+        );
+        // Counting went on while the buckets were hidden.
+        m.set_histograms(true);
+        let all = duration(&rendered(&m, 62));
+        assert_eq!(all.len(), 14);
+        assert_eq!(
+            all[0],
+            format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="0.005"}} 1"#)
+        );
+        assert_eq!(
+            all[6],
+            format!(r#"sentinel_check_duration_seconds_bucket{{{l},le="0.5"}} 2"#)
+        );
     }
 
     #[test]

@@ -115,6 +115,11 @@ fn redact(detail: &mut String, spec: &HttpSpec) {
         .headers
         .iter()
         .map(|(_, v)| v.as_str())
+        .chain(
+            spec.env_headers
+                .iter()
+                .filter_map(|h| h.value.as_ref().map(|v| v.expose())),
+        )
         .chain(spec.url.password());
     for secret in secrets {
         if secret.len() >= MIN_REDACTED_LEN && detail.contains(secret) {
@@ -180,6 +185,27 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
             _ => {
                 // Name only: header values are where tokens live.
                 let f = Failure::new(Reason::Protocol, format!("invalid header {k:?}"));
+                return Err((f, None));
+            }
+        }
+    }
+    // `headers_env`: validated at load, and `run` refuses a config whose
+    // variable is unset, so `value` is present here. Marked sensitive so
+    // reqwest/hyper never print it.
+    for h in &spec.env_headers {
+        let Some(secret) = &h.value else { continue };
+        let name = HeaderName::from_bytes(h.name.as_bytes());
+        let value = HeaderValue::from_str(secret.expose());
+        match (name, value) {
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(true);
+                req = req.header(n, v);
+            }
+            _ => {
+                let f = Failure::new(
+                    Reason::Protocol,
+                    format!("invalid header {:?} from {}", h.name, h.var),
+                );
                 return Err((f, None));
             }
         }
@@ -396,6 +422,11 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            env_headers: vec![crate::config::EnvHeader {
+                name: "X-Env-Token".into(),
+                var: "TOKEN_VAR".into(),
+                value: Some(crate::config::Secret::new("env-secret-value")),
+            }],
             body: None,
             follow_redirects: false,
             tls_verify: true,
@@ -429,6 +460,8 @@ mod tests {
             "got hunter22 twice: hunter22",
             "got <redacted> twice: <redacted>",
         );
+        // Values taken from the environment (`headers_env`) too.
+        check(&s, "echoed env-secret-value back", "echoed <redacted> back");
         // Values too short to be credentials are left alone.
         check(&s, "Accept */*", "Accept */*");
         check(&s, "status 200", "status 200");

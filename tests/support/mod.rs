@@ -35,6 +35,7 @@ pub fn http_spec(url: &str) -> HttpSpec {
         url: url::Url::parse(url).unwrap(),
         method: "GET".to_string(),
         headers: Vec::new(),
+        env_headers: Vec::new(),
         body: None,
         follow_redirects: false,
         tls_verify: true,
