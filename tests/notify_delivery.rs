@@ -23,7 +23,7 @@ use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, ServiceIncidents};
 use sentinel::notify::worker::{
-    Attempt, MemoryOutbox, MemoryOutboxError, OutboxRow, OutboxStore, Worker,
+    Attempt, MemoryOutbox, MemoryOutboxError, OutboxRow, OutboxStore, Outcome, Worker,
 };
 use sentinel::notify::{
     DeliveryResult, Event, EventContext, PreparedRequest, RetryReason, Secrets, send,
@@ -463,35 +463,33 @@ struct AllDue(MemoryOutbox);
 impl OutboxStore for AllDue {
     type Error = MemoryOutboxError;
 
+    async fn outbox_notifiers(&self) -> Result<Vec<String>, Self::Error> {
+        self.0.outbox_notifiers().await
+    }
     async fn outbox_due(
         &self,
+        notifier: &str,
         now: Timestamp,
         limit: usize,
+        settled: &[i64],
     ) -> Result<Vec<OutboxRow>, Self::Error> {
         Ok(self
             .0
             .rows()
             .into_iter()
             .filter(|r| {
-                r.delivered_at.is_none() && r.dropped_at.is_none() && r.row.next_attempt_at <= now
+                r.delivered_at.is_none()
+                    && r.dropped_at.is_none()
+                    && r.row.notifier == notifier
+                    && !settled.contains(&r.row.seq)
+                    && r.row.next_attempt_at <= now
             })
             .map(|r| r.row)
             .take(limit)
             .collect())
     }
-    async fn outbox_delivered(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
-        self.0.outbox_delivered(seq, at).await
-    }
-    async fn outbox_retry(
-        &self,
-        seq: i64,
-        attempts: u32,
-        next: Timestamp,
-    ) -> Result<(), Self::Error> {
-        self.0.outbox_retry(seq, attempts, next).await
-    }
-    async fn outbox_drop(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
-        self.0.outbox_drop(seq, at).await
+    async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
+        self.0.outbox_settle(marks).await
     }
 }
 

@@ -270,12 +270,7 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
         MetricType::Counter,
     );
     for n in &cfg.notifiers {
-        for a in [
-            Attempt::Delivered,
-            Attempt::Retry,
-            Attempt::Rejected,
-            Attempt::Expired,
-        ] {
+        for a in Attempt::ALL {
             let v = counts.get(&(n.name.clone(), a)).copied().unwrap_or(0);
             out.sample_u64(
                 "sentinel_notifier_deliveries_total",
