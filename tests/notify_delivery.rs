@@ -325,14 +325,25 @@ async fn events_of_a_removed_notifier_are_dropped() {
             t(0),
         );
     }
+    // One more for another incident, backing off until t(100): a removed
+    // notifier's queue is dropped whatever its schedule.
+    let later = lifecycle("mail", 50);
+    store.push(
+        &later[0].id,
+        "gone",
+        &later[0].incident.id,
+        &later[0].to_payload().unwrap(),
+        t(100),
+    );
     let (_rx, addr) = receiver(vec![]).await;
     let w = worker(store, tickets(addr, Duration::from_secs(60)), &clock);
-    assert_eq!(w.run_once().await.unwrap().dropped, 1);
+    assert_eq!(w.run_once().await.unwrap().dropped, 2);
+    assert_eq!(w.store().pending(), 0);
     assert_eq!(
         w.stats()
             .snapshot()
             .get(&("gone".to_string(), Attempt::Expired)),
-        Some(&1)
+        Some(&2)
     );
 }
 

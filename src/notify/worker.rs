@@ -443,10 +443,15 @@ impl<S: OutboxStore> Worker<S> {
                             self.spawn_task(&mut tasks, &mut running, &mut names, &name, &shutdown, poll, RESTART_DELAY);
                         }
                         // A task ends by itself once a notifier that is no
-                        // longer configured has nothing queued; a reload may
-                        // have brought it back meanwhile.
+                        // longer configured has nothing left it can drop.
+                        // If a reload brought the notifier back meanwhile, it
+                        // starts again; rows it could not drop (the store did
+                        // not take the drop) wait for the sweep, so this
+                        // never spins.
                         None => {
-                            self.reconcile(&mut tasks, &mut running, &mut names, &shutdown, poll, Duration::ZERO).await;
+                            if current(&self.inner).notifiers.contains_key(&name) {
+                                self.spawn_task(&mut tasks, &mut running, &mut names, &name, &shutdown, poll, Duration::ZERO);
+                            }
                         }
                     }
                 }
@@ -571,7 +576,9 @@ async fn serve<S: OutboxStore>(
         // previous fetch has been started.
         if backlog.is_empty() {
             flush(inner, q).await;
-            let due_at = if retry_now {
+            let configured = current(inner).notifiers.contains_key(&q.name);
+            // A notifier that is gone drains its queue whatever the schedule.
+            let due_at = if retry_now || !configured {
                 Timestamp::MAX
             } else {
                 inner.clock.now()
@@ -591,7 +598,6 @@ async fn serve<S: OutboxStore>(
                     store_failures += 1;
                 }
             }
-            let configured = current(inner).notifiers.contains_key(&q.name);
             if !configured && backlog.is_empty() && inflight.is_empty() {
                 flush(inner, q).await;
                 return;
@@ -656,7 +662,12 @@ async fn pass<S: OutboxStore>(
     concurrency: usize,
 ) -> Result<Pass, NotifyError> {
     flush(inner, q).await;
-    let (due, groups) = due(inner, q, inner.clock.now(), batch).await?;
+    let due_at = if current(inner).notifiers.contains_key(&q.name) {
+        inner.clock.now()
+    } else {
+        Timestamp::MAX
+    };
+    let (due, groups) = due(inner, q, due_at, batch).await?;
     let mut total = Pass {
         due,
         ..Pass::default()
