@@ -411,9 +411,12 @@ impl<S: OutboxStore> Worker<S> {
     /// (the engine wrote events) wakes every notifier's task; each task also
     /// looks for due retries every `poll`.
     pub async fn run(self, shutdown: CancellationToken, wake: Arc<Notify>, poll: Duration) {
-        let mut tasks: JoinSet<()> = JoinSet::new();
-        let mut running: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
-        let mut names: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut tasks = Tasks {
+            set: JoinSet::new(),
+            names: HashMap::new(),
+            shutdown: shutdown.clone(),
+            poll,
+        };
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick (at once) starts a task per queue.
@@ -426,21 +429,18 @@ impl<S: OutboxStore> Worker<S> {
                         q.wake.notify_one();
                     }
                 }
-                () = self.inner.reconfigured.notified() => {
-                    self.reconcile(&mut tasks, &mut running, &mut names, &shutdown, poll, Duration::ZERO).await;
-                }
-                Some(res) = tasks.join_next_with_id() => {
+                () = self.inner.reconfigured.notified() => self.reconcile(&mut tasks).await,
+                Some(res) = tasks.set.join_next_with_id() => {
                     let (id, panicked) = match res {
                         Ok((id, ())) => (id, None),
                         Err(e) => (e.id(), e.is_panic().then(|| panic_text(e))),
                     };
-                    let Some(name) = names.remove(&id) else { continue };
-                    running.remove(&name);
+                    let Some(name) = tasks.names.remove(&id) else { continue };
                     match panicked {
                         Some(why) => {
                             *lock(&self.inner.stats.restarts).entry(name.clone()).or_default() += 1;
                             tracing::error!(notifier = %name, panic = %why, "notifier delivery task panicked; restarting it from the stored outbox in 1s");
-                            self.spawn_task(&mut tasks, &mut running, &mut names, &name, &shutdown, poll, RESTART_DELAY);
+                            self.spawn(&mut tasks, &name, RESTART_DELAY);
                         }
                         // A task ends by itself once a notifier that is no
                         // longer configured has nothing left it can drop.
@@ -450,63 +450,42 @@ impl<S: OutboxStore> Worker<S> {
                         // never spins.
                         None => {
                             if current(&self.inner).notifiers.contains_key(&name) {
-                                self.spawn_task(&mut tasks, &mut running, &mut names, &name, &shutdown, poll, Duration::ZERO);
+                                self.spawn(&mut tasks, &name, Duration::ZERO);
                             }
                         }
                     }
                 }
-                _ = sweep.tick() => {
-                    self.reconcile(&mut tasks, &mut running, &mut names, &shutdown, poll, Duration::ZERO).await;
-                }
+                _ = sweep.tick() => self.reconcile(&mut tasks).await,
             }
         }
         // Each task sees `shutdown` itself, cancels what is in flight (the
         // events stay queued) and stores what it knows.
-        while tasks.join_next().await.is_some() {}
+        while tasks.set.join_next().await.is_some() {}
     }
 
     /// Start a task for every notifier that needs one and has none.
-    async fn reconcile(
-        &self,
-        tasks: &mut JoinSet<()>,
-        running: &mut HashMap<String, tokio::task::AbortHandle>,
-        names: &mut HashMap<tokio::task::Id, String>,
-        shutdown: &CancellationToken,
-        poll: Duration,
-        delay: Duration,
-    ) {
+    async fn reconcile(&self, tasks: &mut Tasks) {
         let wanted = match self.queue_names().await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "listing notifier queues failed; serving the configured ones");
-                let mut n: Vec<String> = current(&self.inner).notifiers.keys().cloned().collect();
-                n.sort();
-                n
+                current(&self.inner).notifiers.keys().cloned().collect()
             }
         };
         for name in wanted {
-            if !running.contains_key(&name) {
-                self.spawn_task(tasks, running, names, &name, shutdown, poll, delay);
+            if !tasks.names.values().any(|n| *n == name) {
+                self.spawn(tasks, &name, Duration::ZERO);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_task(
-        &self,
-        tasks: &mut JoinSet<()>,
-        running: &mut HashMap<String, tokio::task::AbortHandle>,
-        names: &mut HashMap<tokio::task::Id, String>,
-        name: &str,
-        shutdown: &CancellationToken,
-        poll: Duration,
-        delay: Duration,
-    ) {
+    /// Start `name`'s delivery task after `delay`.
+    fn spawn(&self, tasks: &mut Tasks, name: &str, delay: Duration) {
         let inner = Arc::clone(&self.inner);
         let q = queue(&self.inner, name);
-        let shutdown = shutdown.clone();
-        let (batch, concurrency) = (self.batch, self.concurrency);
-        let handle = tasks.spawn(async move {
+        let shutdown = tasks.shutdown.clone();
+        let (poll, batch, concurrency) = (tasks.poll, self.batch, self.concurrency);
+        let handle = tasks.set.spawn(async move {
             if !delay.is_zero() {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -515,9 +494,16 @@ impl<S: OutboxStore> Worker<S> {
             }
             serve(&inner, &q, &shutdown, poll, batch, concurrency).await;
         });
-        names.insert(handle.id(), name.to_string());
-        running.insert(name.to_string(), handle);
+        tasks.names.insert(handle.id(), name.to_string());
     }
+}
+
+/// The supervisor's delivery tasks, one per notifier name.
+struct Tasks {
+    set: JoinSet<()>,
+    names: HashMap<tokio::task::Id, String>,
+    shutdown: CancellationToken,
+    poll: Duration,
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {
