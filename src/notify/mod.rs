@@ -561,6 +561,41 @@ mod tests {
     }
 
     #[test]
+    fn a_redirect_location_is_shown_resolved_and_only_by_origin_for_secret_urls() {
+        fn check(location: &str, secret: bool, expected: &str) {
+            let req =
+                url::Url::parse("http://hooks.example.com/services/T0/B0/SECRETPART").unwrap();
+            assert_eq!(
+                shown_location(&req, location, secret),
+                expected,
+                "{location} {secret}"
+            );
+        }
+        check(
+            "https://hooks.example.com/x",
+            false,
+            "https://hooks.example.com/x",
+        );
+        check(
+            "/v2/hooks?a=1",
+            false,
+            "http://hooks.example.com/v2/hooks?a=1",
+        );
+        check(
+            "https://hooks.example.com/services/T0/B0/SECRETPART",
+            true,
+            "https://hooks.example.com/…",
+        );
+        check(
+            "/services/T0/B0/SECRETPART",
+            true,
+            "http://hooks.example.com/…",
+        );
+        check("http://[bad", true, "(hidden: the notifier URL is secret)");
+        check("http://[bad", false, "http://[bad");
+    }
+
+    #[test]
     fn secrets_and_requests_never_print_secret_values() {
         let s = Secrets::from_pairs([("PD_KEY", "R0UTINGKEY"), ("SLACK", "https://hooks/T/B/XYZ")]);
         let shown = format!("{s:?}");
