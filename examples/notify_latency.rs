@@ -31,6 +31,8 @@ const INTERVAL_MS: u64 = 250;
 struct Arrival {
     at: Instant,
     kind: String,
+    /// The incident's `opened_at`, to match an event to its cycle.
+    opened_at: jiff::Timestamp,
     /// Arrival wall time − `occurred_at`, seconds.
     latency: f64,
 }
@@ -74,6 +76,11 @@ async fn main() {
                 arr.lock().unwrap().push(Arrival {
                     at: Instant::now(),
                     kind: v["type"].as_str().unwrap().to_string(),
+                    opened_at: v["incident"]["opened_at"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
                     latency: (now - occurred).total(jiff::Unit::Second).unwrap(),
                 });
                 StatusCode::OK
@@ -152,7 +159,7 @@ services:
     let mut flips = Vec::new();
     for _ in 0..cycles {
         up.store(false, Ordering::SeqCst);
-        flips.push(Instant::now());
+        flips.push((Instant::now(), jiff::Timestamp::now()));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         up.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -169,20 +176,21 @@ services:
     let answers = answers.lock().unwrap();
     let mut all: Vec<f64> = arrivals.iter().map(|a| a.latency).collect();
     // Per cycle: the open_after-th failed answer after the flip, and the
-    // first `incident.opened` arriving after it.
+    // arrival of the `incident.opened` of the incident opened in that cycle.
     let mut open_to_delivery = Vec::new();
-    for (i, flip) in flips.iter().enumerate() {
+    for (i, (flip, flip_wall)) in flips.iter().enumerate() {
         let end = flips.get(i + 1).copied();
         let nth_bad = answers
             .iter()
-            .filter(|(t, good)| !good && t >= flip && end.is_none_or(|e| *t < e))
+            .filter(|(t, good)| !good && t >= flip && end.is_none_or(|(e, _)| *t < e))
             .nth(OPEN_AFTER - 1)
             .map(|(t, _)| *t);
         let Some(bad) = nth_bad else { continue };
-        if let Some(a) = arrivals
-            .iter()
-            .find(|a| a.kind == "incident.opened" && a.at >= bad)
-        {
+        if let Some(a) = arrivals.iter().find(|a| {
+            a.kind == "incident.opened"
+                && a.opened_at >= *flip_wall
+                && end.is_none_or(|(_, w)| a.opened_at < w)
+        }) {
             open_to_delivery.push((a.at - bad).as_secs_f64());
         }
     }
