@@ -373,6 +373,7 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
     // Space comes back: the waiting change is stored and delivered, the held
     // outcome is stored, and nothing arrives twice.
     std::fs::remove_file(&filler).unwrap();
+    let freed = tokio::time::Instant::now();
     until(
         "the resolved event after the disk recovered",
         20,
@@ -380,6 +381,11 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
         || hooks.delivered().len() == 2,
     )
     .await;
+    // A figure for the log (`--nocapture`), not an assertion.
+    eprintln!(
+        "resolved event delivered {} ms after the disk had space again",
+        freed.elapsed().as_millis()
+    );
     let m = wait_for(&http, &d, 20, "everything stored", |m| {
         gauge(m, "sentinel_notifier_queue_depth", "tickets") == 0.0
             && gauge(m, "sentinel_notifier_unstored_outcomes", "tickets") == 0.0
