@@ -56,7 +56,7 @@ pub struct Links {
     pub resolve: String,
 }
 
-/// The incident as an event shows it (SPEC §5).
+/// The incident as an event shows it (the `incident` object of every payload).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentSnapshot {
     pub id: String,
