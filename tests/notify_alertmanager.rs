@@ -1,6 +1,6 @@
 //! A real Alertmanager (Debian's `prometheus-alertmanager`, started on
 //! loopback by the test) receives sentinel's alert, lists it as active with
-//! the SPEC labels, and drops it from the active list once the resolution
+//! the documented labels, and drops it from the active list once the resolution
 //! (with `endsAt`) is posted.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report

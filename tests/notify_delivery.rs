@@ -23,7 +23,7 @@ use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, ServiceIncidents};
 use sentinel::notify::worker::{
-    Attempt, MemoryOutbox, MemoryOutboxError, OutboxRow, OutboxStore, Worker,
+    Attempt, MemoryOutbox, MemoryOutboxError, OutboxRow, OutboxStore, Outcome, Worker,
 };
 use sentinel::notify::{
     DeliveryResult, Event, EventContext, PreparedRequest, RetryReason, Secrets, send,
@@ -325,14 +325,25 @@ async fn events_of_a_removed_notifier_are_dropped() {
             t(0),
         );
     }
+    // One more for another incident, backing off until t(100): a removed
+    // notifier's queue is dropped whatever its schedule.
+    let later = lifecycle("mail", 50);
+    store.push(
+        &later[0].id,
+        "gone",
+        &later[0].incident.id,
+        &later[0].to_payload().unwrap(),
+        t(100),
+    );
     let (_rx, addr) = receiver(vec![]).await;
     let w = worker(store, tickets(addr, Duration::from_secs(60)), &clock);
-    assert_eq!(w.run_once().await.unwrap().dropped, 1);
+    assert_eq!(w.run_once().await.unwrap().dropped, 2);
+    assert_eq!(w.store().pending(), 0);
     assert_eq!(
         w.stats()
             .snapshot()
             .get(&("gone".to_string(), Attempt::Expired)),
-        Some(&1)
+        Some(&2)
     );
 }
 
@@ -463,35 +474,33 @@ struct AllDue(MemoryOutbox);
 impl OutboxStore for AllDue {
     type Error = MemoryOutboxError;
 
+    async fn outbox_notifiers(&self) -> Result<Vec<String>, Self::Error> {
+        self.0.outbox_notifiers().await
+    }
     async fn outbox_due(
         &self,
+        notifier: &str,
         now: Timestamp,
         limit: usize,
+        settled: &[i64],
     ) -> Result<Vec<OutboxRow>, Self::Error> {
         Ok(self
             .0
             .rows()
             .into_iter()
             .filter(|r| {
-                r.delivered_at.is_none() && r.dropped_at.is_none() && r.row.next_attempt_at <= now
+                r.delivered_at.is_none()
+                    && r.dropped_at.is_none()
+                    && r.row.notifier == notifier
+                    && !settled.contains(&r.row.seq)
+                    && r.row.next_attempt_at <= now
             })
             .map(|r| r.row)
             .take(limit)
             .collect())
     }
-    async fn outbox_delivered(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
-        self.0.outbox_delivered(seq, at).await
-    }
-    async fn outbox_retry(
-        &self,
-        seq: i64,
-        attempts: u32,
-        next: Timestamp,
-    ) -> Result<(), Self::Error> {
-        self.0.outbox_retry(seq, attempts, next).await
-    }
-    async fn outbox_drop(&self, seq: i64, at: Timestamp) -> Result<(), Self::Error> {
-        self.0.outbox_drop(seq, at).await
+    async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
+        self.0.outbox_settle(marks).await
     }
 }
 
@@ -534,4 +543,532 @@ async fn the_worker_keeps_order_even_when_the_store_offers_later_events() {
             (events[2].id.clone(), 200),
         ]
     );
+}
+
+/// A [`MemoryOutbox`] whose writes fail while `full` is set, like a full
+/// disk: reads still work, outcomes cannot be stored.
+#[derive(Default)]
+struct FullDisk {
+    inner: MemoryOutbox,
+    full: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("database or disk is full")]
+struct DiskFull;
+
+impl OutboxStore for FullDisk {
+    type Error = DiskFull;
+
+    async fn outbox_notifiers(&self) -> Result<Vec<String>, Self::Error> {
+        Ok(self.inner.outbox_notifiers().await.unwrap())
+    }
+    async fn outbox_due(
+        &self,
+        notifier: &str,
+        now: Timestamp,
+        limit: usize,
+        settled: &[i64],
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        Ok(self
+            .inner
+            .outbox_due(notifier, now, limit, settled)
+            .await
+            .unwrap())
+    }
+    async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(DiskFull);
+        }
+        self.inner.outbox_settle(marks).await.unwrap();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_never_gets_a_delivered_event_sent_twice() {
+    // The first request (identity's `opened`) fails; every later one is 200.
+    let (rx, addr) = receiver(vec![500]).await;
+    let clock = ManualClock::new(t(0));
+    let a = lifecycle("identity", 0);
+    let b = lifecycle("mail", 100);
+    let disk = FullDisk::default();
+    push(&disk.inner, &a[..2], t(0));
+    push(&disk.inner, &b[..1], t(0));
+    disk.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let w = Worker::new(
+        disk,
+        &[tickets(addr, Duration::from_secs(86_400))],
+        Secrets::from_pairs([("HOOK_SECRET", secret())]),
+        reqwest::Client::new(),
+        Arc::new(clock.clone()),
+    );
+    let tickets = |a: Attempt| {
+        w.stats()
+            .snapshot()
+            .get(&("tickets".to_string(), a))
+            .copied()
+            .unwrap_or(0)
+    };
+    // identity/opened fails (retry held in memory), mail/opened is delivered
+    // and counted although its mark cannot be stored.
+    let pass = w.run_once().await.unwrap();
+    assert_eq!((pass.due, pass.delivered, pass.retried), (2, 1, 1));
+    assert_eq!(
+        (tickets(Attempt::Delivered), tickets(Attempt::Retry)),
+        (1, 1)
+    );
+    assert_eq!(w.stats().unstored().get("tickets"), Some(&2));
+    // Passes before the backoff step send nothing: not the delivered event,
+    // not the failed one ahead of its schedule.
+    for _ in 0..5 {
+        clock.advance(Duration::from_millis(90));
+        let p = w.run_once().await.unwrap();
+        assert_eq!((p.delivered, p.retried, p.dropped), (0, 0, 0));
+    }
+    assert_eq!(rx.got.lock().unwrap().len(), 2);
+    // After the backoff step identity/opened goes out, then the event
+    // queued behind it, although neither outcome reaches the store.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(w.run_once().await.unwrap().delivered, 1);
+    assert_eq!(w.run_once().await.unwrap().delivered, 1);
+    assert_eq!(w.run_once().await.unwrap().due, 0);
+    assert_eq!(tickets(Attempt::Delivered), 3);
+    assert_eq!(w.store().inner.pending(), 3, "nothing could be stored");
+    assert_eq!(w.stats().unstored().get("tickets"), Some(&3));
+
+    // The disk recovers: the outcomes are stored, nothing is sent again.
+    w.store()
+        .full
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(w.run_once().await.unwrap().due, 0);
+    assert_eq!(w.store().inner.pending(), 0);
+    assert_eq!(w.stats().unstored().get("tickets"), Some(&0));
+    let rows = w.store().inner.rows();
+    assert!(rows.iter().all(|r| r.delivered_at.is_some()), "{rows:?}");
+    let got: Vec<(String, u16)> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.id.clone(), r.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (a[0].id.clone(), 500),
+            (b[0].id.clone(), 200),
+            (a[0].id.clone(), 200),
+            (a[1].id.clone(), 200),
+        ]
+    );
+}
+
+/// A receiver that answers `status` with a `Location` while `moved` is set,
+/// 200 otherwise.
+async fn moved_receiver(
+    status: u16,
+    location: &'static str,
+) -> (Receiver, Arc<std::sync::atomic::AtomicBool>, SocketAddr) {
+    let r = Receiver::default();
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (r2, m2) = (r.clone(), Arc::clone(&moved));
+    let app = Router::new().route(
+        "/hooks",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let (r, moved) = (r2.clone(), Arc::clone(&m2));
+            async move {
+                let st = if moved.load(std::sync::atomic::Ordering::SeqCst) {
+                    status
+                } else {
+                    200
+                };
+                r.got.lock().unwrap().push(Received {
+                    id: headers["webhook-id"].to_str().unwrap().to_string(),
+                    timestamp: String::new(),
+                    signature: String::new(),
+                    body: body.to_vec(),
+                    status: st,
+                });
+                (
+                    StatusCode::from_u16(st).unwrap(),
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (r, moved, addr)
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_redirect_keeps_the_event_queued_with_backoff_until_the_receiver_answers() {
+    let (rx, moved, addr) = moved_receiver(301, "https://hooks.example.com/hooks").await;
+    let client = no_redirects();
+    let req = PreparedRequest {
+        url: url::Url::parse(&format!("http://{addr}/hooks")).unwrap(),
+        headers: vec![("webhook-id".into(), "x".into())],
+        body: b"{}".to_vec(),
+        timeout: Duration::from_secs(5),
+    };
+    assert_eq!(
+        send(&client, &req).await,
+        DeliveryResult::Redirect {
+            status: 301,
+            location: Some("https://hooks.example.com/hooks".into())
+        }
+    );
+    rx.got.lock().unwrap().clear();
+
+    let clock = ManualClock::new(t(0));
+    let events = lifecycle("identity", 0);
+    let store = MemoryOutbox::default();
+    push(&store, &events[..2], t(0));
+    let w = Worker::new(
+        store,
+        &[tickets(addr, Duration::from_secs(86_400))],
+        Secrets::from_pairs([("HOOK_SECRET", secret())]),
+        client,
+        Arc::new(clock.clone()),
+    );
+    let count = |a: Attempt| {
+        w.stats()
+            .snapshot()
+            .get(&("tickets".to_string(), a))
+            .copied()
+            .unwrap_or(0)
+    };
+    let pass = w.run_once().await.unwrap();
+    assert_eq!((pass.due, pass.retried, pass.dropped), (1, 1, 0));
+    assert_eq!(count(Attempt::Redirected), 1);
+    let row = w.store().rows()[0].clone();
+    assert_eq!(row.row.attempts, 1);
+    assert!(row.dropped_at.is_none() && row.row.next_attempt_at > t(0));
+    // Second step: still moved, backs off further; the next event waits.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(w.run_once().await.unwrap().retried, 1);
+    assert_eq!(count(Attempt::Redirected), 2);
+    assert_eq!(w.store().rows()[0].row.attempts, 2);
+    // The receiver answers again: both events arrive, in order.
+    moved.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(w.run_once().await.unwrap().delivered, 1);
+    assert_eq!(w.run_once().await.unwrap().delivered, 1);
+    let got: Vec<(String, u16)> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.id.clone(), r.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (events[0].id.clone(), 301),
+            (events[0].id.clone(), 301),
+            (events[0].id.clone(), 200),
+            (events[1].id.clone(), 200),
+        ]
+    );
+    assert_eq!(
+        (count(Attempt::Delivered), count(Attempt::Rejected)),
+        (2, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_past_max_age_expires_the_event() {
+    let (_rx, _moved, addr) = moved_receiver(308, "/elsewhere").await;
+    let clock = ManualClock::new(t(0));
+    let store = MemoryOutbox::default();
+    push(&store, &lifecycle("identity", 0)[..1], t(0));
+    let w = Worker::new(
+        store,
+        &[tickets(addr, Duration::from_secs(60))],
+        Secrets::from_pairs([("HOOK_SECRET", secret())]),
+        no_redirects(),
+        Arc::new(clock.clone()),
+    );
+    assert_eq!(w.run_once().await.unwrap().retried, 1);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(w.run_once().await.unwrap().dropped, 1);
+    let stats = w.stats().snapshot();
+    assert_eq!(
+        stats.get(&("tickets".to_string(), Attempt::Redirected)),
+        Some(&1)
+    );
+    assert_eq!(
+        stats.get(&("tickets".to_string(), Attempt::Expired)),
+        Some(&1)
+    );
+    assert_eq!(w.store().pending(), 0);
+}
+
+/// Accepts connections and never answers; counts them.
+async fn hanging_receiver() -> (Arc<std::sync::atomic::AtomicUsize>, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (accepted, addr)
+}
+
+fn named(name: &str, addr: SocketAddr, timeout: Duration) -> Notifier {
+    Notifier {
+        name: name.into(),
+        kind: NotifierKind::Webhook {
+            url: UrlSource::Inline(url::Url::parse(&format!("http://{addr}/hooks")).unwrap()),
+            secret_env: None,
+        },
+        max_age: Duration::from_secs(86_400),
+        timeout,
+    }
+}
+
+fn push_for(store: &MemoryOutbox, notifiers: &[&str], e: &Event, at: Timestamp) {
+    for n in notifiers {
+        store.push(&e.id, n, &e.incident.id, &e.to_payload().unwrap(), at);
+    }
+}
+
+/// Polls `cond` every 10 ms for up to 10 s.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn ids(r: &Receiver) -> Vec<String> {
+    r.got.lock().unwrap().iter().map(|g| g.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_delays_only_its_own_queue() {
+    let (hang_accepted, hang) = hanging_receiver().await;
+    let (ok, ok_addr) = receiver(vec![]).await;
+    let clock = ManualClock::new(t(0));
+    let w = Worker::new(
+        MemoryOutbox::default(),
+        &[
+            named("hang", hang, Duration::from_secs(30)),
+            named("ok", ok_addr, Duration::from_secs(30)),
+        ],
+        Secrets::default(),
+        reqwest::Client::new(),
+        Arc::new(clock.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(w.clone().run(
+        shutdown.clone(),
+        Arc::clone(&wake),
+        Duration::from_secs(3600),
+    ));
+    let a = lifecycle("identity", 0);
+    let b = lifecycle("mail", 100);
+    // Each change is written for both notifiers, then the worker is woken,
+    // as the engine does.
+    for e in [&a[0], &b[0], &a[1], &a[2], &b[1]] {
+        push_for(w.store(), &["hang", "ok"], e, clock.now());
+        wake.notify_one();
+        let want = e.id.clone();
+        eventually("the healthy receiver", || ids(&ok).contains(&want)).await;
+    }
+    // Every event reached the healthy receiver, in order per incident, while
+    // the hanging receiver still holds its first attempts.
+    let got = ids(&ok);
+    assert_eq!(
+        got,
+        [&a[0], &b[0], &a[1], &a[2], &b[1]].map(|e| e.id.clone())
+    );
+    assert!(hang_accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let stats = w.stats().snapshot();
+    assert_eq!(stats.get(&("ok".to_string(), Attempt::Delivered)), Some(&5));
+    assert_eq!(stats.get(&("hang".to_string(), Attempt::Retry)), None);
+    // Shutdown does not wait for the hanging attempts; their events stay queued.
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let pending: Vec<String> = w
+        .store()
+        .rows()
+        .iter()
+        .filter(|r| r.delivered_at.is_none() && r.dropped_at.is_none())
+        .map(|r| r.row.notifier.clone())
+        .collect();
+    assert_eq!(pending, vec!["hang".to_string(); 5]);
+}
+
+#[tokio::test]
+async fn a_reload_retries_a_changed_notifier_at_once_and_drops_a_removed_ones_events() {
+    let (old, _moved, old_addr) = moved_receiver(301, "/new").await;
+    let (new, new_addr) = receiver(vec![]).await;
+    let (other, other_addr) = receiver(vec![]).await;
+    // The wall clock stands still: a backed-off event is never due by time.
+    let clock = ManualClock::new(t(0));
+    let w = Worker::new(
+        MemoryOutbox::default(),
+        &[
+            named("tickets", old_addr, Duration::from_secs(5)),
+            named("chat", other_addr, Duration::from_secs(5)),
+        ],
+        Secrets::default(),
+        no_redirects(),
+        Arc::new(clock.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(w.clone().run(
+        shutdown.clone(),
+        Arc::clone(&wake),
+        Duration::from_millis(20),
+    ));
+    let a = lifecycle("identity", 0);
+    push_for(w.store(), &["tickets"], &a[0], clock.now());
+    wake.notify_one();
+    let count = |n: &str, a: Attempt| {
+        w.stats()
+            .snapshot()
+            .get(&(n.to_string(), a))
+            .copied()
+            .unwrap_or(0)
+    };
+    eventually("a redirect", || count("tickets", Attempt::Redirected) == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ids(&old).len(), 1, "backing off: no second attempt");
+
+    // The operator points `tickets` at the new URL and reloads: the queued
+    // event goes out at once, not after its backoff.
+    w.set_notifiers(
+        &[
+            named("tickets", new_addr, Duration::from_secs(5)),
+            named("chat", other_addr, Duration::from_secs(5)),
+        ],
+        Secrets::default(),
+    );
+    eventually("delivery at the new URL", || {
+        ids(&new) == vec![a[0].id.clone()]
+    })
+    .await;
+
+    // `chat` is removed while an event waits for it; a notifier added by the
+    // same reload gets its events.
+    push_for(w.store(), &["chat"], &a[1], clock.now());
+    let (added, added_addr) = receiver(vec![]).await;
+    w.set_notifiers(
+        &[
+            named("tickets", new_addr, Duration::from_secs(5)),
+            named("pager", added_addr, Duration::from_secs(5)),
+        ],
+        Secrets::default(),
+    );
+    eventually("the removed notifier's event dropped", || {
+        count("chat", Attempt::Expired) == 1
+    })
+    .await;
+    push_for(w.store(), &["tickets", "pager"], &a[2], clock.now());
+    wake.notify_one();
+    eventually("the added notifier's event", || {
+        ids(&added) == vec![a[2].id.clone()]
+    })
+    .await;
+    eventually("tickets' second event", || ids(&new).len() == 2).await;
+    assert!(ids(&other).is_empty(), "the removed notifier got nothing");
+    eventually("an empty outbox", || w.store().pending() == 0).await;
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+/// A store whose first `outbox_due` for `tickets` panics (a bug in a
+/// delivery task).
+#[derive(Default)]
+struct PanicsOnce {
+    inner: MemoryOutbox,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+impl OutboxStore for PanicsOnce {
+    type Error = MemoryOutboxError;
+
+    async fn outbox_notifiers(&self) -> Result<Vec<String>, Self::Error> {
+        self.inner.outbox_notifiers().await
+    }
+    async fn outbox_due(
+        &self,
+        notifier: &str,
+        now: Timestamp,
+        limit: usize,
+        settled: &[i64],
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        if notifier == "tickets"
+            && !self
+                .panicked
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("injected bug in the tickets queue");
+        }
+        self.inner.outbox_due(notifier, now, limit, settled).await
+    }
+    async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
+        self.inner.outbox_settle(marks).await
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_delivery_task_is_counted_and_restarted_from_the_outbox() {
+    let (rx, addr) = receiver(vec![]).await;
+    let (chat, chat_addr) = receiver(vec![]).await;
+    let clock = ManualClock::new(t(0));
+    let store = PanicsOnce::default();
+    let a = lifecycle("identity", 0);
+    push_for(&store.inner, &["tickets", "chat"], &a[0], t(0));
+    let w = Worker::new(
+        store,
+        &[
+            named("tickets", addr, Duration::from_secs(5)),
+            named("chat", chat_addr, Duration::from_secs(5)),
+        ],
+        Secrets::default(),
+        reqwest::Client::new(),
+        Arc::new(clock.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(w.clone().run(
+        shutdown.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        Duration::from_secs(3600),
+    ));
+    // `chat` is served at once; `tickets` after its restart.
+    eventually("chat", || ids(&chat).len() == 1).await;
+    eventually("tickets after the restart", || {
+        ids(&rx) == vec![a[0].id.clone()]
+    })
+    .await;
+    assert_eq!(w.stats().restarts().get("tickets"), Some(&1));
+    assert_eq!(w.stats().restarts().get("chat"), None);
+    shutdown.cancel();
+    task.await.unwrap();
 }

@@ -100,7 +100,8 @@ pub struct Defaults {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+/// `PartialEq` lets a reload tell a changed notifier from an unchanged one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
@@ -110,7 +111,7 @@ pub struct Notifier {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifierKind {
     /// Generic JSON, signed per Standard Webhooks when `secret_env` is set.
     Webhook {

@@ -1242,12 +1242,16 @@ impl Loop {
     async fn handle(&mut self, msg: EngineMsg) {
         match msg {
             EngineMsg::Run(run) => {
+                let queued = self.unsaved.len();
                 self.on_run(&run);
                 // Incident changes are written at once: a kill right after
                 // an incident opens must not lose its event. The API should
                 // show them soon too, but an incident storm must not turn
                 // into a full snapshot per change: at most 4 per second.
-                if !self.unsaved.is_empty() {
+                // Only a run that changed an incident writes here; older
+                // changes a failing disk refused are retried by the flush
+                // tick, not by every run that arrives meanwhile.
+                if self.unsaved.len() > queued {
                     self.persist().await;
                     self.dirty = true;
                     let recent = self

@@ -319,16 +319,11 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
     let counts = deliveries.snapshot();
     out.family(
         "sentinel_notifier_deliveries_total",
-        "Webhook delivery attempts by result.",
+        "Webhook delivery attempts by result (delivered, retry, redirected, rejected, expired).",
         MetricType::Counter,
     );
     for n in &cfg.notifiers {
-        for a in [
-            Attempt::Delivered,
-            Attempt::Retry,
-            Attempt::Rejected,
-            Attempt::Expired,
-        ] {
+        for a in Attempt::ALL {
             let v = counts.get(&(n.name.clone(), a)).copied().unwrap_or(0);
             out.sample_u64(
                 "sentinel_notifier_deliveries_total",
@@ -336,6 +331,34 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
                 v,
             );
         }
+    }
+    let restarts = deliveries.restarts();
+    out.family(
+        "sentinel_notifier_task_restarts_total",
+        "Delivery task restarts after a panic (the task resumes from the stored outbox).",
+        MetricType::Counter,
+    );
+    for n in &cfg.notifiers {
+        let v = restarts.get(&n.name).copied().unwrap_or(0);
+        out.sample_u64(
+            "sentinel_notifier_task_restarts_total",
+            &[("notifier", &n.name)],
+            v,
+        );
+    }
+    let unstored = deliveries.unstored();
+    out.family(
+        "sentinel_notifier_unstored_outcomes",
+        "Delivery outcomes held in memory because the store could not write them yet (full disk); delivered events among them are not re-sent.",
+        MetricType::Gauge,
+    );
+    for n in &cfg.notifiers {
+        let v = unstored.get(&n.name).copied().unwrap_or(0);
+        out.sample_u64(
+            "sentinel_notifier_unstored_outcomes",
+            &[("notifier", &n.name)],
+            v,
+        );
     }
     out.family(
         "sentinel_notifier_queue_depth",

@@ -56,7 +56,7 @@ pub struct Links {
     pub resolve: String,
 }
 
-/// The incident as an event shows it (SPEC §5).
+/// The incident as an event shows it (the `incident` object of every payload).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentSnapshot {
     pub id: String,
@@ -219,33 +219,28 @@ impl Secrets {
     /// Read every variable the notifiers name. Unset or empty variables are
     /// left out; building a request for them fails with `MissingSecret`.
     pub fn from_env(notifiers: &[Notifier]) -> Self {
-        let mut vars = Vec::new();
-        for n in notifiers {
-            match &n.kind {
-                NotifierKind::Webhook { url, secret_env } => {
-                    push_url_var(url, &mut vars);
-                    vars.extend(secret_env.iter().cloned());
-                }
-                NotifierKind::PagerDuty {
-                    url,
-                    routing_key_env,
-                } => {
-                    push_url_var(url, &mut vars);
-                    vars.push(routing_key_env.clone());
-                }
-                NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => {
-                    push_url_var(url, &mut vars);
-                }
-            }
-        }
         Secrets(
-            vars.into_iter()
+            notifiers
+                .iter()
+                .flat_map(env_vars)
                 .filter_map(|v| match std::env::var(&v) {
                     Ok(val) if !val.is_empty() => Some((v, val)),
                     _ => None,
                 })
                 .collect(),
         )
+    }
+
+    /// The values `notifier` uses (by variable name), so a reload can tell
+    /// whether its credentials or secret URL changed.
+    pub fn of(&self, notifier: &Notifier) -> Vec<(String, Option<String>)> {
+        env_vars(notifier)
+            .into_iter()
+            .map(|v| {
+                let val = self.0.get(&v).cloned();
+                (v, val)
+            })
+            .collect()
     }
 
     fn require(&self, notifier: &str, var: &str) -> Result<&str, NotifyError> {
@@ -260,10 +255,39 @@ impl Secrets {
     }
 }
 
-fn push_url_var(url: &UrlSource, vars: &mut Vec<String>) {
+/// The environment variables a notifier reads.
+fn env_vars(n: &Notifier) -> Vec<String> {
+    let mut vars = Vec::new();
+    let url = match &n.kind {
+        NotifierKind::Webhook { url, secret_env } => {
+            vars.extend(secret_env.iter().cloned());
+            url
+        }
+        NotifierKind::PagerDuty {
+            url,
+            routing_key_env,
+        } => {
+            vars.push(routing_key_env.clone());
+            url
+        }
+        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => url,
+    };
     if let UrlSource::Env(v) = url {
         vars.push(v.clone());
     }
+    vars
+}
+
+/// Whether the notifier's URL is a secret (it comes from `url_env`, as a
+/// Slack incoming-webhook URL does): then logs show only its origin.
+pub fn url_is_secret(n: &Notifier) -> bool {
+    let url = match &n.kind {
+        NotifierKind::Webhook { url, .. }
+        | NotifierKind::PagerDuty { url, .. }
+        | NotifierKind::Slack { url }
+        | NotifierKind::Alertmanager { url } => url,
+    };
+    matches!(url, UrlSource::Env(_))
 }
 
 fn resolve_url(
@@ -379,18 +403,28 @@ pub enum RetryReason {
 }
 
 /// How one delivery attempt went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryResult {
     /// 2xx.
     Delivered { status: u16 },
     /// 5xx, 429 or a network error: try again later.
     Retry(RetryReason),
-    /// Any other status (4xx, and 1xx/3xx which reqwest does not follow for
-    /// POST): the receiver refuses this event; retrying will not help.
+    /// 3xx: the receiver moved (say http→https). Redirects are never followed
+    /// (a POST would turn into a GET, and a signed body must not go to a host
+    /// nobody configured), so the event stays queued with backoff until the
+    /// operator fixes the URL or `max_age` passes. `location` is the
+    /// `Location` header as sent, if any.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    /// Any other status (4xx other than 429, 1xx): the receiver refuses this
+    /// event; retrying will not help.
     Reject { status: u16 },
 }
 
 /// Perform one attempt. Never fails: every outcome is a [`DeliveryResult`].
+/// The client must not follow redirects (the daemon's does not).
 pub async fn send(client: &reqwest::Client, req: &PreparedRequest) -> DeliveryResult {
     let mut rb = client
         .post(req.url.clone())
@@ -400,7 +434,16 @@ pub async fn send(client: &reqwest::Client, req: &PreparedRequest) -> DeliveryRe
         rb = rb.header(k, v);
     }
     match rb.send().await {
-        Ok(resp) => classify(resp.status().as_u16()),
+        Ok(resp) => match classify(resp.status().as_u16()) {
+            DeliveryResult::Redirect { status, .. } => DeliveryResult::Redirect {
+                status,
+                location: resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            },
+            other => other,
+        },
         Err(e) if e.is_timeout() => DeliveryResult::Retry(RetryReason::Timeout),
         Err(e) if e.is_connect() => DeliveryResult::Retry(RetryReason::Connect),
         Err(e) => match e.status() {
@@ -410,12 +453,29 @@ pub async fn send(client: &reqwest::Client, req: &PreparedRequest) -> DeliveryRe
     }
 }
 
-/// The status-code policy of SPEC §5.
+/// The status-code policy: 2xx delivered; 5xx and 429 retried; 3xx kept
+/// and retried (loudly, see [`DeliveryResult::Redirect`]); the rest refused.
 pub fn classify(status: u16) -> DeliveryResult {
     match status {
         200..=299 => DeliveryResult::Delivered { status },
         429 | 500..=599 => DeliveryResult::Retry(RetryReason::Status(status)),
+        300..=399 => DeliveryResult::Redirect {
+            status,
+            location: None,
+        },
         _ => DeliveryResult::Reject { status },
+    }
+}
+
+/// A redirect target as it may be logged: resolved against the request URL;
+/// only its origin when the notifier's URL is a secret (the `Location` of a
+/// moved Slack webhook carries the same secret path).
+pub fn shown_location(request: &url::Url, location: &str, secret: bool) -> String {
+    match request.join(location) {
+        Ok(u) if secret => format!("{}/…", u.origin().ascii_serialization()),
+        Ok(u) => u.to_string(),
+        Err(_) if secret => "(hidden: the notifier URL is secret)".to_string(),
+        Err(_) => location.to_string(),
     }
 }
 
@@ -483,7 +543,56 @@ mod tests {
         check(400, DeliveryResult::Reject { status: 400 });
         check(401, DeliveryResult::Reject { status: 401 });
         check(404, DeliveryResult::Reject { status: 404 });
-        check(301, DeliveryResult::Reject { status: 301 });
+        check(
+            301,
+            DeliveryResult::Redirect {
+                status: 301,
+                location: None,
+            },
+        );
+        check(
+            308,
+            DeliveryResult::Redirect {
+                status: 308,
+                location: None,
+            },
+        );
+        check(101, DeliveryResult::Reject { status: 101 });
+    }
+
+    #[test]
+    fn a_redirect_location_is_shown_resolved_and_only_by_origin_for_secret_urls() {
+        fn check(location: &str, secret: bool, expected: &str) {
+            let req =
+                url::Url::parse("http://hooks.example.com/services/T0/B0/SECRETPART").unwrap();
+            assert_eq!(
+                shown_location(&req, location, secret),
+                expected,
+                "{location} {secret}"
+            );
+        }
+        check(
+            "https://hooks.example.com/x",
+            false,
+            "https://hooks.example.com/x",
+        );
+        check(
+            "/v2/hooks?a=1",
+            false,
+            "http://hooks.example.com/v2/hooks?a=1",
+        );
+        check(
+            "https://hooks.example.com/services/T0/B0/SECRETPART",
+            true,
+            "https://hooks.example.com/…",
+        );
+        check(
+            "/services/T0/B0/SECRETPART",
+            true,
+            "http://hooks.example.com/…",
+        );
+        check("http://[bad", true, "(hidden: the notifier URL is secret)");
+        check("http://[bad", false, "http://[bad");
     }
 
     #[test]

@@ -4,7 +4,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{BucketDelta, BucketRow, OutboxRow, ServiceBucket, StateWrite, StoreError, TotalsRow};
+use super::{
+    BucketDelta, BucketRow, OutboxMark, OutboxOutcome, OutboxRow, ServiceBucket, StateWrite,
+    StoreError, TotalsRow,
+};
 use crate::incident::totals::Entered;
 use crate::slo::{Counts, Resolution};
 
@@ -433,19 +436,110 @@ pub fn outbox_due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxR
         )
         .map_err(read_err(OP))?;
     let rows = stmt
-        .query_map(params![now, limit], |row| {
-            Ok(OutboxRow {
-                seq: row.get(0)?,
-                event_id: row.get(1)?,
-                notifier: row.get(2)?,
-                incident_id: row.get(3)?,
-                payload: row.get(4)?,
-                created_at: row.get(5)?,
-                attempts: row.get(6)?,
-                next_attempt_at: row.get(7)?,
-            })
-        })
+        .query_map(params![now, limit], outbox_row)
         .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+/// The due heads of one notifier's queues (see `Store::outbox_due_for`).
+pub fn outbox_due_for(
+    conn: &Connection,
+    notifier: &str,
+    now: i64,
+    limit: u32,
+    settled: &[i64],
+) -> Result<Vec<OutboxRow>, StoreError> {
+    const OP: &str = "outbox_due_for";
+    // `settled` (a JSON array) lists rows the worker finished but could not
+    // mark yet: they count as finished here, so the queue behind them moves.
+    let settled = format!(
+        "[{}]",
+        settled
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT o.seq, o.event_id, o.notifier, o.incident_id, o.payload, o.created_at,
+                    o.attempts, o.next_attempt_at
+             FROM outbox o
+             WHERE o.notifier = ?1 AND o.delivered_at IS NULL AND o.dropped_at IS NULL
+               AND o.next_attempt_at <= ?2
+               AND o.seq NOT IN (SELECT value FROM json_each(?4))
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox p
+                   WHERE p.notifier = o.notifier AND p.incident_id = o.incident_id
+                     AND p.seq < o.seq AND p.delivered_at IS NULL AND p.dropped_at IS NULL
+                     AND p.seq NOT IN (SELECT value FROM json_each(?4)))
+             ORDER BY o.seq
+             LIMIT ?3",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![notifier, now, limit, settled], outbox_row)
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
+fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        seq: row.get(0)?,
+        event_id: row.get(1)?,
+        notifier: row.get(2)?,
+        incident_id: row.get(3)?,
+        payload: row.get(4)?,
+        created_at: row.get(5)?,
+        attempts: row.get(6)?,
+        next_attempt_at: row.get(7)?,
+    })
+}
+
+/// Records delivery outcomes in one transaction: all of them or none.
+pub fn outbox_settle(conn: &mut Connection, marks: &[OutboxMark]) -> Result<(), StoreError> {
+    const OP: &str = "outbox_settle";
+    let tx = conn.transaction().map_err(write_err(OP))?;
+    for m in marks {
+        // A finished row stays as it was first finished.
+        let res = match m.outcome {
+            OutboxOutcome::Delivered { at } => tx
+                .prepare_cached(
+                    "UPDATE outbox SET delivered_at = ?2
+                     WHERE seq = ?1 AND delivered_at IS NULL AND dropped_at IS NULL",
+                )
+                .and_then(|mut st| st.execute(params![m.seq, at])),
+            OutboxOutcome::Dropped { at } => tx
+                .prepare_cached(
+                    "UPDATE outbox SET dropped_at = ?2
+                     WHERE seq = ?1 AND delivered_at IS NULL AND dropped_at IS NULL",
+                )
+                .and_then(|mut st| st.execute(params![m.seq, at])),
+            OutboxOutcome::Retry {
+                attempts,
+                next_attempt_at,
+            } => tx
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3 WHERE seq = ?1",
+                )
+                .and_then(|mut st| st.execute(params![m.seq, attempts, next_attempt_at])),
+        };
+        res.map_err(write_err(OP))?;
+    }
+    tx.commit().map_err(write_err(OP))
+}
+
+/// Notifiers with at least one pending event, by name.
+pub fn outbox_notifiers(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    const OP: &str = "outbox_notifiers";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT notifier FROM outbox
+             WHERE delivered_at IS NULL AND dropped_at IS NULL
+             ORDER BY notifier",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt.query_map([], |row| row.get(0)).map_err(read_err(OP))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }
 

@@ -200,6 +200,24 @@ pub struct TotalsRow {
     pub sum_micros: u64,
 }
 
+/// What happened to an outbox event, to record with [`Store::outbox_settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// A 2xx at `at` (unix seconds).
+    Delivered { at: i64 },
+    /// Given up at `at`: refused, too old, or its notifier is gone.
+    Dropped { at: i64 },
+    /// Failed `attempts` times so far; next try at `next_attempt_at`.
+    Retry { attempts: u32, next_attempt_at: i64 },
+}
+
+/// One outcome for the row `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxMark {
+    pub seq: i64,
+    pub outcome: OutboxOutcome,
+}
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Command {
@@ -440,6 +458,32 @@ impl Store {
     /// returned row at once never reorders one incident's events.
     pub async fn outbox_due(&self, now: i64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
         self.call(move |c| db::outbox_due(c, now, limit)).await
+    }
+
+    /// One notifier's share of [`Store::outbox_due`]: its due queue heads,
+    /// by `seq`, at most `limit`. Rows listed in `settled` count as finished
+    /// (the worker delivered or dropped them but could not record it yet), so
+    /// they are not returned and the events queued behind them are.
+    pub async fn outbox_due_for(
+        &self,
+        notifier: String,
+        now: i64,
+        limit: u32,
+        settled: Vec<i64>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(move |c| db::outbox_due_for(c, &notifier, now, limit, &settled))
+            .await
+    }
+
+    /// Records several delivery outcomes in one transaction (all or none).
+    /// A row already delivered or dropped keeps its first outcome.
+    pub async fn outbox_settle(&self, marks: Vec<OutboxMark>) -> Result<(), StoreError> {
+        self.call(move |c| db::outbox_settle(c, &marks)).await
+    }
+
+    /// Names of the notifiers with pending events, sorted.
+    pub async fn outbox_notifiers(&self) -> Result<Vec<String>, StoreError> {
+        self.call(|c| db::outbox_notifiers(c)).await
     }
 
     pub async fn outbox_delivered(&self, seq: i64, at: i64) -> Result<(), StoreError> {
