@@ -318,3 +318,352 @@ async fn servicenow_injected_statuses_hangs_and_drops() {
     let descriptions: Vec<String> = snow.records().iter().map(|r| r.get("short_description").to_string()).collect();
     assert_eq!(descriptions, ["x", "slow"]);
 }
+
+// ---------------------------------------------------------------------- Jira
+
+use fakes::jira::{self, Jira, JiraUser};
+
+fn jira_req(jira: &Jira, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    client()
+        .request(method, format!("{}{path}", jira.base_url()))
+        .basic_auth("sentinel@example.com", Some("jira-api-token"))
+}
+
+async fn jira_create(jira: &Jira, label: &str) -> (u16, Value) {
+    let resp = jira_req(jira, reqwest::Method::POST, "/rest/api/3/issue")
+        .json(&json!({"fields": {
+            "project": {"key": "OPS"},
+            "issuetype": {"name": "Incident"},
+            "summary": "checkout is down",
+            "description": jira::adf_paragraph("availability 99.1%"),
+            "labels": ["sentinel", label],
+            "priority": {"name": "High"},
+        }}))
+        .send()
+        .await
+        .unwrap();
+    body(resp).await
+}
+
+async fn jira_search(jira: &Jira, jql: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut q = vec![("jql", jql)];
+    q.extend_from_slice(extra);
+    let resp = jira_req(jira, reqwest::Method::GET, "/rest/api/3/search/jql")
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    body(resp).await
+}
+
+#[tokio::test]
+async fn jira_refuses_missing_auth_plain_descriptions_and_unknown_fields() {
+    let jira = Jira::start(Default::default()).await;
+    let anon = client()
+        .post(format!("{}/rest/api/3/issue", jira.base_url()))
+        .json(&json!({"fields": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(anon).await,
+        (401, json!({"message": "Client must be authenticated to access this resource.", "status-code": 401}))
+    );
+    let plain = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue")
+        .json(&json!({"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Incident"},
+                                 "summary": "s", "description": "plain text"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(plain).await,
+        (400, json!({"errorMessages": [], "errors": {"description":
+            "Operation value must be an Atlassian Document (see the Atlassian Document Format)"}}))
+    );
+    let bad = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue")
+        .json(&json!({"fields": {"project": {"key": "NOPE"}, "summary": "",
+                                 "labels": ["has space"], "customfield_99": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = body(bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["errors"]["project"], "Specify a valid project ID or key");
+    assert_eq!(v["errors"]["summary"], "You must specify a summary of the issue.");
+    assert_eq!(v["errors"]["labels"], "The label 'has space' contains spaces which is invalid.");
+    assert_eq!(
+        v["errors"]["customfield_99"],
+        "Field 'customfield_99' cannot be set. It is not on the appropriate screen, or unknown."
+    );
+    let form = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue")
+        .header("Content-Type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 415);
+    let old = jira_search(&jira, "labels = x", &[]).await;
+    assert_eq!(old.0, 200);
+    let removed = jira_req(&jira, reqwest::Method::GET, "/rest/api/3/search")
+        .query(&[("jql", "labels = x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status().as_u16(), 410);
+    let reasons: Vec<String> = jira.rejections().into_iter().map(|r| r.reason).collect();
+    assert_eq!(reasons[0], "no Authorization header");
+    assert!(reasons[1].starts_with("description: Operation value must be an Atlassian Document"), "{reasons:?}");
+    assert_eq!(reasons[3], "Content-Type is not application/json");
+    assert_eq!(reasons[4], "removed search endpoint (CHANGE-2046)");
+    assert!(jira.issues().is_empty());
+}
+
+#[tokio::test]
+async fn jira_issue_lifecycle_search_comment_priority_transition() {
+    let jira = Jira::start(Default::default()).await;
+    let (status, created) = jira_create(&jira, "sentinel-inc-1").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created,
+        json!({"id": "10000", "key": "OPS-1", "self": format!("{}/rest/api/3/issue/10000", jira.base_url())})
+    );
+    assert_eq!(jira_create(&jira, "sentinel-inc-2").await.1["key"], "OPS-2");
+
+    // Search returns ids only unless fields are asked for.
+    let (status, found) = jira_search(&jira, r#"labels = "sentinel-inc-1""#, &[]).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found, json!({"issues": [{"id": "10000"}], "isLast": true}));
+    let (_, found) = jira_search(&jira, r#"project = OPS AND labels = "sentinel-inc-1" AND statusCategory != Done"#, &[("fields", "key,status")]).await;
+    assert_eq!(found["issues"][0]["key"], "OPS-1");
+    assert_eq!(found["issues"][0]["fields"]["status"]["name"], "To Do");
+    assert!(found["issues"][0]["fields"].get("summary").is_none());
+    let (status, v) = jira_search(&jira, "order by created DESC", &[]).await;
+    assert_eq!((status, v["errorMessages"][0].as_str().unwrap()), (400, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."));
+    let (status, _) = jira_search(&jira, "summary ~ checkout", &[]).await;
+    assert_eq!(status, 400);
+    assert!(jira.rejections().last().unwrap().reason.starts_with("[fake] JQL not implemented"));
+
+    // Comment (ADF only) and priority.
+    let c = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue/OPS-1/comment")
+        .json(&json!({"body": jira::adf_paragraph("acknowledged by bob")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.status().as_u16(), 201);
+    let c = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue/OPS-1/comment")
+        .json(&json!({"body": "plain"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.status().as_u16(), 400);
+    let p = jira_req(&jira, reqwest::Method::PUT, "/rest/api/3/issue/OPS-1")
+        .json(&json!({"fields": {"priority": {"name": "Highest"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.status().as_u16(), 204);
+    let p = jira_req(&jira, reqwest::Method::PUT, "/rest/api/3/issue/OPS-1")
+        .json(&json!({"fields": {"priority": {"name": "Urgent"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.status().as_u16(), 400);
+    let issue = jira.issue("OPS-1").unwrap();
+    assert_eq!(issue.priority, "Highest");
+    assert_eq!(issue.comments.len(), 1);
+    assert_eq!(issue.comments[0].text(), "acknowledged by bob");
+    assert_eq!(issue.created, "2026-01-15T09:00:00.000+0000");
+
+    // Transitions: listed by name, applied by id.
+    let (_, t) = body(jira_req(&jira, reqwest::Method::GET, "/rest/api/3/issue/OPS-1/transitions").send().await.unwrap()).await;
+    let names: Vec<&str> = t["transitions"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["In Progress", "Resolved", "Done"]);
+    let resolved_id = t["transitions"][1]["id"].as_str().unwrap().to_string();
+    let by_name = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue/OPS-1/transitions")
+        .json(&json!({"transition": {"name": "Resolved"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_name.status().as_u16(), 400);
+    let tr = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue/OPS-1/transitions")
+        .json(&json!({"transition": {"id": resolved_id},
+                      "update": {"comment": [{"add": {"body": jira::adf_paragraph("resolved by sentinel")}}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tr.status().as_u16(), 204);
+    let again = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue/OPS-1/transitions")
+        .json(&json!({"transition": {"id": resolved_id}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(again).await, (400, json!({"errorMessages": ["Transition id '31' is not valid for this issue."], "errors": {}})));
+    let issue = jira.issue("OPS-1").unwrap();
+    assert_eq!(issue.status.name, "Resolved");
+    assert_eq!(issue.resolution.as_deref(), Some("Done"));
+    assert_eq!(issue.comments.len(), 2);
+    let (_, open) = jira_search(&jira, r#"labels = "sentinel-inc-1" AND statusCategory != Done"#, &[]).await;
+    assert_eq!(open["issues"], json!([]));
+    let missing = jira_req(&jira, reqwest::Method::GET, "/rest/api/3/issue/OPS-99/transitions").send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn jira_search_lags_until_indexed_unless_reconciled() {
+    let jira = Jira::start(jira::Config {
+        search: jira::Visibility::Manual,
+        ..Default::default()
+    })
+    .await;
+    jira.inject_on(Match::request("POST", "/rest/api/3/issue"), Fault::CommitThenDrop, 1);
+    let err = jira_req(&jira, reqwest::Method::POST, "/rest/api/3/issue")
+        .json(&json!({"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"},
+                                 "summary": "s", "labels": ["sentinel-inc-7"]}}))
+        .send()
+        .await;
+    assert!(err.is_err(), "dropped after commit");
+    assert_eq!(jira.with_label("sentinel-inc-7").len(), 1, "committed");
+    let (_, v) = jira_search(&jira, "labels = sentinel-inc-7", &[]).await;
+    assert_eq!(v["issues"], json!([]), "not indexed yet");
+    let (_, v) = jira_search(&jira, "labels = sentinel-inc-7", &[("reconcileIssues", "10000")]).await;
+    assert_eq!(v["issues"], json!([{"id": "10000"}]));
+    jira.index_now();
+    let (_, v) = jira_search(&jira, "labels = sentinel-inc-7", &[]).await;
+    assert_eq!(v["issues"], json!([{"id": "10000"}]));
+}
+
+// ------------------------------------------------------------------ Opsgenie
+
+use fakes::opsgenie::{self, Opsgenie};
+
+const GENIE_KEY: &str = "eb243592-faa2-4ba2-a551-1afdf565c889";
+
+fn genie(og: &Opsgenie, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    client()
+        .request(method, format!("{}{path}", og.base_url()))
+        .header("Authorization", format!("GenieKey {GENIE_KEY}"))
+}
+
+#[tokio::test]
+async fn opsgenie_auth_and_validation_use_its_error_bodies() {
+    let og = Opsgenie::start(Default::default()).await;
+    let anon = client().post(format!("{}/v2/alerts", og.base_url())).json(&json!({"message": "m"})).send().await.unwrap();
+    let (status, v) = body(anon).await;
+    assert_eq!((status, v["message"].as_str().unwrap()), (401, "Could not authenticate"));
+    assert!(v["requestId"].is_string() && v["took"].is_number());
+    let malformed = client()
+        .post(format!("{}/v2/alerts", og.base_url()))
+        .header("Authorization", "GenieKey not-a-key")
+        .json(&json!({"message": "m"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = body(malformed).await;
+    assert_eq!((status, v["message"].as_str().unwrap()), (422, "Key format is not valid!"));
+    let bearer = client()
+        .post(format!("{}/v2/alerts", og.base_url()))
+        .bearer_auth(GENIE_KEY)
+        .json(&json!({"message": "m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status().as_u16(), 401);
+    let invalid = genie(&og, reqwest::Method::POST, "/v2/alerts")
+        .json(&json!({"message": "x".repeat(131), "priority": "P0", "alias": "a".repeat(513)}))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = body(invalid).await;
+    assert_eq!(status, 422);
+    assert_eq!(v["message"], "Request body is not processable. Please check the errors.");
+    assert_eq!(v["errors"]["priority"], "should be one of [ P1, P2, P3, P4, P5 ]");
+    assert_eq!(v["errors"]["message"], "Message can not be longer than 130 characters.");
+    assert_eq!(v["errors"]["alias"], "Alias can not be longer than 512 characters.");
+    let no_message = genie(&og, reqwest::Method::POST, "/v2/alerts").json(&json!({"alias": "a"})).send().await.unwrap();
+    assert_eq!(body(no_message).await.1["errors"]["message"], "Message can not be empty.");
+    let reasons: Vec<String> = og.rejections().into_iter().map(|r| r.reason).collect();
+    assert_eq!(reasons[..3], ["no Authorization header", "API key is not UUID-shaped", "Authorization is not GenieKey <key>"]);
+    assert!(og.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn opsgenie_async_create_dedup_ack_note_priority_close() {
+    let og = Opsgenie::start(opsgenie::Config {
+        processing: opsgenie::Processing::Manual,
+        ..Default::default()
+    })
+    .await;
+    let create = || async {
+        let resp = genie(&og, reqwest::Method::POST, "/v2/alerts")
+            .json(&json!({"message": "checkout down", "alias": "dedup-1", "priority": "P2",
+                          "tags": ["sentinel"], "details": {"service": "checkout"},
+                          "description": "availability 99.1%"}))
+            .send()
+            .await
+            .unwrap();
+        body(resp).await
+    };
+    let (status, accepted) = create().await;
+    assert_eq!(status, 202);
+    assert_eq!(accepted["result"], "Request will be processed");
+    let request_id = accepted["requestId"].as_str().unwrap().to_string();
+    // Not processed yet: neither the request nor the alert can be found.
+    let (status, v) = body(genie(&og, reqwest::Method::GET, &format!("/v2/alerts/requests/{request_id}")).send().await.unwrap()).await;
+    assert_eq!((status, v["message"].as_str().unwrap()), (404, "Request not found. It might not be processed, yet."));
+    let by_alias = genie(&og, reqwest::Method::GET, "/v2/alerts/dedup-1").query(&[("identifierType", "alias")]).send().await.unwrap();
+    assert_eq!(by_alias.status().as_u16(), 404);
+    // A retry races the first create; processing de-duplicates by alias.
+    let (_, retry) = create().await;
+    og.process();
+    assert_eq!(og.alerts().len(), 1);
+    assert_eq!(og.alerts()[0].count, 2);
+    let (status, v) = body(genie(&og, reqwest::Method::GET, &format!("/v2/alerts/requests/{request_id}")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["isSuccess"], true);
+    assert_eq!(v["data"]["status"], "Created alert");
+    assert_eq!(v["data"]["alias"], "dedup-1");
+    let alert_id = v["data"]["alertId"].as_str().unwrap().to_string();
+    let retry_status = og.request_status(retry["requestId"].as_str().unwrap()).unwrap();
+    assert_eq!((retry_status.status.as_str(), retry_status.alert_id.as_str()), ("Alert is deduplicated", alert_id.as_str()));
+
+    let (status, v) = body(genie(&og, reqwest::Method::GET, "/v2/alerts/dedup-1").query(&[("identifierType", "alias")]).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["id"], alert_id.as_str());
+    assert_eq!(v["data"]["tinyId"], "1");
+    assert_eq!(v["data"]["status"], "open");
+    assert_eq!(v["data"]["priority"], "P2");
+    assert_eq!(v["data"]["createdAt"], "2026-01-15T09:00:00.000Z");
+
+    for (path, payload) in [
+        ("/v2/alerts/dedup-1/acknowledge", json!({"user": "sentinel", "note": "acknowledged by bob"})),
+        ("/v2/alerts/dedup-1/notes", json!({"user": "sentinel", "note": "budget 12% left"})),
+    ] {
+        let r = genie(&og, reqwest::Method::POST, path).query(&[("identifierType", "alias")]).json(&payload).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let empty_note = genie(&og, reqwest::Method::POST, "/v2/alerts/dedup-1/notes").query(&[("identifierType", "alias")]).json(&json!({})).send().await.unwrap();
+    assert_eq!(empty_note.status().as_u16(), 422);
+    let pr = genie(&og, reqwest::Method::PUT, "/v2/alerts/dedup-1/priority").query(&[("identifierType", "alias")]).json(&json!({"priority": "P1"})).send().await.unwrap();
+    assert_eq!(pr.status().as_u16(), 202);
+    // Acknowledging an alias that never existed is accepted, then fails.
+    let (_, ghost) = body(genie(&og, reqwest::Method::POST, "/v2/alerts/nope/acknowledge").query(&[("identifierType", "alias")]).json(&json!({})).send().await.unwrap()).await;
+    og.process();
+    let ghost = og.request_status(ghost["requestId"].as_str().unwrap()).unwrap();
+    assert_eq!((ghost.success, ghost.status.as_str()), (false, "Alert does not exist"));
+    let a = &og.alerts()[0];
+    assert!(a.acknowledged);
+    assert_eq!(a.priority, "P1");
+    let notes: Vec<&str> = a.notes.iter().map(|n| n.note.as_str()).collect();
+    assert_eq!(notes, ["acknowledged by bob", "budget 12% left"]);
+
+    let close = genie(&og, reqwest::Method::POST, "/v2/alerts/dedup-1/close").query(&[("identifierType", "alias")]).json(&json!({"user": "sentinel", "note": "resolved"})).send().await.unwrap();
+    assert_eq!(close.status().as_u16(), 202);
+    og.process();
+    assert_eq!(og.alerts()[0].status, "closed");
+    // A closed alias starts a new alert.
+    create().await;
+    og.process();
+    let all = og.by_alias("dedup-1");
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[1].status.as_str(), all[1].tiny_id.as_str(), all[1].count), ("open", "2", 1));
+}
