@@ -277,7 +277,8 @@ pub fn is_adf(v: &Value) -> bool {
         && node(v)
 }
 
-const ADF_ERROR: &str = "Operation value must be an Atlassian Document (see the Atlassian Document Format)";
+const ADF_ERROR: &str =
+    "Operation value must be an Atlassian Document (see the Atlassian Document Format)";
 
 #[derive(Default)]
 struct State {
@@ -350,11 +351,18 @@ impl Jira {
     /// Acts out a person moving an issue through the transition named `name`
     /// in the Jira UI. `None` when the issue or transition does not exist.
     pub fn transition_as(&self, key: &str, name: &str, user: &JiraUser) -> Option<StatusChange> {
-        let tr = self.inner.cfg.transitions.iter().find(|t| t.name == name)?.clone();
+        let tr = self
+            .inner
+            .cfg
+            .transitions
+            .iter()
+            .find(|t| t.name == name)?
+            .clone();
         let now = self.inner.now();
         let mut state = lock(&self.inner.state);
         let issue = state.issues.iter_mut().find(|i| i.key == key)?;
-        self.inner.apply_transition(issue, &tr, &user.account_id, &now)
+        self.inner
+            .apply_transition(issue, &tr, &user.account_id, &now)
     }
 
     pub fn base_url(&self) -> String {
@@ -535,7 +543,12 @@ struct Clause {
 }
 
 /// Parses the supported JQL subset; `Err((message, fake_only))`.
-fn parse_jql(jql: &str) -> Result<(Vec<Clause>, Option<(String, bool)>), (String, bool)> {
+/// Clauses and an optional `(field, descending)` order.
+type Jql = (Vec<Clause>, Option<(String, bool)>);
+/// A JQL error message and whether only the fake refuses it.
+type JqlError = (String, bool);
+
+fn parse_jql(jql: &str) -> Result<Jql, JqlError> {
     let toks = tokenize(jql).map_err(|e| (e, false))?;
     let mut clauses = Vec::new();
     let mut order = None;
@@ -545,17 +558,16 @@ fn parse_jql(jql: &str) -> Result<(Vec<Clause>, Option<(String, bool)>), (String
         _ => None,
     };
     while i < toks.len() {
-        if let Some(w) = word(toks.get(i)) {
-            if w.eq_ignore_ascii_case("order") {
-                let by = word(toks.get(i + 1)).unwrap_or_default();
-                let field = word(toks.get(i + 2)).ok_or(("ORDER BY needs a field".to_string(), false))?;
-                if !by.eq_ignore_ascii_case("by") {
-                    return Err(("expected BY after ORDER".into(), false));
-                }
-                let desc = word(toks.get(i + 3)).is_some_and(|d| d.eq_ignore_ascii_case("desc"));
-                order = Some((field, desc));
-                break;
+        if word(toks.get(i)).is_some_and(|w| w.eq_ignore_ascii_case("order")) {
+            let by = word(toks.get(i + 1)).unwrap_or_default();
+            let field =
+                word(toks.get(i + 2)).ok_or(("ORDER BY needs a field".to_string(), false))?;
+            if !by.eq_ignore_ascii_case("by") {
+                return Err(("expected BY after ORDER".into(), false));
             }
+            let desc = word(toks.get(i + 3)).is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+            order = Some((field, desc));
+            break;
         }
         if !clauses.is_empty() {
             match word(toks.get(i)) {
@@ -571,8 +583,16 @@ fn parse_jql(jql: &str) -> Result<(Vec<Clause>, Option<(String, bool)>), (String
             _ => return Err((format!("expected a field name near token {}", i + 1), false)),
         };
         let field_lc = field.to_ascii_lowercase();
-        if !["labels", "project", "key", "issuekey", "issuetype", "status", "statuscategory"]
-            .contains(&field_lc.as_str())
+        if ![
+            "labels",
+            "project",
+            "key",
+            "issuekey",
+            "issuetype",
+            "status",
+            "statuscategory",
+        ]
+        .contains(&field_lc.as_str())
         {
             return Err((format!("field '{field}' is not implemented"), true));
         }
@@ -779,7 +799,12 @@ impl Inner {
     }
 
     /// Validates settable fields shared by create and edit; collects errors.
-    fn check_fields(&self, fields: &Map<String, Value>, errs: &mut Map<String, Value>, create: bool) {
+    fn check_fields(
+        &self,
+        fields: &Map<String, Value>,
+        errs: &mut Map<String, Value>,
+        create: bool,
+    ) {
         for (k, v) in fields {
             match k.as_str() {
                 "project" | "issuetype" if create => {}
@@ -788,10 +813,16 @@ impl Inner {
                         errs.insert(k.clone(), "You must specify a summary of the issue.".into());
                     }
                     Some(s) if s.chars().count() > 255 => {
-                        errs.insert(k.clone(), "Summary must be less than 255 characters.".into());
+                        errs.insert(
+                            k.clone(),
+                            "Summary must be less than 255 characters.".into(),
+                        );
                     }
                     Some(s) if s.contains('\n') => {
-                        errs.insert(k.clone(), "Field 'summary' cannot contain newline characters.".into());
+                        errs.insert(
+                            k.clone(),
+                            "Field 'summary' cannot contain newline characters.".into(),
+                        );
                     }
                     Some(_) => {}
                     None => {
@@ -810,15 +841,24 @@ impl Inner {
                                 Some(s) if s.is_empty() || s.chars().any(char::is_whitespace) => {
                                     errs.insert(
                                         k.clone(),
-                                        format!("The label '{s}' contains spaces which is invalid.").into(),
+                                        format!(
+                                            "The label '{s}' contains spaces which is invalid."
+                                        )
+                                        .into(),
                                     );
                                 }
                                 Some(s) if s.chars().count() > 255 => {
-                                    errs.insert(k.clone(), "The label must not exceed 255 characters.".into());
+                                    errs.insert(
+                                        k.clone(),
+                                        "The label must not exceed 255 characters.".into(),
+                                    );
                                 }
                                 Some(_) => {}
                                 None => {
-                                    errs.insert(k.clone(), "Operation value must be a string".into());
+                                    errs.insert(
+                                        k.clone(),
+                                        "Operation value must be a string".into(),
+                                    );
                                 }
                             }
                         }
@@ -852,7 +892,11 @@ impl Inner {
                 "labels" => {
                     issue.labels = v
                         .as_array()
-                        .map(|a| a.iter().filter_map(|l| l.as_str().map(String::from)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|l| l.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default();
                 }
                 "priority" => {
@@ -877,9 +921,12 @@ impl Inner {
             return errors(
                 400,
                 &[],
-                [("project".to_string(), Value::from("Specify a valid project ID or key"))]
-                    .into_iter()
-                    .collect(),
+                [(
+                    "project".to_string(),
+                    Value::from("Specify a valid project ID or key"),
+                )]
+                .into_iter()
+                .collect(),
                 "no fields object",
             );
         };
@@ -910,7 +957,10 @@ impl Inner {
                         errs.insert("issuetype".into(), "Specify an issue type".into());
                     }
                     (Some(_), None) => {
-                        errs.insert("issuetype".into(), "The issue type selected is invalid.".into());
+                        errs.insert(
+                            "issuetype".into(),
+                            "The issue type selected is invalid.".into(),
+                        );
                     }
                     _ => {}
                 }
@@ -918,7 +968,10 @@ impl Inner {
             }
         };
         if !fields.contains_key("summary") {
-            errs.insert("summary".into(), "You must specify a summary of the issue.".into());
+            errs.insert(
+                "summary".into(),
+                "You must specify a summary of the issue.".into(),
+            );
         }
         self.check_fields(fields, &mut errs, true);
         if !errs.is_empty() {
@@ -978,14 +1031,29 @@ impl Inner {
             Ok(b) => b,
             Err(o) => return o,
         };
-        if lock(&self.state).issues.iter().all(|i| i.key != key && i.id != key) {
+        if lock(&self.state)
+            .issues
+            .iter()
+            .all(|i| i.key != key && i.id != key)
+        {
             return issue_not_found();
         }
         let empty = Map::new();
-        let fields = body.get("fields").and_then(Value::as_object).unwrap_or(&empty);
-        let update = body.get("update").and_then(Value::as_object).unwrap_or(&empty);
+        let fields = body
+            .get("fields")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let update = body
+            .get("update")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         if fields.is_empty() && update.is_empty() {
-            return errors(400, &["No fields or update operations were specified."], Map::new(), "empty edit");
+            return errors(
+                400,
+                &["No fields or update operations were specified."],
+                Map::new(),
+                "empty edit",
+            );
         }
         let mut errs = Map::new();
         self.check_fields(fields, &mut errs, false);
@@ -1009,11 +1077,16 @@ impl Inner {
                     ("labels", Some(o)) => {
                         for (verb, v) in o {
                             match (verb.as_str(), v.as_str()) {
-                                ("add" | "remove", Some(l)) if !l.chars().any(char::is_whitespace) && !l.is_empty() => {
+                                ("add" | "remove", Some(l))
+                                    if !l.chars().any(char::is_whitespace) && !l.is_empty() =>
+                                {
                                     label_ops.push((verb.clone(), l.to_string()));
                                 }
                                 _ => {
-                                    errs.insert("labels".into(), format!("Invalid labels operation {verb}").into());
+                                    errs.insert(
+                                        "labels".into(),
+                                        format!("Invalid labels operation {verb}").into(),
+                                    );
                                 }
                             }
                         }
@@ -1070,7 +1143,9 @@ impl Inner {
             Err(o) => return o,
         };
         match body.get("body") {
-            None | Some(Value::Null) => return one_error("comment", "Comment body can not be empty!"),
+            None | Some(Value::Null) => {
+                return one_error("comment", "Comment body can not be empty!");
+            }
             Some(b) if !is_adf(b) => return one_error("comment", ADF_ERROR),
             Some(_) => {}
         }
@@ -1100,7 +1175,11 @@ impl Inner {
             return issue_not_found();
         };
         let issue = issue.clone();
-        let comments: Vec<Value> = issue.comments.iter().map(|c| self.comment_json(&issue, c)).collect();
+        let comments: Vec<Value> = issue
+            .comments
+            .iter()
+            .map(|c| self.comment_json(&issue, c))
+            .collect();
         Outcome::Served(Response::json(
             200,
             &json!({"startAt": 0, "maxResults": 5000, "total": comments.len(), "comments": comments}),
@@ -1186,20 +1265,26 @@ impl Inner {
                         _ => {
                             return one_error(
                                 k,
-                                &format!("Field '{k}' cannot be set. It is not on the appropriate screen, or unknown."),
+                                &format!(
+                                    "Field '{k}' cannot be set. It is not on the appropriate screen, or unknown."
+                                ),
                             );
                         }
                     }
                 }
             }
         }
-        if let Some(fields) = body.get("fields").and_then(Value::as_object) {
-            if let Some(k) = fields.keys().find(|k| k.as_str() != "resolution") {
-                return one_error(
-                    k,
-                    &format!("Field '{k}' cannot be set. It is not on the appropriate screen, or unknown."),
-                );
-            }
+        if let Some(k) = body
+            .get("fields")
+            .and_then(Value::as_object)
+            .and_then(|f| f.keys().find(|k| k.as_str() != "resolution"))
+        {
+            return one_error(
+                k,
+                &format!(
+                    "Field '{k}' cannot be set. It is not on the appropriate screen, or unknown."
+                ),
+            );
         }
         let now = self.now();
         let account = self.cfg.account.account_id.clone();
@@ -1208,10 +1293,17 @@ impl Inner {
         let Some(issue) = self.find(&mut state, key) else {
             return issue_not_found();
         };
-        let Some(tr) = self.available(issue).into_iter().find(|t| t.id == id).cloned() else {
+        let Some(tr) = self
+            .available(issue)
+            .into_iter()
+            .find(|t| t.id == id)
+            .cloned()
+        else {
             return errors(
                 400,
-                &[&format!("Transition id '{id}' is not valid for this issue.")],
+                &[&format!(
+                    "Transition id '{id}' is not valid for this issue."
+                )],
                 Map::new(),
                 &format!("transition {id} not available from {}", issue.status.name),
             );
@@ -1239,7 +1331,11 @@ impl Inner {
             let list = |k: &str| -> Option<Vec<String>> {
                 body.get(k).and_then(Value::as_array).map(|a| {
                     a.iter()
-                        .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                        .map(|v| {
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string())
+                        })
                         .collect()
                 })
             };
@@ -1247,7 +1343,9 @@ impl Inner {
                 body.get("jql").and_then(Value::as_str).map(String::from),
                 list("fields"),
                 body.get("maxResults").and_then(Value::as_u64),
-                body.get("nextPageToken").and_then(Value::as_str).map(String::from),
+                body.get("nextPageToken")
+                    .and_then(Value::as_str)
+                    .map(String::from),
                 list("reconcileIssues").unwrap_or_default(),
             )
         } else {
@@ -1256,7 +1354,11 @@ impl Inner {
                 let v: Vec<String> = pairs
                     .iter()
                     .filter(|(n, _)| n == k)
-                    .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                    .flat_map(|(_, v)| {
+                        v.split(',')
+                            .map(|s| s.trim().to_string())
+                            .collect::<Vec<_>>()
+                    })
                     .collect();
                 (!v.is_empty()).then_some(v)
             };
@@ -1288,7 +1390,9 @@ impl Inner {
         if clauses.is_empty() {
             return errors(
                 400,
-                &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."],
+                &[
+                    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+                ],
                 Map::new(),
                 "unbounded JQL",
             );
@@ -1323,9 +1427,17 @@ impl Inner {
         if let Some((field, desc)) = order {
             hits.sort_by(|a, b| {
                 let o = match field.to_ascii_lowercase().as_str() {
-                    "key" | "id" => a.id.parse::<u64>().unwrap_or(0).cmp(&b.id.parse::<u64>().unwrap_or(0)),
+                    "key" | "id" => {
+                        a.id.parse::<u64>()
+                            .unwrap_or(0)
+                            .cmp(&b.id.parse::<u64>().unwrap_or(0))
+                    }
                     "updated" => a.updated.cmp(&b.updated),
-                    _ => a.created.cmp(&b.created).then(a.id.len().cmp(&b.id.len())).then(a.id.cmp(&b.id)),
+                    _ => a
+                        .created
+                        .cmp(&b.created)
+                        .then(a.id.len().cmp(&b.id.len()))
+                        .then(a.id.cmp(&b.id)),
                 };
                 if desc { o.reverse() } else { o }
             });
@@ -1379,11 +1491,15 @@ impl Handler for Inner {
             ("POST", ["rest", "api", "3", "issue", key, "comment"]) => self.add_comment(key, req),
             ("GET", ["rest", "api", "3", "issue", key, "comment"]) => self.list_comments(key),
             ("GET", ["rest", "api", "3", "issue", key, "transitions"]) => self.transitions(key),
-            ("POST", ["rest", "api", "3", "issue", key, "transitions"]) => self.do_transition(key, req),
+            ("POST", ["rest", "api", "3", "issue", key, "transitions"]) => {
+                self.do_transition(key, req)
+            }
             ("GET" | "POST", ["rest", "api", "3", "search", "jql"]) => self.search(req),
             (_, ["rest", "api", "2" | "3" | "latest", "search"]) => errors(
                 410,
-                &["The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"],
+                &[
+                    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+                ],
                 Map::new(),
                 "removed search endpoint (CHANGE-2046)",
             ),

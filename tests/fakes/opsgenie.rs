@@ -178,7 +178,10 @@ impl Opsgenie {
 
     /// Every alert (open or closed) with this alias, oldest first.
     pub fn by_alias(&self, alias: &str) -> Vec<Alert> {
-        self.alerts().into_iter().filter(|a| a.alias == alias).collect()
+        self.alerts()
+            .into_iter()
+            .filter(|a| a.alias == alias)
+            .collect()
     }
 
     /// Requests accepted but not processed yet.
@@ -301,7 +304,12 @@ pub fn outgoing_webhook(
     }
 }
 
-fn body_with(status: u16, message: &str, request_id: &str, extra: Option<(&str, Value)>) -> Response {
+fn body_with(
+    status: u16,
+    message: &str,
+    request_id: &str,
+    extra: Option<(&str, Value)>,
+) -> Response {
     let mut v = json!({"message": message, "took": 0.003, "requestId": request_id});
     if let Some((k, e)) = extra {
         v[k] = e;
@@ -365,30 +373,34 @@ impl Inner {
     /// Processes one accepted request.
     fn apply(&self, state: &mut State, action: Action) -> RequestStatus {
         let now = self.now();
-        let done = |action: &str, success: bool, status: &str, alert: Option<&Alert>| RequestStatus {
-            action: action.to_string(),
-            success,
-            status: status.to_string(),
-            alert_id: alert.map(|a| a.id.clone()).unwrap_or_default(),
-            alias: alert.map(|a| a.alias.clone()).unwrap_or_default(),
-            processed_at: now.clone(),
-        };
+        let done =
+            |action: &str, success: bool, status: &str, alert: Option<&Alert>| RequestStatus {
+                action: action.to_string(),
+                success,
+                status: status.to_string(),
+                alert_id: alert.map(|a| a.id.clone()).unwrap_or_default(),
+                alias: alert.map(|a| a.alias.clone()).unwrap_or_default(),
+                processed_at: now.clone(),
+            };
         match action {
             Action::Create(body) => {
-                let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let s = |k: &str| {
+                    body.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
                 let alias = s("alias");
-                if !alias.is_empty() {
-                    if let Some(a) = state
-                        .alerts
-                        .iter_mut()
-                        .find(|a| a.alias == alias && a.status == "open")
-                    {
-                        a.count += 1;
-                        a.last_occurred_at = now.clone();
-                        a.updated_at = now.clone();
-                        let a = a.clone();
-                        return done("Create", true, "Alert is deduplicated", Some(&a));
-                    }
+                if let Some(a) = state
+                    .alerts
+                    .iter_mut()
+                    .find(|a| !alias.is_empty() && a.alias == alias && a.status == "open")
+                {
+                    a.count += 1;
+                    a.last_occurred_at = now.clone();
+                    a.updated_at = now.clone();
+                    let a = a.clone();
+                    return done("Create", true, "Alert is deduplicated", Some(&a));
                 }
                 state.tiny += 1;
                 let id = self.ids.uuid("alert");
@@ -407,7 +419,11 @@ impl Inner {
                     tags: body
                         .get("tags")
                         .and_then(Value::as_array)
-                        .map(|t| t.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .map(|t| {
+                            t.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     details: body
                         .get("details")
@@ -415,7 +431,11 @@ impl Inner {
                         .cloned()
                         .unwrap_or_default(),
                     entity: s("entity"),
-                    source: if s("source").is_empty() { "127.0.0.1".into() } else { s("source") },
+                    source: if s("source").is_empty() {
+                        "127.0.0.1".into()
+                    } else {
+                        s("source")
+                    },
                     status: "open".into(),
                     acknowledged: false,
                     count: 1,
@@ -447,7 +467,11 @@ impl Inner {
                         a.updated_at = now.clone();
                     }
                     if let Some(n) = note.filter(|n| !n.is_empty()) {
-                        a.notes.push(Note { note: n, owner: user.unwrap_or_default(), created_at: now.clone() });
+                        a.notes.push(Note {
+                            note: n,
+                            owner: user.unwrap_or_default(),
+                            created_at: now.clone(),
+                        });
                     }
                     let a = a.clone();
                     done("Acknowledge", true, "Acknowledged alert", Some(&a))
@@ -462,7 +486,11 @@ impl Inner {
                         a.updated_at = now.clone();
                     }
                     if let Some(n) = note.filter(|n| !n.is_empty()) {
-                        a.notes.push(Note { note: n, owner: user.unwrap_or_default(), created_at: now.clone() });
+                        a.notes.push(Note {
+                            note: n,
+                            owner: user.unwrap_or_default(),
+                            created_at: now.clone(),
+                        });
                     }
                     let a = a.clone();
                     done("Close", true, "Closed alert", Some(&a))
@@ -471,7 +499,11 @@ impl Inner {
             Action::AddNote(t, user, note) => match self.find(state, &t) {
                 None => done("AddNote", false, "Alert does not exist", None),
                 Some(a) => {
-                    a.notes.push(Note { note, owner: user.unwrap_or_default(), created_at: now.clone() });
+                    a.notes.push(Note {
+                        note,
+                        owner: user.unwrap_or_default(),
+                        created_at: now.clone(),
+                    });
                     a.updated_at = now.clone();
                     let a = a.clone();
                     done("AddNote", true, "Added note", Some(&a))
@@ -529,24 +561,43 @@ impl Inner {
         }
         if req.media_type().as_deref() != Some("application/json") {
             return Err(Outcome::Rejected(
-                body_with(415, "Unsupported Media Type", &self.ids.uuid("request"), None),
+                body_with(
+                    415,
+                    "Unsupported Media Type",
+                    &self.ids.uuid("request"),
+                    None,
+                ),
                 "Content-Type is not application/json".into(),
             ));
         }
         match req.json() {
             Some(Value::Object(m)) => Ok(m),
             _ => Err(Outcome::Rejected(
-                body_with(400, "Request body is not valid JSON.", &self.ids.uuid("request"), None),
+                body_with(
+                    400,
+                    "Request body is not valid JSON.",
+                    &self.ids.uuid("request"),
+                    None,
+                ),
                 "body is not a JSON object".into(),
             )),
         }
     }
 
-    fn check_len(errors: &mut Map<String, Value>, body: &Map<String, Value>, field: &str, label: &str, max: usize) {
+    fn check_len(
+        errors: &mut Map<String, Value>,
+        body: &Map<String, Value>,
+        field: &str,
+        label: &str,
+        max: usize,
+    ) {
         match body.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.chars().count() > max => {
-                errors.insert(field.into(), format!("{label} can not be longer than {max} characters.").into());
+                errors.insert(
+                    field.into(),
+                    format!("{label} can not be longer than {max} characters.").into(),
+                );
             }
             Some(Value::String(_)) => {}
             Some(_) => {
@@ -580,18 +631,28 @@ impl Inner {
         Inner::check_len(&mut errors, &body, "description", "Description", 15000);
         Inner::check_len(&mut errors, &body, "entity", "Entity", 512);
         Inner::check_common(&mut errors, &body);
-        if let Some(p) = body.get("priority") {
-            if !p.as_str().is_some_and(|p| ["P1", "P2", "P3", "P4", "P5"].contains(&p)) {
-                errors.insert("priority".into(), "should be one of [ P1, P2, P3, P4, P5 ]".into());
-            }
+        if body.get("priority").is_some_and(|p| {
+            p.as_str()
+                .is_none_or(|p| !["P1", "P2", "P3", "P4", "P5"].contains(&p))
+        }) {
+            errors.insert(
+                "priority".into(),
+                "should be one of [ P1, P2, P3, P4, P5 ]".into(),
+            );
         }
         if let Some(tags) = body.get("tags") {
             match tags.as_array() {
                 Some(t) if t.len() > 20 => {
                     errors.insert("tags".into(), "Tags can not be more than 20.".into());
                 }
-                Some(t) if t.iter().any(|x| !x.as_str().is_some_and(|s| s.chars().count() <= 50)) => {
-                    errors.insert("tags".into(), "Each tag should be a string of at most 50 characters.".into());
+                Some(t)
+                    if t.iter()
+                        .any(|x| x.as_str().is_none_or(|s| s.chars().count() > 50)) =>
+                {
+                    errors.insert(
+                        "tags".into(),
+                        "Each tag should be a string of at most 50 characters.".into(),
+                    );
                 }
                 Some(_) => {}
                 None => {
@@ -604,12 +665,25 @@ impl Inner {
                 Some(d) if d.values().any(|v| !v.is_string()) => {
                     errors.insert("details".into(), "Details values should be strings.".into());
                 }
-                Some(d) if d.iter().map(|(k, v)| k.chars().count() + v.as_str().map_or(0, |s| s.chars().count())).sum::<usize>() > 8000 => {
-                    errors.insert("details".into(), "Details can not be longer than 8000 characters.".into());
+                Some(d)
+                    if d.iter()
+                        .map(|(k, v)| {
+                            k.chars().count() + v.as_str().map_or(0, |s| s.chars().count())
+                        })
+                        .sum::<usize>()
+                        > 8000 =>
+                {
+                    errors.insert(
+                        "details".into(),
+                        "Details can not be longer than 8000 characters.".into(),
+                    );
                 }
                 Some(_) => {}
                 None => {
-                    errors.insert("details".into(), "Details should be a map of strings.".into());
+                    errors.insert(
+                        "details".into(),
+                        "Details should be a map of strings.".into(),
+                    );
                 }
             }
         }
@@ -625,7 +699,12 @@ impl Inner {
             .unwrap_or_else(|| "id".to_string());
         if !["id", "alias", "tiny"].contains(&kind.as_str()) {
             return Err(Outcome::Rejected(
-                body_with(422, "Invalid identifier type", &self.ids.uuid("request"), None),
+                body_with(
+                    422,
+                    "Invalid identifier type",
+                    &self.ids.uuid("request"),
+                    None,
+                ),
                 format!("[fake] identifierType={kind} is not id, alias or tiny"),
             ));
         }
@@ -737,7 +816,15 @@ impl Handler for Inner {
                     )),
                 }
             }
-            ("POST", ["v2", "alerts", ident, verb @ ("acknowledge" | "close" | "notes")]) => {
+            (
+                "POST",
+                [
+                    "v2",
+                    "alerts",
+                    ident,
+                    verb @ ("acknowledge" | "close" | "notes"),
+                ],
+            ) => {
                 let t = match self.target(req, ident) {
                     Ok(t) => t,
                     Err(o) => return o,
@@ -776,13 +863,21 @@ impl Handler for Inner {
                     }
                     _ => {
                         let mut e = Map::new();
-                        e.insert("priority".into(), "should be one of [ P1, P2, P3, P4, P5 ]".into());
+                        e.insert(
+                            "priority".into(),
+                            "should be one of [ P1, P2, P3, P4, P5 ]".into(),
+                        );
                         self.invalid(e)
                     }
                 }
             }
             (m, _) => Outcome::Rejected(
-                body_with(404, "Could not find the resource", &self.ids.uuid("request"), None),
+                body_with(
+                    404,
+                    "Could not find the resource",
+                    &self.ids.uuid("request"),
+                    None,
+                ),
                 format!("no resource {m} {}", req.path),
             ),
         }
@@ -790,7 +885,9 @@ impl Handler for Inner {
 
     fn fault_response(&self, status: u16) -> Response {
         let msg = match status {
-            429 => "You are making too many requests! To avoid errors, we recommend you limit requests.",
+            429 => {
+                "You are making too many requests! To avoid errors, we recommend you limit requests."
+            }
             _ => "Internal Server Error",
         };
         body_with(status, msg, &self.ids.uuid("request"), None)

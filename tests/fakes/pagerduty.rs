@@ -300,13 +300,19 @@ impl Inner {
         let Some(Value::Object(body)) = req.json() else {
             return invalid(vec!["Event object is not valid JSON".into()]);
         };
-        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).unwrap_or("").to_string();
+        let s = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or("")
+                .to_string()
+        };
         let mut errors = Vec::new();
         let routing_key = s(body.get("routing_key"));
         if routing_key.is_empty() {
             errors.push("'routing_key' is missing or blank".to_string());
         } else if routing_key.chars().count() != 32 {
-            errors.push("Length of 'routing_key' is incorrect (should be 32 characters)".to_string());
+            errors
+                .push("Length of 'routing_key' is incorrect (should be 32 characters)".to_string());
         } else if !self.cfg.routing_keys.contains(&routing_key) {
             errors.push("Invalid routing key".to_string());
         }
@@ -318,7 +324,8 @@ impl Inner {
         }
         let mut dedup_key = s(body.get("dedup_key"));
         if dedup_key.chars().count() > 255 {
-            errors.push("Length of 'dedup_key' is too long (maximum is 255 characters)".to_string());
+            errors
+                .push("Length of 'dedup_key' is too long (maximum is 255 characters)".to_string());
         }
         if (action == "acknowledge" || action == "resolve") && dedup_key.is_empty() {
             errors.push("'dedup_key' is missing or blank".to_string());
@@ -331,7 +338,10 @@ impl Inner {
                     if summary.is_empty() {
                         errors.push("'payload.summary' is missing or blank".to_string());
                     } else if summary.chars().count() > 1024 {
-                        errors.push("Length of 'payload.summary' is too long (maximum is 1024 characters)".to_string());
+                        errors.push(
+                            "Length of 'payload.summary' is too long (maximum is 1024 characters)"
+                                .to_string(),
+                        );
                     }
                     if s(p.get("source")).is_empty() {
                         errors.push("'payload.source' is missing or blank".to_string());
@@ -342,10 +352,11 @@ impl Inner {
                     } else if !SEVERITIES.contains(&severity.as_str()) {
                         errors.push("'payload.severity' is invalid (must be one of the following: 'critical', 'warning', 'error' or 'info')".to_string());
                     }
-                    if let Some(ts) = p.get("timestamp") {
-                        if !ts.as_str().is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()) {
-                            errors.push("'payload.timestamp' is invalid".to_string());
-                        }
+                    if p.get("timestamp").is_some_and(|ts| {
+                        ts.as_str()
+                            .is_none_or(|t| t.parse::<jiff::Timestamp>().is_err())
+                    }) {
+                        errors.push("'payload.timestamp' is invalid".to_string());
                     }
                 }
                 _ => errors.push("'payload' is missing or blank".to_string()),
@@ -364,14 +375,15 @@ impl Inner {
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         let mut state = lock(&self.state);
-        let open = state
-            .alerts
-            .iter()
-            .rposition(|a| a.routing_key == routing_key && a.dedup_key == dedup_key && a.status != "resolved");
+        let open = state.alerts.iter().rposition(|a| {
+            a.routing_key == routing_key && a.dedup_key == dedup_key && a.status != "resolved"
+        });
         let applied = match (action.as_str(), open) {
             ("trigger", Some(i)) => {
                 state.alerts[i].triggers += 1;
-                state.alerts[i].log.push(("trigger".into(), "events-api".into()));
+                state.alerts[i]
+                    .log
+                    .push(("trigger".into(), "events-api".into()));
                 true
             }
             ("trigger", None) => {
@@ -399,12 +411,16 @@ impl Inner {
                 if state.alerts[i].status == "triggered" {
                     state.alerts[i].status = "acknowledged".into();
                 }
-                state.alerts[i].log.push(("acknowledge".into(), "events-api".into()));
+                state.alerts[i]
+                    .log
+                    .push(("acknowledge".into(), "events-api".into()));
                 true
             }
             ("resolve", Some(i)) => {
                 state.alerts[i].status = "resolved".into();
-                state.alerts[i].log.push(("resolve".into(), "events-api".into()));
+                state.alerts[i]
+                    .log
+                    .push(("resolve".into(), "events-api".into()));
                 true
             }
             _ => false,
@@ -440,7 +456,10 @@ impl Handler for Inner {
                 &json!({"status": "throttle event", "message": "Requests for this service are arriving too quickly.  Please retry later."}),
             )
         } else {
-            Response::json(status, &json!({"status": "error", "message": "Internal Server Error"}))
+            Response::json(
+                status,
+                &json!({"status": "error", "message": "Internal Server Error"}),
+            )
         }
     }
 }

@@ -55,8 +55,13 @@ impl Request {
 
     /// The media type of `Content-Type`, lower-cased, without parameters.
     pub fn media_type(&self) -> Option<String> {
-        self.header("content-type")
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("content-type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 
     /// Decoded query parameters in order.
@@ -415,8 +420,8 @@ fn split(outcome: Outcome) -> (Response, Option<String>) {
 }
 
 fn to_hyper(resp: Response) -> hyper::Response<Full<Bytes>> {
-    let status =
-        hyper::StatusCode::from_u16(resp.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = hyper::StatusCode::from_u16(resp.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = hyper::Response::new(Full::new(Bytes::from(resp.body)));
     *out.status_mut() = status;
     for (name, value) in resp.headers {

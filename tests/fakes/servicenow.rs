@@ -58,9 +58,15 @@ use super::{Clock, HookRequest, default_clock};
 /// How clients must authenticate.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     /// OAuth access token; `user` is who the token acts as (`sys_updated_by`).
-    Bearer { token: String, user: String },
+    Bearer {
+        token: String,
+        user: String,
+    },
 }
 
 pub struct Config {
@@ -354,7 +360,12 @@ impl ServiceNow {
     /// Acts out a person editing the record in the ServiceNow UI (no API
     /// checks): sets `fields`, journals `work_notes`/`comments`, and does the
     /// state bookkeeping as `user`. Returns the updated record.
-    pub fn update_as(&self, sys_id: &str, user: &str, fields: &[(&str, &str)]) -> Option<SnowRecord> {
+    pub fn update_as(
+        &self,
+        sys_id: &str,
+        user: &str,
+        fields: &[(&str, &str)],
+    ) -> Option<SnowRecord> {
         let now = self.inner.now();
         let mut state = lock(&self.inner.state);
         let rec = state.records.iter_mut().find(|r| r.sys_id() == sys_id)?;
@@ -636,7 +647,11 @@ impl Inner {
             check("impact", &["1", "2", "3"])?;
             check("urgency", &["1", "2", "3"])?;
             let codes: Vec<&str> = self.close_codes.iter().map(String::as_str).collect();
-            if values.get("close_code").and_then(field_str).is_some_and(|c| !c.is_empty()) {
+            if values
+                .get("close_code")
+                .and_then(field_str)
+                .is_some_and(|c| !c.is_empty())
+            {
                 check("close_code", &codes)?;
             }
             if existing.is_some_and(|r| r.state() == CLOSED) {
@@ -806,7 +821,9 @@ impl Inner {
                         400,
                         "Invalid query",
                         Some(part),
-                        &format!("[fake] query condition '{part}' is not implemented (only = and !=)"),
+                        &format!(
+                            "[fake] query condition '{part}' is not implemented (only = and !=)"
+                        ),
                     );
                 };
                 let (mut field, value) = (&part[..eq], &part[eq + 1..]);
@@ -822,7 +839,9 @@ impl Inner {
                         400,
                         "Invalid query",
                         Some(part),
-                        &format!("[fake] query condition '{part}' is not implemented (only = and !=)"),
+                        &format!(
+                            "[fake] query condition '{part}' is not implemented (only = and !=)"
+                        ),
                     );
                 }
                 if !self.known_field(table, field) {

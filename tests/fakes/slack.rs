@@ -52,7 +52,9 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             webhook_paths: vec!["/services/T0001SNTNL/B0001SNTNL/XYZ0xyz0XYZ0xyz0XYZ0xyz0".into()],
-            response_paths: vec!["/actions/T0001SNTNL/6587231100001/a1B2c3D4e5F6g7H8i9J0k1L2".into()],
+            response_paths: vec![
+                "/actions/T0001SNTNL/6587231100001/a1B2c3D4e5F6g7H8i9J0k1L2".into(),
+            ],
         }
     }
 }
@@ -104,7 +106,12 @@ impl Slack {
         format!(
             "{}{}",
             self.server.base_url(),
-            self.inner.cfg.webhook_paths.first().map(String::as_str).unwrap_or("/services/none")
+            self.inner
+                .cfg
+                .webhook_paths
+                .first()
+                .map(String::as_str)
+                .unwrap_or("/services/none")
         )
     }
 
@@ -113,7 +120,12 @@ impl Slack {
         format!(
             "{}{}",
             self.server.base_url(),
-            self.inner.cfg.response_paths.first().map(String::as_str).unwrap_or("/actions/none")
+            self.inner
+                .cfg
+                .response_paths
+                .first()
+                .map(String::as_str)
+                .unwrap_or("/actions/none")
         )
     }
 
@@ -207,7 +219,10 @@ pub fn interaction_request(signing_secret: &str, timestamp: i64, payload: &Value
                 "Content-Type".into(),
                 "application/x-www-form-urlencoded".into(),
             ),
-            ("User-Agent".into(), "Slackbot 1.0 (+https://api.slack.com/robots)".into()),
+            (
+                "User-Agent".into(),
+                "Slackbot 1.0 (+https://api.slack.com/robots)".into(),
+            ),
             ("X-Slack-Request-Timestamp".into(), timestamp.to_string()),
             (
                 "X-Slack-Signature".into(),
@@ -224,12 +239,17 @@ fn fail(status: u16, error: &str, reason: &str) -> Outcome {
 
 impl Handler for Inner {
     fn handle(&self, req: &Request) -> Outcome {
-        let known = self.cfg.webhook_paths.contains(&req.path) || self.cfg.response_paths.contains(&req.path);
+        let known = self.cfg.webhook_paths.contains(&req.path)
+            || self.cfg.response_paths.contains(&req.path);
         if !known {
             return fail(404, "no_service", &format!("unknown webhook {}", req.path));
         }
         if req.method != "POST" {
-            return fail(405, "invalid_method", &format!("[fake] method {}", req.method));
+            return fail(
+                405,
+                "invalid_method",
+                &format!("[fake] method {}", req.method),
+            );
         }
         let message = match req.media_type().as_deref() {
             Some("application/json") => req.json(),
@@ -239,12 +259,14 @@ impl Handler for Inner {
             _ => None,
         };
         let Some(Value::Object(message)) = message else {
-            return fail(400, "invalid_payload", "body is not a JSON message matching its Content-Type");
+            return fail(
+                400,
+                "invalid_payload",
+                "body is not a JSON message matching its Content-Type",
+            );
         };
-        if let Some(t) = message.get("text") {
-            if !t.is_string() {
-                return fail(400, "invalid_payload", "text is not a string");
-            }
+        if message.get("text").is_some_and(|t| !t.is_string()) {
+            return fail(400, "invalid_payload", "text is not a string");
         }
         let has_text = message
             .get("text")
@@ -256,7 +278,11 @@ impl Handler for Inner {
                     .all(|x| x.get("type").is_some_and(Value::is_string))
             });
             if !ok {
-                return fail(400, "invalid_blocks", "blocks is not an array of typed blocks");
+                return fail(
+                    400,
+                    "invalid_blocks",
+                    "blocks is not an array of typed blocks",
+                );
             }
         }
         let has_blocks = message
@@ -268,7 +294,11 @@ impl Handler for Inner {
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
         if !has_text && !has_blocks && !has_attachments {
-            return fail(400, "no_text", "message without text, blocks or attachments");
+            return fail(
+                400,
+                "no_text",
+                "message without text, blocks or attachments",
+            );
         }
         lock(&self.messages).push(SlackMessage {
             path: req.path.clone(),
