@@ -29,6 +29,19 @@
 //!
 //! Time: fakes read a [`sentinel::clock::Clock`] (a [`ManualClock`] at
 //! [`START`] by default), so record timestamps are exact in assertions.
+//!
+//! Rejection reasons starting with `[fake]` mark strictness the real service
+//! does not have (or that the fake does not implement); every other reason is
+//! something the real service refuses too.
+//!
+//! ```text
+//! let snow = fakes::servicenow::ServiceNow::start(Default::default()).await;
+//! // The next create is committed, then the connection closes unanswered.
+//! snow.inject_on(Match::request("POST", "/api/now/table/incident"), Fault::CommitThenDrop, 1);
+//! // ... point sentinel's servicenow notifier `url` at snow.base_url(), open an incident ...
+//! assert_eq!(snow.by_correlation_id("incident", &incident_id).len(), 1);
+//! assert!(snow.rejections().is_empty(), "{:?}", snow.rejections());
+//! ```
 
 // Each test file uses a different part of the fakes.
 #![allow(dead_code, unused_imports)]
