@@ -46,7 +46,7 @@ use crate::store::{BucketDelta, IncidentSave, OutboxInsert, ServiceBucket, Store
 #[cfg(test)]
 mod counter_tests;
 mod render;
-pub use render::{render_engine_stats, render_incidents, render_slo};
+pub use render::{render_config_info, render_engine_stats, render_incidents, render_slo};
 
 /// One finished run, as the engine needs it.
 #[derive(Debug, Clone)]
