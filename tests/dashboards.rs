@@ -458,6 +458,30 @@ fn shipped_dashboards_are_structurally_sound() {
     assert_eq!(variable(&detail, "service").unwrap()["multi"], json!(false));
 }
 
+/// The shipped provisioning leaves a Grafana's own default datasource alone
+/// (and cannot clash with another provisioned default: one per organization).
+#[test]
+fn provisioned_datasource_is_not_the_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dashboards/provisioning/datasources/sentinel-prometheus.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: Value = serde_saphyr::from_str(&text).unwrap();
+    let sources = v["datasources"].as_array().unwrap();
+    let named: Vec<(&Value, &Value, &Value, &Value)> = sources
+        .iter()
+        .map(|d| (&d["name"], &d["uid"], &d["type"], &d["isDefault"]))
+        .collect();
+    assert_eq!(
+        named,
+        [(
+            &json!("sentinel-prometheus"),
+            &json!("sentinel-prometheus"),
+            &json!("prometheus"),
+            &json!(false)
+        )]
+    );
+}
+
 /// The threshold rule is not vacuous: the boards do show response times
 /// against targets, each coloured through a ratio or not at all.
 #[test]
