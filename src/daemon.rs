@@ -82,8 +82,10 @@ impl Shared {
         let mut out = Expo::with_capacity(256 * 1024);
         self.metrics.render(&mut out, now);
         let snap = self.engine.snapshot();
+        let config = self.config();
         engine::render_slo(&mut out, &snap);
-        engine::render_incidents(&mut out, &snap, &self.config(), &self.deliveries);
+        engine::render_incidents(&mut out, &snap, &config, &self.deliveries);
+        engine::render_config_info(&mut out, &config);
         engine::render_engine_stats(&mut out, &self.engine.stats);
         self.render_start_lag(&mut out);
         self.connections.render(&mut out);

@@ -60,7 +60,7 @@ mod counter_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 mod render;
-pub use render::{render_engine_stats, render_incidents, render_slo};
+pub use render::{render_config_info, render_engine_stats, render_incidents, render_slo};
 
 /// One finished run, as the engine needs it.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Prometheus rendering of the engine's snapshot: the `sentinel_slo_*`,
 //! `sentinel_incident*`, `sentinel_notifier_*` families and the
-//! engine's own health counters.
+//! engine's own health counters; and of the config facts dashboards join on
+//! (`sentinel_service_info`, `sentinel_response_target_seconds`).
 
 use std::sync::atomic::Ordering;
 
@@ -55,6 +56,7 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
                         ("service", svc),
                         ("slo", row.kind.label()),
                         ("window", &row.window),
+                        ("is_slo_window", is_slo_window(f, &row.window)),
                     ],
                     v,
                 );
@@ -74,8 +76,23 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
                     ("service", svc),
                     ("slo", row.kind.label()),
                     ("window", &row.window),
+                    ("is_slo_window", is_slo_window(f, &row.window)),
                 ],
                 row.coverage,
+            );
+        }
+    }
+    out.family(
+        "sentinel_slo_window_seconds",
+        "Length of the SLO window in seconds (for `month`, the current calendar month's).",
+        MetricType::Gauge,
+    );
+    for (svc, f) in &with_slo {
+        for (kind, _) in each(f) {
+            out.sample(
+                "sentinel_slo_window_seconds",
+                &[("service", svc), ("slo", kind)],
+                f.window_seconds,
             );
         }
     }
@@ -154,6 +171,70 @@ pub fn render_slo(out: &mut Expo, snap: &Snapshot) {
             &[("service", svc), ("severity", "ticket")],
             f64::from(u8::from(a.ticket)),
         );
+    }
+}
+
+/// The `is_slo_window` label of a `window` row: `"true"` for the service's
+/// SLO window (which may also be a burn window, `window: 1d`), so queries
+/// select it without listing the burn windows.
+fn is_slo_window(f: &Figures, window: &str) -> &'static str {
+    if window == f.window_label {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// Longest `description` label value, in characters: the label is for
+/// telling services apart on a dashboard, not for documentation.
+const DESCRIPTION_LABEL_MAX_CHARS: usize = 120;
+
+/// Config facts that dashboards join on: `sentinel_service_info` (value 1)
+/// for every configured service, and `sentinel_response_target_seconds` for
+/// every configured severity and stage. Label values are config text only
+/// (an unset owner, tier or description is the empty value, which Prometheus
+/// treats as no label).
+pub fn render_config_info(out: &mut Expo, cfg: &Config) {
+    out.family(
+        "sentinel_service_info",
+        &format!(
+            "Configured service facts: owner, tier and description (cut to {DESCRIPTION_LABEL_MAX_CHARS} characters); always 1."
+        ),
+        MetricType::Gauge,
+    );
+    for s in &cfg.services {
+        let tier = s.tier.map(|t| t.to_string()).unwrap_or_default();
+        let description: String = s
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(DESCRIPTION_LABEL_MAX_CHARS)
+            .collect();
+        out.sample(
+            "sentinel_service_info",
+            &[
+                ("service", &s.name),
+                ("owner", s.owner.as_deref().unwrap_or("")),
+                ("tier", &tier),
+                ("description", &description),
+            ],
+            1.0,
+        );
+    }
+    out.family(
+        "sentinel_response_target_seconds",
+        "Configured response target per severity: acknowledge (opened to acknowledged) and restore (impact start to restored).",
+        MetricType::Gauge,
+    );
+    for (severity, t) in &cfg.response_targets {
+        for (stage, d) in [("acknowledge", t.acknowledge), ("restore", t.restore)] {
+            out.sample(
+                "sentinel_response_target_seconds",
+                &[("severity", severity), ("stage", stage)],
+                d.as_secs_f64(),
+            );
+        }
     }
 }
 
@@ -392,4 +473,186 @@ fn render_summary(
     }
     out.sample(&format!("{name}_sum"), labels, cumulative.sum_seconds());
     out.sample_u64(&format!("{name}_count"), labels, cumulative.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::config::parse_str;
+    use crate::engine::EngineState;
+
+    /// The sample lines of `out` (no `# HELP` / `# TYPE`) of family `name`.
+    fn lines(out: &Expo, name: &str) -> Vec<String> {
+        out.as_str()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn config(text: &str) -> Config {
+        parse_str(text, "test.yaml").unwrap()
+    }
+
+    const SERVICES: &str = r#"
+response_targets:
+  P1: { acknowledge: 5m, restore: 30m }
+  P3: { acknowledge: 1h30m, restore: 2d }
+services:
+  - name: vpn
+    owner: networking
+    tier: 1
+    description: "Remote \"access\" VPN\\gateway\nsecond line"
+    checks: [{ name: port, interval: 1m, tcp: { host: 127.0.0.1, port: 1 } }]
+    slo: { objective: 99.5, window: month, latency: { threshold: 1s, objective: 99 } }
+  - name: mail
+    checks: [{ name: smtp, interval: 1m, tcp: { host: 127.0.0.1, port: 1 } }]
+    slo: { objective: 99, window: 1d }
+  - name: wiki
+    tier: 3
+    checks: [{ name: home, interval: 1m, tcp: { host: 127.0.0.1, port: 1 } }]
+    slo: { objective: 99, window: 30d }
+  - name: print
+    checks: [{ name: queue, interval: 1m, tcp: { host: 127.0.0.1, port: 1 } }]
+"#;
+
+    #[test]
+    fn service_info_and_response_targets_come_from_the_config() {
+        let mut out = Expo::new();
+        render_config_info(&mut out, &config(SERVICES));
+        assert_eq!(
+            lines(&out, "sentinel_service_info"),
+            [
+                r#"sentinel_service_info{service="vpn",owner="networking",tier="1",description="Remote \"access\" VPN\\gateway\nsecond line"} 1"#,
+                r#"sentinel_service_info{service="mail",owner="",tier="",description=""} 1"#,
+                r#"sentinel_service_info{service="wiki",owner="",tier="3",description=""} 1"#,
+                r#"sentinel_service_info{service="print",owner="",tier="",description=""} 1"#,
+            ]
+        );
+        assert_eq!(
+            lines(&out, "sentinel_response_target_seconds"),
+            [
+                r#"sentinel_response_target_seconds{severity="P1",stage="acknowledge"} 300"#,
+                r#"sentinel_response_target_seconds{severity="P1",stage="restore"} 1800"#,
+                r#"sentinel_response_target_seconds{severity="P3",stage="acknowledge"} 5400"#,
+                r#"sentinel_response_target_seconds{severity="P3",stage="restore"} 172800"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_description_is_cut_on_a_character_boundary() {
+        // 200 three-byte characters: the label keeps the first 120, whole.
+        let text = format!(
+            "services:\n  - name: x\n    description: {}\n    checks: [{{ name: c, tcp: {{ host: 127.0.0.1, port: 1 }} }}]\n",
+            "€".repeat(200)
+        );
+        let mut out = Expo::new();
+        render_config_info(&mut out, &config(&text));
+        assert_eq!(
+            lines(&out, "sentinel_service_info"),
+            [format!(
+                r#"sentinel_service_info{{service="x",owner="",tier="",description="{}"}} 1"#,
+                "€".repeat(DESCRIPTION_LABEL_MAX_CHARS)
+            )]
+        );
+    }
+
+    #[test]
+    fn without_response_targets_only_the_header_is_rendered() {
+        let mut out = Expo::new();
+        render_config_info(
+            &mut out,
+            &config(
+                "services:\n  - name: x\n    checks: [{ name: c, tcp: { host: 127.0.0.1, port: 1 } }]\n",
+            ),
+        );
+        assert_eq!(
+            lines(&out, "sentinel_response_target_seconds"),
+            Vec::<String>::new()
+        );
+        assert!(
+            out.as_str()
+                .contains("# TYPE sentinel_response_target_seconds gauge\n")
+        );
+    }
+
+    /// At `now`, the SLO families of [`SERVICES`] before any run.
+    fn slo_scrape(now: &str) -> Expo {
+        let mut s = EngineState::new(Arc::new(config(SERVICES)));
+        let now: Timestamp = now.parse().unwrap();
+        let (snap, _) = s.evaluate(now);
+        let mut out = Expo::new();
+        render_slo(&mut out, &snap);
+        out
+    }
+
+    #[test]
+    fn slo_window_seconds_is_the_window_and_the_calendar_month() {
+        // February 2028 has 29 days; a 1d window is 86 400 s, 30d 2 592 000 s.
+        let feb = lines(
+            &slo_scrape("2028-02-10T12:00:00Z"),
+            "sentinel_slo_window_seconds",
+        );
+        assert_eq!(
+            feb,
+            [
+                r#"sentinel_slo_window_seconds{service="vpn",slo="availability"} 2505600"#,
+                r#"sentinel_slo_window_seconds{service="vpn",slo="latency"} 2505600"#,
+                r#"sentinel_slo_window_seconds{service="mail",slo="availability"} 86400"#,
+                r#"sentinel_slo_window_seconds{service="wiki",slo="availability"} 2592000"#,
+            ]
+        );
+        // The last second of a 31-day month, then the first of a 30-day one.
+        let jan = lines(
+            &slo_scrape("2028-01-31T23:59:59Z"),
+            "sentinel_slo_window_seconds",
+        );
+        assert_eq!(
+            jan[0],
+            r#"sentinel_slo_window_seconds{service="vpn",slo="availability"} 2678400"#
+        );
+        let apr = lines(
+            &slo_scrape("2028-04-01T00:00:00Z"),
+            "sentinel_slo_window_seconds",
+        );
+        assert_eq!(
+            apr[0],
+            r#"sentinel_slo_window_seconds{service="vpn",slo="availability"} 2592000"#
+        );
+    }
+
+    #[test]
+    fn exactly_one_row_per_slo_is_the_slo_window() {
+        let out = slo_scrape("2028-02-10T12:00:00Z");
+        let cov = lines(&out, "sentinel_slo_window_coverage_ratio");
+        let slo_windows: Vec<&str> = cov
+            .iter()
+            .filter(|l| l.contains(r#"is_slo_window="true""#))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            slo_windows,
+            [
+                r#"sentinel_slo_window_coverage_ratio{service="vpn",slo="availability",window="month",is_slo_window="true"}"#,
+                r#"sentinel_slo_window_coverage_ratio{service="vpn",slo="latency",window="month",is_slo_window="true"}"#,
+                // A 1d SLO window is also the 1d burn window: one series, marked.
+                r#"sentinel_slo_window_coverage_ratio{service="mail",slo="availability",window="1d",is_slo_window="true"}"#,
+                r#"sentinel_slo_window_coverage_ratio{service="wiki",slo="availability",window="30d",is_slo_window="true"}"#,
+            ]
+        );
+        // Every other row says false: 8 rows per SLO with its own window
+        // label (3 SLOs), 7 for mail.
+        assert_eq!(cov.len(), 8 * 3 + 7);
+        assert_eq!(
+            cov.iter()
+                .filter(|l| l.contains(r#"is_slo_window="false""#))
+                .count(),
+            cov.len() - 4
+        );
+    }
 }
