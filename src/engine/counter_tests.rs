@@ -10,10 +10,17 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::parse_str;
 use crate::incident::Summary;
+use crate::incident::{Change, Incident, IncidentError, MttxStats, Stage, StageSummary};
 use crate::metrics::Expo;
 use crate::notify::worker::DeliveryStats;
+use crate::store::{BucketDelta, Store};
 
 const CFG: &str = r#"
 response_targets:

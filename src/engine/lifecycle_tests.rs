@@ -14,9 +14,14 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use std::sync::atomic::Ordering;
+
 use crate::clock::ManualClock;
 use crate::config::parse_str;
 use crate::incident::{AlertLevel, ResolvedBy, Trigger};
+use crate::incident::{Incident, ServiceState, State};
+use crate::slo::Counts;
+use crate::store::{BucketDelta, Store};
 
 /// Services named `names`, each one check a minute on a 99 % SLO, told to
 /// the `tickets` notifier; `incident` adds keys to their `incident:` block.

@@ -1,0 +1,140 @@
+//! The read model the engine publishes ([`Snapshot`]) and how its incident
+//! part is derived from what the store holds.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{EngineState, window_start};
+use crate::config::SloWindow;
+use crate::incident::{Attainment, Cumulative, Incident, MttxStats, Stage, StageSummary, State};
+use crate::slo::{AlertState, Figures};
+
+/// What the engine publishes for readers.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub at: Option<Timestamp>,
+    pub services: Vec<ServiceView>,
+    /// Open incidents and the resolved ones still in the MTTx window, newest first.
+    pub incidents: Vec<Incident>,
+    /// Windowed: MTTx over each service's incidents opened in its SLO window
+    /// (the summaries' quantiles).
+    pub mttx: BTreeMapSummaries,
+    /// Cumulative over every incident the store held (the summaries' `_sum`
+    /// and `_count`, incidents opened, targets met / missed).
+    pub totals: std::collections::BTreeMap<(String, String), Cumulative>,
+    /// (open now, opened ever: cumulative) per (service, severity).
+    pub incident_counts: std::collections::BTreeMap<(String, String), (u64, u64)>,
+    /// Cumulative targets met / missed; zero for every (service, severity)
+    /// with a response target, so the counters exist before they first move.
+    pub response: std::collections::BTreeMap<(String, String, Stage), Attainment>,
+    /// Undelivered events per notifier.
+    pub queue_depth: Vec<(String, u64)>,
+}
+
+/// MTTD/MTTA/MTTR per (service, severity).
+pub type BTreeMapSummaries = std::collections::BTreeMap<(String, String), StageSummary>;
+
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub name: String,
+    /// The open incident's id, if any.
+    pub open_incident: Option<String>,
+    /// `None` for a service without an `slo:` block.
+    pub figures: Option<Figures>,
+    pub alerts: AlertState,
+    pub in_maintenance: bool,
+}
+
+impl EngineState {
+    /// (Re)compute the incident part of `snap` from what is stored: the
+    /// incident list, each service's open incident, MTTx and counts. The
+    /// engine calls it again after writing the changes an evaluation caused.
+    pub fn fill_incidents(&self, snap: &mut Snapshot, now: Timestamp) {
+        let mut incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
+        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
+        let open: HashMap<&str, &str> = incidents
+            .iter()
+            .filter(|i| i.state == State::Open)
+            .map(|i| (i.service.as_str(), i.id.as_str()))
+            .collect();
+        for v in &mut snap.services {
+            v.open_incident = open.get(v.name.as_str()).map(|id| id.to_string());
+        }
+        let (mttx, incident_counts, response) = self.per_service_mttx(&incidents, now);
+        snap.mttx = mttx;
+        snap.totals = self.visible.clone();
+        snap.incident_counts = incident_counts;
+        snap.response = response;
+        snap.incidents = incidents;
+    }
+
+    /// MTTx figures per service over *that service's* SLO window (SPEC §3:
+    /// "all incidents in the SLO window"; 30d for a service without an SLO),
+    /// the same rule `sentinel report` uses. Open incidents count as open
+    /// whatever their age.
+    #[allow(clippy::type_complexity)]
+    fn per_service_mttx(
+        &self,
+        incidents: &[Incident],
+        now: Timestamp,
+    ) -> (
+        BTreeMapSummaries,
+        std::collections::BTreeMap<(String, String), (u64, u64)>,
+        std::collections::BTreeMap<(String, String, Stage), Attainment>,
+    ) {
+        let mut by_service: HashMap<&str, Vec<&Incident>> = HashMap::new();
+        for i in incidents {
+            by_service.entry(i.service.as_str()).or_default().push(i);
+        }
+        let mut summaries = BTreeMapSummaries::new();
+        let mut counts = std::collections::BTreeMap::new();
+        for svc in &self.cfg.services {
+            let Some(list) = by_service.get(svc.name.as_str()) else {
+                continue;
+            };
+            let window = svc
+                .slo
+                .as_ref()
+                .map_or(SloWindow::Rolling(Duration::from_secs(30 * 86_400)), |s| {
+                    s.window
+                });
+            let start = window_start(window, now);
+            let in_window = list
+                .iter()
+                .filter(|i| i.opened_at >= start)
+                .map(|i| (*i).clone());
+            let m = MttxStats::rebuild(self.cfg.response_targets.clone(), in_window);
+            summaries.extend(m.summaries());
+
+            for i in list.iter().filter(|i| i.state == State::Open) {
+                counts
+                    .entry((i.service.clone(), i.severity.clone()))
+                    .or_insert((0, 0))
+                    .0 += 1;
+            }
+        }
+        let mut response = std::collections::BTreeMap::new();
+        let configured = self.cfg.services.iter().map(|s| {
+            (
+                (s.name.clone(), s.incident.severity.clone()),
+                Cumulative::default(),
+            )
+        });
+        let mut all: std::collections::BTreeMap<(String, String), Cumulative> =
+            configured.collect();
+        all.extend(self.visible.iter().map(|(k, v)| (k.clone(), *v)));
+        for ((svc, sev), c) in all {
+            counts.entry((svc.clone(), sev.clone())).or_insert((0, 0)).1 = c.opened();
+            let counted =
+                c.acknowledge.met + c.acknowledge.missed + c.restore.met + c.restore.missed;
+            if self.cfg.response_targets.contains_key(&sev) || counted > 0 {
+                for stage in [Stage::Acknowledge, Stage::Restore] {
+                    response.insert((svc.clone(), sev.clone(), stage), c.attainment(stage));
+                }
+            }
+        }
+        (summaries, counts, response)
+    }
+}

@@ -1,0 +1,679 @@
+//! [`EngineState`]: the SLO and incident state without IO, tested on fixed
+//! timestamps. The engine task ([`super::task`]) drives it and persists what
+//! it returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::{RunRecord, ServiceView, Snapshot, in_maintenance};
+use crate::config::Config;
+use crate::incident::{
+    Ack, Change, ChangeKind, Cumulative, Entry, Incident, IncidentError, MttxStats,
+    ServiceIncidents, ServiceState, State, Totals,
+};
+use crate::notify::EventContext;
+use crate::slo::{self, Counts, Figures, Resolution, Schedule, ServiceSlo};
+use crate::store::{
+    BucketDelta, IncidentRow, OutboxInsert, ServiceBucket, ServiceStateRow, StateWrite,
+};
+
+/// The SLO state, without IO: testable on a manual clock.
+pub struct EngineState {
+    pub(super) cfg: Arc<Config>,
+    pub(super) slos: HashMap<String, ServiceSlo>,
+    pub(super) pending: HashMap<(Arc<str>, Arc<str>, i64), Counts>,
+    pub(super) incidents: HashMap<String, ServiceIncidents>,
+    pub(super) mttx: MttxStats,
+    /// Latest (availability SLI, budget remaining) per service, for event context.
+    pub(super) latest: HashMap<String, (Option<f64>, f64)>,
+    /// The ledger of cumulative figures (incidents opened, MTTx sums and
+    /// counts, targets met / missed): restored from the store and only ever
+    /// added to, so they are real counters across restarts and pruning. It
+    /// decides which entries a change makes, so it runs ahead of the store.
+    pub(super) totals: Totals,
+    /// The cumulative figures readers see: those restored plus the entries
+    /// of every write the store has taken ([`Self::stored`]).
+    pub(super) visible: std::collections::BTreeMap<(String, String), Cumulative>,
+    /// Entries made by time alone (a response target passing) or found
+    /// owed at start, with no incident change to carry them: written as
+    /// their own incident writes; see [`Self::take_entry_writes`].
+    pub(super) entry_writes: Vec<IncidentWrite>,
+    /// Service states that changed and are not yet part of a write, in order.
+    pub(super) state_changes: Vec<(String, ServiceState)>,
+}
+
+/// One write for the store, in one transaction: an incident change with its
+/// outbox rows, and/or the service's changed machine state.
+#[derive(Debug, Clone)]
+pub struct IncidentWrite {
+    pub incident: Option<Incident>,
+    pub events: Vec<OutboxInsert>,
+    /// The cumulative-total entries the change made (written with it).
+    pub entries: Vec<Entry>,
+    /// Only `entries` (and the incident's record of them) are written, not
+    /// the incident: entries made by time alone, for an incident as stored.
+    pub entries_only: bool,
+    /// The service's [`ServiceState`] when it changed with this write.
+    pub service_state: Option<(String, ServiceState)>,
+    /// The change opened the incident (counts toward `incidents_total` once stored).
+    pub opened: bool,
+}
+
+impl IncidentWrite {
+    /// The store's form of this write.
+    pub fn to_store(&self) -> Result<StateWrite, serde_json::Error> {
+        let incident = match &self.incident {
+            Some(i) => Some(IncidentRow {
+                id: i.id.clone(),
+                service: i.service.clone(),
+                state: i.state.as_str().to_string(),
+                opened_at: i.opened_at.as_second(),
+                body_json: i.to_json()?,
+            }),
+            None => None,
+        };
+        let service_state = match &self.service_state {
+            Some((service, st)) => Some(ServiceStateRow {
+                service: service.clone(),
+                body_json: if st.is_empty() {
+                    None
+                } else {
+                    Some(st.to_json()?)
+                },
+            }),
+            None => None,
+        };
+        Ok(StateWrite {
+            incident,
+            events: self.events.clone(),
+            entries: self.entries.clone(),
+            entries_only: self.entries_only,
+            service_state,
+        })
+    }
+}
+
+impl EngineState {
+    pub fn new(cfg: Arc<Config>) -> Self {
+        let slos = cfg
+            .services
+            .iter()
+            .filter_map(|s| {
+                s.slo.as_ref().map(|slo| {
+                    let schedule = Schedule::of(s, &cfg.maintenance);
+                    (s.name.clone(), ServiceSlo::new(slo, schedule))
+                })
+            })
+            .collect();
+        let incidents = cfg
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), ServiceIncidents::from_config(s, None, 0)))
+            .collect();
+        let mttx = MttxStats::new(cfg.response_targets.clone());
+        Self {
+            cfg,
+            slos,
+            pending: HashMap::new(),
+            incidents,
+            mttx,
+            latest: HashMap::new(),
+            totals: Totals::default(),
+            visible: std::collections::BTreeMap::new(),
+            entry_writes: Vec::new(),
+            state_changes: Vec::new(),
+        }
+    }
+
+    /// Restore incidents loaded from the store. Open ones go back into their
+    /// service's state machine; all of them feed MTTx.
+    pub fn restore_incidents(&mut self, incidents: Vec<Incident>) {
+        let mut per_service: HashMap<&str, (Option<Incident>, u64)> = HashMap::new();
+        for inc in &incidents {
+            let e = per_service.entry(inc.service.as_str()).or_default();
+            e.1 += 1;
+            if inc.state == State::Open {
+                e.0 = Some(inc.clone());
+            }
+        }
+        for svc in &self.cfg.services {
+            let (open, count) = per_service.remove(svc.name.as_str()).unwrap_or_default();
+            self.incidents.insert(
+                svc.name.clone(),
+                ServiceIncidents::from_config(svc, open, count),
+            );
+        }
+        self.mttx = MttxStats::rebuild(self.cfg.response_targets.clone(), incidents);
+    }
+
+    /// Restore the cumulative totals (and which entries each loaded incident
+    /// made) read from the store. Call before [`Self::restore_incidents`]'s
+    /// incidents are evaluated, so nothing they made is made again.
+    pub fn restore_totals(&mut self, totals: Totals) {
+        self.visible = totals.by_key().clone();
+        self.totals = totals;
+    }
+
+    /// Make the entries owed by incidents that are not kept in memory
+    /// (stored before the totals existed, outside the MTTx window) at `now`.
+    /// Their writes join [`Self::take_entry_writes`].
+    pub fn enter_stored(&mut self, incidents: &[Incident], now: Timestamp) {
+        for inc in incidents {
+            self.enter_owed(inc, now);
+        }
+    }
+
+    /// Makes what `inc` owes at `now` and queues a write for it if anything.
+    fn enter_owed(&mut self, inc: &Incident, now: Timestamp) {
+        let entries = self.totals.account(inc, &self.cfg.response_targets, now);
+        if !entries.is_empty() {
+            self.entry_writes.push(IncidentWrite {
+                incident: Some(inc.clone()),
+                events: Vec::new(),
+                entries,
+                // `inc` is the stored version, which a change still queued
+                // may have overtaken: write the entries, not the body.
+                entries_only: true,
+                service_state: None,
+                opened: false,
+            });
+        }
+    }
+
+    /// Writes of entries that no incident change carries (see
+    /// [`Self::entry_writes`]); the caller persists them like changes.
+    pub fn take_entry_writes(&mut self) -> Vec<IncidentWrite> {
+        std::mem::take(&mut self.entry_writes)
+    }
+
+    /// Make the cumulative entries of changes, in order, so each change
+    /// carries what it made to the store.
+    fn note(&mut self, changes: &mut [Change], now: Timestamp) {
+        for c in changes {
+            c.entries = self
+                .totals
+                .account(&c.incident, &self.cfg.response_targets, now);
+        }
+    }
+
+    /// Restore the service states loaded from the store (`(service, JSON)`).
+    /// A state for a service no longer configured is forgotten (its row
+    /// deleted with the next write); one that no longer applies (burn-rate
+    /// alerts now off) is dropped the same way.
+    pub fn restore_service_states(&mut self, rows: Vec<(String, String)>) {
+        for (service, body) in rows {
+            let st = match ServiceState::from_json(&body) {
+                Ok(st) => st,
+                Err(e) => {
+                    tracing::error!(service = %service, error = %e, "stored service state is unreadable; ignored");
+                    continue;
+                }
+            };
+            match self.incidents.get_mut(&service) {
+                Some(m) => {
+                    m.restore_state(st);
+                    self.note_state(&service);
+                }
+                None => self.state_changes.push((service, ServiceState::default())),
+            }
+        }
+    }
+
+    /// Queue `service`'s machine state if it changed (see [`Self::writes`]).
+    fn note_state(&mut self, service: &str) {
+        if let Some(st) = self
+            .incidents
+            .get_mut(service)
+            .and_then(|m| m.take_state_change())
+        {
+            self.state_changes.push((service.to_string(), st));
+        }
+    }
+
+    /// A write has been stored: from now on readers may see it. Feeds MTTx
+    /// (and so the snapshot's incident list) and the cumulative figures.
+    pub fn stored(&mut self, w: &IncidentWrite) {
+        for e in &w.entries {
+            self.visible
+                .entry((e.service.clone(), e.severity.clone()))
+                .or_default()
+                .add(e.figure, 1, e.micros);
+        }
+        if let Some(inc) = &w.incident
+            && !w.entries_only
+        {
+            self.mttx.upsert(inc);
+        }
+    }
+
+    /// Stored open incidents of services that are not configured (removed
+    /// while the daemon was stopped). Nothing could ever resolve them.
+    pub fn orphaned_open(&self) -> Vec<Incident> {
+        self.mttx
+            .incidents()
+            .filter(|i| i.state == State::Open && !self.incidents.contains_key(&i.service))
+            .cloned()
+            .collect()
+    }
+
+    /// Resolve an orphaned open incident (see [`Self::orphaned_open`]) and
+    /// announce it to `notifiers` (those told about it before).
+    pub fn close_orphan(
+        &mut self,
+        now: Timestamp,
+        incident: Incident,
+        notifiers: &[String],
+    ) -> Option<IncidentWrite> {
+        let policy = crate::config::IncidentPolicy {
+            open_after: 1,
+            resolve_after: 1,
+            burn_rate_alerts: false,
+            severity: incident.severity.clone(),
+            notify: notifiers.to_vec(),
+        };
+        let service = incident.service.clone();
+        let mut m = ServiceIncidents::new(&service, &policy, Some(incident), 0);
+        let mut changes = [m.close_removed(now)?];
+        self.note(&mut changes, now);
+        let [c] = changes;
+        Some(self.write_with(&c, notifiers, false, now))
+    }
+
+    /// Restore persisted buckets (rows of services without an SLO are ignored).
+    pub fn restore(&mut self, rows: &[ServiceBucket]) {
+        for r in rows {
+            if let Some(s) = self.slos.get_mut(&*r.service) {
+                s.add_bucket(r.resolution, r.start, r.counts);
+            }
+        }
+    }
+
+    /// Account one finished run: SLO counts and the incident state machine.
+    /// Returns whether the run was valid (not in maintenance) and the
+    /// incident changes it caused.
+    pub fn on_run(&mut self, run: &RunRecord) -> (bool, Vec<Change>) {
+        let maintenance = in_maintenance(&self.cfg, &run.service, run.at);
+        let mut changes = match self.incidents.get_mut(&*run.service) {
+            Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
+            None => Vec::new(),
+        };
+        self.note(&mut changes, run.at);
+        if maintenance {
+            return (false, changes);
+        }
+        let threshold = self
+            .slos
+            .get(&*run.service)
+            .and_then(|s| s.slo().latency)
+            .map(|l| l.threshold);
+        let latency_good = run.good && threshold.is_none_or(|t| run.latency <= t);
+        if let Some(s) = self.slos.get_mut(&*run.service) {
+            s.record(run.at, run.good, latency_good);
+        }
+        let minute = slo::bucket_start(Resolution::Minute, run.at);
+        let c = self
+            .pending
+            .entry((Arc::clone(&run.service), Arc::clone(&run.check), minute))
+            .or_default();
+        c.valid += 1;
+        c.good += u64::from(run.good);
+        c.latency_good += u64::from(latency_good);
+        (true, changes)
+    }
+
+    /// Evaluate burn-rate alerts of every service at `now` (services with an
+    /// SLO and `burn_rate_alerts: true`) and return the snapshot and changes.
+    pub fn evaluate(&mut self, now: Timestamp) -> (Snapshot, Vec<Change>) {
+        let mut changes = Vec::new();
+        let cfg = Arc::clone(&self.cfg);
+        let mut services = Vec::with_capacity(cfg.services.len());
+        for svc in &cfg.services {
+            let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
+            let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
+            let maintenance = in_maintenance(&cfg, &svc.name, now);
+            if let Some(f) = &figures {
+                self.latest.insert(
+                    svc.name.clone(),
+                    (
+                        f.availability.sli,
+                        f.availability.error_budget_remaining_ratio,
+                    ),
+                );
+                if svc.incident.burn_rate_alerts
+                    && let Some(m) = self.incidents.get_mut(&svc.name)
+                {
+                    let page = alerts
+                        .page
+                        .then(|| alert_text(f, "page", &[("1h", "5m"), ("6h", "30m")]));
+                    let ticket = alerts
+                        .ticket
+                        .then(|| alert_text(f, "ticket", &[("1d", "2h"), ("3d", "6h")]));
+                    changes.extend(m.on_alerts(
+                        now,
+                        page.as_deref(),
+                        ticket.as_deref(),
+                        maintenance,
+                    ));
+                    self.note_state(&svc.name);
+                }
+            }
+            services.push(ServiceView {
+                name: svc.name.clone(),
+                open_incident: None,
+                figures,
+                alerts,
+                in_maintenance: maintenance,
+            });
+        }
+        self.note(&mut changes, now);
+        // Response targets pass with time alone: make those verdicts now.
+        // (`account` allocates only for an entry it makes.)
+        let incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
+        for inc in &incidents {
+            self.enter_owed(inc, now);
+        }
+        let mut snap = Snapshot {
+            at: Some(now),
+            services,
+            ..Snapshot::default()
+        };
+        self.fill_incidents(&mut snap, now);
+        (snap, changes)
+    }
+}
+
+impl EngineState {
+    /// Acknowledge incident `id`. Returns the incident after the call and the
+    /// change to persist (none when it was already acknowledged).
+    pub fn ack(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<(Incident, Option<Change>), IncidentError> {
+        let m = self.machine_for(id)?;
+        match m.ack(now, id, by, note)? {
+            Ack::Changed(c) => {
+                let mut changes = [c];
+                self.note(&mut changes, now);
+                let [c] = changes;
+                Ok((c.incident.clone(), Some(c)))
+            }
+            Ack::AlreadyAcked(inc) => Ok((inc, None)),
+        }
+    }
+
+    /// Resolve incident `id` by hand. A burn alert that still fires is held
+    /// (see [`ServiceIncidents`]); the hold is written with the resolve.
+    pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
+        let m = self.machine_for(id)?;
+        let mut changes = [m.resolve(now, id, by)?];
+        self.note(&mut changes, now);
+        let [c] = changes;
+        let service = c.incident.service.clone();
+        self.note_state(&service);
+        Ok(c)
+    }
+
+    /// The state machine holding `id`: the service whose open incident it is;
+    /// a known but resolved incident is a conflict; anything else not found.
+    fn machine_for(&mut self, id: &str) -> Result<&mut ServiceIncidents, IncidentError> {
+        let service = self
+            .incidents
+            .iter()
+            .find(|(_, m)| m.open_incident().is_some_and(|i| i.id == id))
+            .map(|(s, _)| s.clone());
+        match service {
+            Some(s) => self
+                .incidents
+                .get_mut(&s)
+                .ok_or_else(|| IncidentError::NotFound { id: id.to_string() }),
+            None if self.mttx.incidents().any(|i| i.id == id) => {
+                Err(IncidentError::Conflict { id: id.to_string() })
+            }
+            None => Err(IncidentError::NotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Turn changes into the writes that persist them, in order, each with
+    /// its outbox rows; a service state that changed meanwhile joins the last
+    /// write of its service (one transaction with, e.g., the manual resolve
+    /// that caused it), or gets a write of its own.
+    pub fn writes(&mut self, changes: Vec<Change>, now: Timestamp) -> Vec<IncidentWrite> {
+        let mut out: Vec<IncidentWrite> = changes.iter().map(|c| self.write_for(c, now)).collect();
+        // Only a service's latest state matters; one write each.
+        let mut latest: Vec<(String, ServiceState)> = Vec::new();
+        for (service, st) in std::mem::take(&mut self.state_changes) {
+            latest.retain(|(s, _)| *s != service);
+            latest.push((service, st));
+        }
+        for (service, st) in latest {
+            let last = out.iter_mut().rev().find(|w| {
+                w.service_state.is_none()
+                    && w.incident.as_ref().is_some_and(|i| i.service == service)
+            });
+            match last {
+                Some(w) => w.service_state = Some((service, st)),
+                None => out.push(IncidentWrite {
+                    incident: None,
+                    events: Vec::new(),
+                    entries: Vec::new(),
+                    entries_only: false,
+                    service_state: Some((service, st)),
+                    opened: false,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Turn a change into the write that persists it with its outbox rows.
+    pub fn write_for(&self, change: &Change, now: Timestamp) -> IncidentWrite {
+        let svc = self
+            .cfg
+            .services
+            .iter()
+            .find(|s| s.name == change.incident.service);
+        let notify = svc.map(|s| s.incident.notify.clone()).unwrap_or_default();
+        let has_slo = svc.is_some_and(|s| s.slo.is_some());
+        self.write_with(change, &notify, has_slo, now)
+    }
+
+    /// [`Self::write_for`] with the notifiers given.
+    fn write_with(
+        &self,
+        change: &Change,
+        notify: &[String],
+        has_slo: bool,
+        now: Timestamp,
+    ) -> IncidentWrite {
+        let (sli, budget) = self
+            .latest
+            .get(&change.incident.service)
+            .copied()
+            .unwrap_or((None, 1.0));
+        let ctx = EventContext {
+            availability_ratio: sli,
+            error_budget_remaining_ratio: has_slo.then_some(budget),
+            api_base: format!("http://{}", self.cfg.server.listen),
+        };
+        let events = match crate::notify::outbox_inserts(change, notify, &ctx, now) {
+            Ok(e) => e,
+            Err(e) => {
+                // Only JSON encoding can fail here; the incident is still saved.
+                tracing::error!(error = %e, incident = %change.incident.id, "building outbox events failed");
+                Vec::new()
+            }
+        };
+        IncidentWrite {
+            incident: Some(change.incident.clone()),
+            events,
+            entries: change.entries.clone(),
+            entries_only: false,
+            service_state: None,
+            opened: change.kind == ChangeKind::Opened,
+        }
+    }
+
+    /// Deltas to persist; the caller hands them back with [`Self::requeue`] if the write fails.
+    pub fn take_pending(&mut self) -> Vec<BucketDelta> {
+        self.pending
+            .drain()
+            .map(|((service, check, at_minute), counts)| BucketDelta {
+                service: service.to_string(),
+                check: check.to_string(),
+                at_minute,
+                counts,
+            })
+            .collect()
+    }
+
+    pub fn requeue(&mut self, deltas: Vec<BucketDelta>) {
+        for d in deltas {
+            let c = self
+                .pending
+                .entry((
+                    Arc::from(d.service.as_str()),
+                    Arc::from(d.check.as_str()),
+                    d.at_minute,
+                ))
+                .or_default();
+            c.valid += d.counts.valid;
+            c.good += d.counts.good;
+            c.latency_good += d.counts.latency_good;
+        }
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Adopt a reloaded config. Services whose SLO definition changed need
+    /// their history re-read: returns their names (the caller reloads from
+    /// the store), and the writes of the incident changes the new config
+    /// causes:
+    /// - a removed service's open incident is resolved, saying why, and
+    ///   announced to the notifiers the service had;
+    /// - burn-rate alerts turned off (or the SLO removed) forget the alert
+    ///   state and hold, so an incident held open only by an alert resolves
+    ///   by check recovery (at once when no check it involved is failing);
+    /// - a removed check no longer holds an incident open;
+    /// - an open incident keeps its severity; a new `severity` applies to
+    ///   incidents opened afterwards and to escalation, which never lowers.
+    pub fn reconfigure(
+        &mut self,
+        now: Timestamp,
+        cfg: Arc<Config>,
+    ) -> (Vec<String>, Vec<IncidentWrite>) {
+        let mut rebuild = Vec::new();
+        let mut slos = HashMap::new();
+        for svc in &cfg.services {
+            let Some(new) = svc.slo.as_ref() else {
+                continue;
+            };
+            // Checks, intervals and maintenance may have changed even when
+            // the SLO did not: expected runs always follow the new config.
+            let schedule = Schedule::of(svc, &cfg.maintenance);
+            match self.slos.remove(&svc.name) {
+                Some(mut old) if old.slo() == new => {
+                    old.set_schedule(schedule);
+                    slos.insert(svc.name.clone(), old);
+                }
+                _ => {
+                    slos.insert(svc.name.clone(), ServiceSlo::new(new, schedule));
+                    rebuild.push(svc.name.clone());
+                }
+            }
+        }
+        self.slos = slos;
+        // Removed services first, while the old config still names their
+        // notifiers.
+        let mut removed = Vec::new();
+        let kept: std::collections::HashSet<&str> =
+            cfg.services.iter().map(|s| s.name.as_str()).collect();
+        let gone: Vec<String> = self
+            .incidents
+            .keys()
+            .filter(|k| !kept.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            let Some(mut m) = self.incidents.remove(&name) else {
+                continue;
+            };
+            if let Some(c) = m.close_removed(now) {
+                removed.push(c);
+            }
+            m.set_alerts_enabled(false);
+            if let Some(st) = m.take_state_change() {
+                self.state_changes.push((name, st));
+            }
+        }
+        self.note(&mut removed, now);
+        let mut writes = self.writes(removed, now);
+        let mut incidents = HashMap::new();
+        let mut changes = Vec::new();
+        for svc in &cfg.services {
+            let m = match self.incidents.remove(&svc.name) {
+                Some(mut m) => {
+                    changes.extend(m.reconfigure(now, svc, in_maintenance(&cfg, &svc.name, now)));
+                    m
+                }
+                None => ServiceIncidents::from_config(svc, None, 0),
+            };
+            incidents.insert(svc.name.clone(), m);
+        }
+        self.incidents = incidents;
+        self.mttx.set_targets(cfg.response_targets.clone());
+        self.cfg = cfg;
+        let names: Vec<String> = self.incidents.keys().cloned().collect();
+        for n in names {
+            self.note_state(&n);
+        }
+        // The new targets are in force from now: verdicts these changes make
+        // use them.
+        self.note(&mut changes, now);
+        writes.extend(self.writes(changes, now));
+        (rebuild, writes)
+    }
+
+    /// Re-read history for `services` from `rows` (after a reconfigure).
+    pub fn restore_only(&mut self, services: &[String], rows: &[ServiceBucket]) {
+        for r in rows {
+            if services.iter().any(|s| **s == *r.service)
+                && let Some(s) = self.slos.get_mut(&*r.service)
+            {
+                s.add_bucket(r.resolution, r.start, r.counts);
+            }
+        }
+    }
+}
+
+/// The reason text of a firing burn-rate alert, e.g.
+/// "availability burn rate 1h 15.20 and 5m 18.00 over 14.4 (page)".
+fn alert_text(f: &Figures, level: &str, pairs: &[(&str, &str)]) -> String {
+    let rules = slo::burn_alert_rules(f.window);
+    let mut parts = Vec::new();
+    for (long, short) in pairs {
+        let factor = rules
+            .iter()
+            .find(|r| r.long == *long && r.short == *short)
+            .map(|r| r.factor);
+        let (Some(l), Some(sh), Some(fa)) = (
+            f.availability.burn_rate(long),
+            f.availability.burn_rate(short),
+            factor,
+        ) else {
+            continue;
+        };
+        if l > fa && sh > fa {
+            parts.push(format!(
+                "burn rate {long} {l:.2} and {short} {sh:.2} over {fa:.1}"
+            ));
+        }
+    }
+    format!("availability {} ({level})", parts.join("; "))
+}
