@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::config::{self, Config, ResponseTarget, Slo, SloWindow};
 use crate::incident::totals::Tally;
 use crate::incident::{Attainment, Cumulative, Incident, MttxStats, Stage, State, Summary, Totals};
-use crate::slo::{Counts, Figures, Schedule, ServiceSlo, SloFigures};
+use crate::slo::{self, Counts, Figures, Schedule, ServiceSlo, SloFigures, Window};
 use crate::store::{BucketRow, ReadOnlyStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +40,6 @@ pub enum ReportError {
     Json(#[from] serde_json::Error),
 }
 
-/// The window used to count runs of a service that has no SLO.
-const DEFAULT_WINDOW: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
-/// The longest burn window: hour buckets are always loaded at least this far back.
-const LONGEST_BURN: i64 = 3 * 86_400;
-/// The longest calendar month.
-const LONGEST_MONTH: i64 = 31 * 86_400;
 /// One bucket of margin on each load bound, so alignment never cuts a bucket.
 const HOUR: i64 = 3600;
 
@@ -63,15 +57,9 @@ pub fn run(
     let longest = cfg
         .services
         .iter()
-        .map(|s| {
-            window
-                .or(s.slo.as_ref().map(|slo| slo.window))
-                .unwrap_or(DEFAULT_WINDOW)
-        })
-        .map(window_span)
-        .max()
-        .unwrap_or(0)
-        .max(LONGEST_BURN);
+        .map(|s| report_window(s.slo.as_ref(), window).span())
+        .fold(slo::LONGEST_BURN_WINDOW, Duration::max);
+    let longest = i64::try_from(longest.as_secs()).unwrap_or(i64::MAX);
     let minute_span = i64::try_from(cfg.storage.minute_retention.as_secs()).unwrap_or(i64::MAX);
     let rows = store.load_buckets(
         now_s.saturating_sub(minute_span).saturating_sub(HOUR),
@@ -90,9 +78,10 @@ pub fn run(
     let earliest = cfg
         .services
         .iter()
-        .map(|s| incident_window_start(s.slo.as_ref(), window, now))
+        .map(|s| report_window(s.slo.as_ref(), window).start(now))
         .min()
-        .unwrap_or(now_s);
+        .unwrap_or(now)
+        .as_second();
     let (incidents, unreadable) = parse_incidents(store.load_incidents(earliest)?);
     let totals = Totals::restore(
         store
@@ -115,7 +104,7 @@ pub fn run(
         });
         let counting = slo.clone().unwrap_or(Slo {
             objective: 0.999,
-            window: window.unwrap_or(DEFAULT_WINDOW),
+            window: window.unwrap_or(Window::DEFAULT.into()),
             latency: None,
         });
         let service_rows = by_service.get(service.name.as_str()).map_or(&[][..], |v| v);
@@ -152,7 +141,7 @@ pub fn run(
                 }
             })
             .collect();
-        let since = window_start(counting.window, now);
+        let since = Window::from(counting.window).start(now);
         let of_service = incidents.iter().filter(|i| i.service == service.name);
         doc.services.push(ServiceDoc {
             service: service.name.clone(),
@@ -192,32 +181,10 @@ fn replay<'a>(
     s
 }
 
-/// How far back a window can reach, in seconds.
-fn window_span(w: SloWindow) -> i64 {
-    match w {
-        SloWindow::Rolling(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        SloWindow::Month => LONGEST_MONTH,
-    }
-}
-
-/// Where window `w` starts at `now`, unix seconds (the UTC month's start for `month`).
-fn window_start(w: SloWindow, now: Timestamp) -> i64 {
-    match w {
-        SloWindow::Rolling(_) => now.as_second().saturating_sub(window_span(w)),
-        SloWindow::Month => {
-            let dt = jiff::tz::TimeZone::UTC.to_datetime(now);
-            dt.first_of_month()
-                .start_of_day()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map_or(now.as_second(), |z| z.timestamp().as_second())
-        }
-    }
-}
-
-/// Where the incident window of a service starts: its report window's start.
-fn incident_window_start(slo: Option<&Slo>, window: Option<SloWindow>, now: Timestamp) -> i64 {
-    let w = window.or(slo.map(|s| s.window)).unwrap_or(DEFAULT_WINDOW);
-    window_start(w, now)
+/// The window a service is reported over: `--window` when given, else its
+/// SLO's, else [`Window::DEFAULT`].
+fn report_window(slo: Option<&Slo>, window: Option<SloWindow>) -> Window {
+    window.map_or_else(|| Window::of(slo), Window::from)
 }
 
 /// Decodes stored incident bodies. A body this version cannot read (written
@@ -245,14 +212,14 @@ fn incidents_doc<'a>(
     service: &str,
     targets: &BTreeMap<String, ResponseTarget>,
     incidents: impl Iterator<Item = &'a Incident>,
-    since: i64,
+    since: Timestamp,
     now: Timestamp,
 ) -> IncidentsDoc {
     let all: Vec<&Incident> = incidents.collect();
     let in_window: Vec<&Incident> = all
         .iter()
         .copied()
-        .filter(|i| i.opened_at.as_second() >= since)
+        .filter(|i| i.opened_at >= since)
         .collect();
     let open: Vec<&Incident> = all
         .iter()

@@ -25,6 +25,16 @@ pub struct Config {
     pub metrics: Metrics,
 }
 
+impl Config {
+    /// Whether `service` is inside one of its maintenance windows at `at`
+    /// (start included, end excluded).
+    pub fn in_maintenance(&self, service: &str, at: jiff::Timestamp) -> bool {
+        self.maintenance
+            .iter()
+            .any(|m| m.start <= at && at < m.end && m.services.iter().any(|s| s == service))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metrics {
     /// Export the `le` buckets of `sentinel_check_duration_seconds` (11 series

@@ -40,8 +40,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::config::{Config, SloWindow};
-use crate::slo;
+use crate::config::Config;
+use crate::slo::{self, Window};
 
 #[cfg(test)]
 mod counter_tests;
@@ -129,65 +129,34 @@ impl EngineStats {
     }
 }
 
-/// How far back incidents are loaded and kept for MTTx: the longest SLO
-/// window (SPEC: "all incidents in the SLO window"), at least 30 days.
+/// How far back incidents are loaded and kept for MTTx: the longest window
+/// of any service (MTTx counts all incidents opened in the service's SLO
+/// window; [`Window::DEFAULT`] for a service without one).
 pub fn incident_window(cfg: &Config) -> Duration {
     cfg.services
         .iter()
-        .filter_map(|s| s.slo.as_ref())
-        .map(|s| match s.window {
-            SloWindow::Rolling(d) => d,
-            SloWindow::Month => Duration::from_secs(31 * 86_400),
-        })
-        .max()
-        .unwrap_or(Duration::ZERO)
-        .max(Duration::from_secs(30 * 86_400))
-}
-
-/// Whether `service` is inside a maintenance window at `at`.
-pub fn in_maintenance(cfg: &Config, service: &str, at: Timestamp) -> bool {
-    cfg.maintenance
-        .iter()
-        .any(|m| m.start <= at && at < m.end && m.services.iter().any(|s| s == service))
-}
-
-/// Start of `window` at `now`: `now − d` for a rolling window, the first of
-/// the month 00:00 UTC for `month`.
-pub fn window_start(window: SloWindow, now: Timestamp) -> Timestamp {
-    match window {
-        SloWindow::Rolling(d) => {
-            let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
-            now.checked_sub(d).unwrap_or(Timestamp::MIN)
-        }
-        SloWindow::Month => {
-            let dt = jiff::tz::TimeZone::UTC.to_datetime(now);
-            dt.first_of_month()
-                .start_of_day()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map_or(now, |z| z.timestamp())
-        }
-    }
+        .map(|s| Window::of(s.slo.as_ref()).span())
+        .fold(Window::DEFAULT.span(), Duration::max)
 }
 
 /// How far back (unix seconds) minute and hour buckets must be loaded at `now`
-/// to rebuild every service's SLO state.
+/// to rebuild every service's SLO state: the minute ring's span, and the
+/// longest SLO window but at least the longest burn window; one hour of
+/// margin on each so alignment never cuts a bucket.
 pub fn load_bounds(cfg: &Config, now: Timestamp) -> (i64, i64) {
     const HOUR: i64 = 3600;
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     let now_s = now.as_second();
     let longest = cfg
         .services
         .iter()
         .filter_map(|s| s.slo.as_ref())
-        .map(|s| match s.window {
-            SloWindow::Rolling(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            SloWindow::Month => 31 * 86_400,
-        })
-        .max()
-        .unwrap_or(0)
-        .max(3 * 86_400);
-    let minutes = i64::try_from(slo::MINUTE_RING_SPAN.as_secs()).unwrap_or(6 * HOUR);
+        .map(|s| Window::from(s.window).span())
+        .fold(slo::LONGEST_BURN_WINDOW, Duration::max);
     (
-        now_s.saturating_sub(minutes).saturating_sub(HOUR),
-        now_s.saturating_sub(longest).saturating_sub(HOUR),
+        now_s
+            .saturating_sub(secs(slo::MINUTE_RING_SPAN))
+            .saturating_sub(HOUR),
+        now_s.saturating_sub(secs(longest)).saturating_sub(HOUR),
     )
 }

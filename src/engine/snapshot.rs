@@ -2,14 +2,12 @@
 //! part is derived from what the store holds.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{EngineState, window_start};
-use crate::config::SloWindow;
+use super::EngineState;
 use crate::incident::{Attainment, Cumulative, Incident, MttxStats, Stage, StageSummary, State};
-use crate::slo::{AlertState, Figures};
+use crate::slo::{AlertState, Figures, Window};
 
 /// What the engine publishes for readers.
 #[derive(Debug, Clone, Default)]
@@ -70,8 +68,8 @@ impl EngineState {
         snap.incidents = incidents;
     }
 
-    /// MTTx figures per service over *that service's* SLO window (SPEC §3:
-    /// "all incidents in the SLO window"; 30d for a service without an SLO),
+    /// MTTx figures per service over all incidents opened in *that
+    /// service's* window ([`Window::of`]: its SLO window, 30d without one),
     /// the same rule `sentinel report` uses. Open incidents count as open
     /// whatever their age.
     #[allow(clippy::type_complexity)]
@@ -94,13 +92,7 @@ impl EngineState {
             let Some(list) = by_service.get(svc.name.as_str()) else {
                 continue;
             };
-            let window = svc
-                .slo
-                .as_ref()
-                .map_or(SloWindow::Rolling(Duration::from_secs(30 * 86_400)), |s| {
-                    s.window
-                });
-            let start = window_start(window, now);
+            let start = Window::of(svc.slo.as_ref()).start(now);
             let in_window = list
                 .iter()
                 .filter(|i| i.opened_at >= start)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{RunRecord, ServiceView, Snapshot, in_maintenance};
+use super::{RunRecord, ServiceView, Snapshot};
 use crate::config::Config;
 use crate::incident::{
     Ack, Change, ChangeKind, Cumulative, Entry, Incident, IncidentError, MttxStats,
@@ -294,7 +294,7 @@ impl EngineState {
     /// Returns whether the run was valid (not in maintenance) and the
     /// incident changes it caused.
     pub fn on_run(&mut self, run: &RunRecord) -> (bool, Vec<Change>) {
-        let maintenance = in_maintenance(&self.cfg, &run.service, run.at);
+        let maintenance = self.cfg.in_maintenance(&run.service, run.at);
         let mut changes = match self.incidents.get_mut(&*run.service) {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
@@ -332,7 +332,7 @@ impl EngineState {
         for svc in &cfg.services {
             let figures = self.slos.get(&svc.name).map(|s| s.figures(now));
             let alerts = figures.as_ref().map(slo::burn_alerts).unwrap_or_default();
-            let maintenance = in_maintenance(&cfg, &svc.name, now);
+            let maintenance = cfg.in_maintenance(&svc.name, now);
             if let Some(f) = &figures {
                 self.latest.insert(
                     svc.name.clone(),
@@ -619,7 +619,7 @@ impl EngineState {
         for svc in &cfg.services {
             let m = match self.incidents.remove(&svc.name) {
                 Some(mut m) => {
-                    changes.extend(m.reconfigure(now, svc, in_maintenance(&cfg, &svc.name, now)));
+                    changes.extend(m.reconfigure(now, svc, cfg.in_maintenance(&svc.name, now)));
                     m
                 }
                 None => ServiceIncidents::from_config(svc, None, 0),

@@ -71,15 +71,17 @@
 
 mod ring;
 mod schedule;
+mod window;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use crate::config::{Slo, SloWindow};
 use ring::Ring;
 pub use schedule::Schedule;
+pub use window::{Window, window_seconds};
+use window::{month_of, unix_floor};
 
 /// The burn-rate windows, shortest first. Labels are metric label values.
 pub const BURN_WINDOWS: [(&str, Duration); 7] = [
@@ -95,11 +97,12 @@ pub const BURN_WINDOWS: [(&str, Duration); 7] = [
 /// Windows up to this long are answered from minute buckets; longer ones from hour buckets.
 pub const MINUTE_RING_SPAN: Duration = Duration::from_secs(6 * 3600);
 
-/// How far back the hour ring always reaches: the longest burn window.
-const MIN_HOUR_RING_SPAN: Duration = Duration::from_secs(3 * 86_400);
+/// The longest burn window (`3d`): the hour ring always reaches this far
+/// back, and so does every load of hour buckets.
+pub const LONGEST_BURN_WINDOW: Duration = Duration::from_secs(3 * 86_400);
 
-/// Hour buckets needed for a calendar month: the longest month, 31 days.
-const MONTH_HOURS: usize = 31 * 24;
+/// Hour buckets needed for a calendar month: the longest month.
+const MONTH_HOURS: usize = (Window::LONGEST_MONTH.as_secs() / 3600) as usize;
 
 /// Thirty days: what a `month` window counts as when scaling alert thresholds.
 const ALERT_MONTH: Duration = Duration::from_secs(30 * 86_400);
@@ -149,56 +152,10 @@ impl Resolution {
     }
 }
 
-/// Unix seconds of `at`, floored (also for instants before 1970 with a fraction).
-fn unix_floor(at: Timestamp) -> i64 {
-    let s = at.as_second();
-    if at.subsec_nanosecond() < 0 { s - 1 } else { s }
-}
-
 /// Start (unix seconds) of the bucket at `res` that contains `at`.
 pub fn bucket_start(res: Resolution, at: Timestamp) -> i64 {
     let r = res.seconds();
     unix_floor(at).div_euclid(r) * r
-}
-
-/// A window to count over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    /// The last `d`, aligned to buckets (see the module doc).
-    Rolling(Duration),
-    /// The current calendar month, UTC.
-    Month,
-}
-
-impl From<SloWindow> for Window {
-    fn from(w: SloWindow) -> Self {
-        match w {
-            SloWindow::Rolling(d) => Window::Rolling(d),
-            SloWindow::Month => Window::Month,
-        }
-    }
-}
-
-/// Unix seconds at the start of the UTC calendar month containing `now`, and
-/// that month's length in days. UTC has no DST, so plain arithmetic is exact.
-fn month_of(now: Timestamp) -> (i64, i64) {
-    let dt = TimeZone::UTC.to_datetime(now);
-    let into_month = (i64::from(dt.day()) - 1) * 86_400
-        + i64::from(dt.hour()) * 3600
-        + i64::from(dt.minute()) * 60
-        + i64::from(dt.second());
-    (
-        unix_floor(now) - into_month,
-        i64::from(dt.date().days_in_month()),
-    )
-}
-
-/// Length of `window` at `now` in seconds (the month's real length for `Month`).
-pub fn window_seconds(window: Window, now: Timestamp) -> f64 {
-    match window {
-        Window::Rolling(d) => d.as_secs_f64(),
-        Window::Month => (month_of(now).1 * 86_400) as f64,
-    }
 }
 
 /// Number of `res_secs` buckets a rolling window spans: `ceil(d / res)`, at least 1.
@@ -231,7 +188,7 @@ fn ring_lens(slo: &Slo) -> (usize, usize) {
     let hour_len = match slo.window {
         SloWindow::Month => MONTH_HOURS,
         SloWindow::Rolling(d) => {
-            usize::try_from(buckets_for(d.max(MIN_HOUR_RING_SPAN), 3600)).unwrap_or(MONTH_HOURS)
+            usize::try_from(buckets_for(d.max(LONGEST_BURN_WINDOW), 3600)).unwrap_or(MONTH_HOURS)
         }
     };
     (minute_len, hour_len)
