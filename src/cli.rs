@@ -87,7 +87,7 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
                 .build()
                 .map_err(|e| CliError::Runtime(e.into()))?;
             rt.block_on(async {
-                crate::daemon::run(config, cfg, crate::daemon::shutdown_on_signals()).await
+                crate::daemon::open_and_run(config, cfg, crate::daemon::shutdown_on_signals()).await
             })
             .map_err(CliError::Runtime)
         }

@@ -64,11 +64,24 @@ pub enum RunEvent {
 
 /// Where finished runs go. Called from the run's task; must not block for long.
 pub trait RunSink: Send + Sync + 'static {
-    fn deliver(&self, event: RunEvent);
+    /// What a check's task holds for its whole life and hands back with
+    /// every run (the daemon: the check's metrics slot), so delivering a run
+    /// needs no lookup by name.
+    type Bound: Send + Sync + 'static;
+
+    /// Called once when a check's task starts (again after a reload that
+    /// restarts it).
+    fn bind(&self, id: &CheckId) -> Self::Bound;
+
+    fn deliver(&self, bound: &Self::Bound, event: RunEvent);
 }
 
 impl<F: Fn(RunEvent) + Send + Sync + 'static> RunSink for F {
-    fn deliver(&self, event: RunEvent) {
+    type Bound = ();
+
+    fn bind(&self, _id: &CheckId) {}
+
+    fn deliver(&self, _bound: &(), event: RunEvent) {
         self(event)
     }
 }
@@ -234,6 +247,7 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
         }
         let first = next_due(self.origin, ph, interval, Instant::now());
         let check = Arc::new(check);
+        let bound = Arc::new(sink.bind(&id));
         self.tracker.spawn(async move {
             let busy = Arc::new(AtomicBool::new(false));
             let mut due = first;
@@ -243,14 +257,18 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
                     _ = tokio::time::sleep_until(due) => {}
                 }
                 if busy.swap(true, Ordering::AcqRel) {
-                    sink.deliver(RunEvent::Skipped {
-                        id: id.clone(),
-                        scheduled: due,
-                    });
+                    sink.deliver(
+                        &bound,
+                        RunEvent::Skipped {
+                            id: id.clone(),
+                            scheduled: due,
+                        },
+                    );
                 } else {
-                    let (probe, sink, permits, check, busy, id) = (
+                    let (probe, sink, bound, permits, check, busy, id) = (
                         Arc::clone(&probe),
                         Arc::clone(&sink),
+                        Arc::clone(&bound),
                         Arc::clone(&permits),
                         Arc::clone(&check),
                         Arc::clone(&busy),
@@ -264,12 +282,15 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
                         let started = Instant::now();
                         let outcome = probe.run(&check).await;
                         busy.store(false, Ordering::Release);
-                        sink.deliver(RunEvent::Finished {
-                            id,
-                            scheduled,
-                            started,
-                            outcome,
-                        });
+                        sink.deliver(
+                            &bound,
+                            RunEvent::Finished {
+                                id,
+                                scheduled,
+                                started,
+                                outcome,
+                            },
+                        );
                     });
                 }
                 // Fixed rate: the next start depends only on the grid, never
@@ -323,7 +344,9 @@ mod tests {
     #[derive(Default)]
     struct Collect(Mutex<Vec<RunEvent>>);
     impl RunSink for Collect {
-        fn deliver(&self, e: RunEvent) {
+        type Bound = ();
+        fn bind(&self, _id: &CheckId) {}
+        fn deliver(&self, _bound: &(), e: RunEvent) {
             self.0.lock().unwrap().push(e);
         }
     }

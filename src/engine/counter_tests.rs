@@ -18,8 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::parse_str;
 use crate::incident::Summary;
 use crate::incident::{Change, Incident, IncidentError, MttxStats, Stage, StageSummary};
-use crate::metrics::Expo;
-use crate::notify::worker::DeliveryStats;
+use crate::metrics::{Expo, render_incidents};
 use crate::store::{BucketDelta, Store};
 
 const CFG: &str = r#"
@@ -67,7 +66,7 @@ type Scrape = BTreeMap<String, f64>;
 
 fn render(snap: &Snapshot, cfg: &Config) -> Scrape {
     let mut out = Expo::new();
-    render_incidents(&mut out, snap, cfg, &DeliveryStats::default());
+    render_incidents(&mut out, snap, cfg);
     out.as_str()
         .lines()
         .filter(|l| !l.starts_with('#'))

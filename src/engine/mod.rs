@@ -34,8 +34,8 @@
 //!   when it does not, `/readyz` fails and an ERROR is logged (at most once a
 //!   minute) while probing continues.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -47,14 +47,12 @@ use crate::slo::{self, Window};
 mod counter_tests;
 #[cfg(test)]
 mod lifecycle_tests;
-mod render;
 mod snapshot;
 mod state;
 mod task;
 #[cfg(test)]
 mod tests;
 
-pub use render::{render_config_info, render_engine_stats, render_incidents, render_slo};
 pub use snapshot::{BTreeMapSummaries, ServiceView, Snapshot};
 pub use state::{EngineState, IncidentWrite};
 pub use task::{Command, CommandReply, EngineHandle, EngineMsg, start};
@@ -109,23 +107,23 @@ pub struct EngineStats {
     pub incident_writes_pending: AtomicU64,
     /// Set while `storage.path` does not name the file the store writes
     /// (deleted or replaced): what happened, for `/readyz` and the log.
-    pub store_file_problem: std::sync::Mutex<Option<String>>,
+    pub store_file_problem: Mutex<Option<String>>,
 }
 
 impl EngineStats {
     /// What is wrong with the state file, if anything.
     pub fn store_file_problem(&self) -> Option<String> {
-        match self.store_file_problem.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.store_file_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set_store_file_problem(&self, problem: Option<String>) {
-        match self.store_file_problem.lock() {
-            Ok(mut g) => *g = problem,
-            Err(p) => *p.into_inner() = problem,
-        }
+        *self
+            .store_file_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
     }
 }
 

@@ -3,12 +3,12 @@
 //! incident writes are persisted in order and retried, and the state file is
 //! watched.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -51,7 +51,9 @@ pub enum EngineMsg {
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<EngineMsg>,
-    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    /// The engine task publishes each snapshot whole; readers take the
+    /// latest `Arc` and never hold a lock while they read it.
+    snapshot: watch::Receiver<Arc<Snapshot>>,
     pub stats: Arc<EngineStats>,
 }
 
@@ -68,11 +70,9 @@ impl EngineHandle {
         rx.await.ok()
     }
 
+    /// The latest published snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        Arc::clone(&self.snapshot.borrow())
     }
 }
 
@@ -142,12 +142,12 @@ pub async fn start(
                 .collect::<Vec<_>>(),
         );
     }
-    let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+    let (snapshot, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(EngineStats::default());
     let handle = EngineHandle {
         tx,
-        snapshot: Arc::clone(&snapshot),
+        snapshot: snapshot_rx,
         stats: Arc::clone(&stats),
     };
     let mut engine = Loop {
@@ -187,7 +187,7 @@ struct Loop {
     store: Store,
     clock: Arc<dyn Clock>,
     opts: EngineOptions,
-    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
     stats: Arc<EngineStats>,
     wake: Arc<tokio::sync::Notify>,
     /// Incident writes in the order they happened; the head is retried until
@@ -414,11 +414,8 @@ impl Loop {
         }
         self.dirty = false;
         self.last_publish = Some(tokio::time::Instant::now());
-        let snap = Arc::new(snap);
-        match self.snapshot.write() {
-            Ok(mut g) => *g = snap,
-            Err(p) => *p.into_inner() = snap,
-        }
+        // Replaced even while no handle is left to read it (at shutdown).
+        self.snapshot.send_replace(Arc::new(snap));
     }
 
     /// The state-file watch (see the module docs).

@@ -13,16 +13,16 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::{ApiError, auth};
 use crate::config::Check;
-use crate::daemon::Shared;
 use crate::engine::{Command, ServiceView};
 use crate::incident::{Incident, IncidentError};
 use crate::probe::Reason;
 
-pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let cfg = shared.config();
-    let snap = shared.engine.snapshot();
+pub async fn services(State(app): State<Arc<AppState>>) -> Json<Value> {
+    let cfg = app.config();
+    let snap = app.engine.snapshot();
     let list: Vec<Value> = cfg
         .services
         .iter()
@@ -31,7 +31,7 @@ pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
             let checks: Vec<Value> = svc
                 .checks
                 .iter()
-                .map(|c| check_json(&shared, &svc.name, c))
+                .map(|c| check_json(&app, &svc.name, c))
                 .collect();
             let any_down = checks.iter().any(|c| c["up"] == json!(false));
             let all_unknown = checks.iter().all(|c| c["up"].is_null());
@@ -66,8 +66,8 @@ pub async fn services(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// One check: its schedule, whether it is up, and its last run (local
 /// errors excluded; they are only counted). Details are short and never
 /// carry request header values.
-fn check_json(shared: &Shared, service: &str, c: &Check) -> Value {
-    let slot = shared.metrics.slot(service, &c.name);
+fn check_json(app: &AppState, service: &str, c: &Check) -> Value {
+    let slot = app.checks.slot(service, &c.name);
     let up = slot.as_ref().and_then(|s| s.last_up());
     let last_run = slot.as_ref().and_then(|s| s.last_run()).map(|r| {
         json!({
@@ -135,7 +135,7 @@ pub struct IncidentQuery {
 }
 
 pub async fn incidents(
-    State(shared): State<Arc<Shared>>,
+    State(app): State<Arc<AppState>>,
     q: Result<Query<IncidentQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
@@ -149,7 +149,7 @@ pub async fn incidents(
             ));
         }
     };
-    let snap = shared.engine.snapshot();
+    let snap = app.engine.snapshot();
     let list: Vec<&Incident> = snap
         .incidents
         .iter()
@@ -212,17 +212,17 @@ fn who(body: &AckBody) -> Result<String, ApiError> {
 }
 
 pub async fn ack(
-    State(shared): State<Arc<Shared>>,
+    State(app): State<Arc<AppState>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require_bearer(&shared, &headers)?;
+    auth::require_bearer(&app, &headers)?;
     let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
     run(
-        &shared,
+        &app,
         Command::Ack {
             id,
             by,
@@ -233,20 +233,20 @@ pub async fn ack(
 }
 
 pub async fn resolve(
-    State(shared): State<Arc<Shared>>,
+    State(app): State<Arc<AppState>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require_bearer(&shared, &headers)?;
+    auth::require_bearer(&app, &headers)?;
     let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
-    run(&shared, Command::Resolve { id, by }).await
+    run(&app, Command::Resolve { id, by }).await
 }
 
-async fn run(shared: &Shared, cmd: Command) -> Result<Json<Value>, ApiError> {
-    match shared.engine.command(cmd).await {
+async fn run(app: &AppState, cmd: Command) -> Result<Json<Value>, ApiError> {
+    match app.engine.command(cmd).await {
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",

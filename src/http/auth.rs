@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
-use crate::daemon::Shared;
+use super::AppState;
 
-pub fn require_bearer(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    let cfg = shared.config();
+pub fn require_bearer(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let cfg = app.config();
     let expected = cfg
         .server
         .api_token_env

@@ -1,7 +1,8 @@
 //! The HTTP surface: `/metrics`, `/healthz`, `/readyz`, the JSON API and
-//! `POST /-/reload`. Handlers only read snapshots of shared state; the
-//! daemon and engine are the writers. [`server`] is the accept loop with its
-//! connection cap and read timeout.
+//! `POST /-/reload`. Handlers read [`AppState`], which the daemon builds:
+//! snapshots and counters published by their one writer (daemon, engine,
+//! checks' tasks, delivery workers), and channels to that writer. [`server`]
+//! is the accept loop with its connection cap and read timeout.
 //!
 //! Every error is JSON `{"error": "..."}` with the right status code. Request
 //! bodies are capped at [`MAX_BODY_BYTES`]: a declared `Content-Length` over
@@ -12,6 +13,9 @@
 mod api;
 mod auth;
 pub mod server;
+mod state;
+
+pub use state::{AppState, Health, ReloadReply, ReloadRequest};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +29,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde_json::json;
-
-use crate::daemon::Shared;
 
 /// Largest request body accepted (ack notes and the like are small).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -62,8 +64,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    let read_timeout = shared.config().server.read_timeout;
+pub fn router(app: Arc<AppState>) -> Router {
+    let read_timeout = app.config().server.read_timeout;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -77,7 +79,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(read_timeout, guard_body))
-        .with_state(shared)
+        .with_state(app)
 }
 
 /// Reads the request body before any handler sees it, so every endpoint
@@ -163,10 +165,11 @@ async fn read_capped(mut body: Body, cap: usize) -> Result<Bytes, BodyError> {
     Ok(Bytes::from(buf))
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     // Rendering 10k checks takes tens of milliseconds: keep it off the
     // async workers that run probes.
-    let body = match tokio::task::spawn_blocking(move || shared.render_metrics()).await {
+    let now = app.clock.now();
+    let body = match tokio::task::spawn_blocking(move || app.render_metrics(now)).await {
         Ok(b) => b,
         Err(e) => {
             return ApiError::new(
@@ -190,22 +193,21 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 `ready` or 503 `{"error": why}` (see [`Shared::readiness`]).
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.readiness() {
+/// 200 `ready` or 503 `{"error": why}` (see [`AppState::readiness`]).
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    match app.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     }
 }
 
 async fn reload(
-    State(shared): State<Arc<Shared>>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    auth::require_bearer(&shared, &headers)?;
+    auth::require_bearer(&app, &headers)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    shared
-        .reload_tx
+    app.reload
         .send(tx)
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon is shutting down"))?;

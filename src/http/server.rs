@@ -33,8 +33,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{Expo, MetricType};
-
 /// Descriptors kept for the process itself: stdio, the runtime's epoll and
 /// wakers, signal pipes, the listener, `/proc` reads for process metrics.
 pub const RESERVED_BASE: u64 = 32;
@@ -156,24 +154,8 @@ impl ConnectionStats {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// The `sentinel_http_connections_*` families.
-    pub fn render(&self, out: &mut Expo) {
-        out.family(
-            "sentinel_http_connections_open",
-            "HTTP connections the server holds open now.",
-            MetricType::Gauge,
-        );
-        out.sample_u64("sentinel_http_connections_open", &[], self.open());
-        out.family(
-            "sentinel_http_connections_limit",
-            "Cap on open HTTP connections (server.max_connections, or derived from the descriptor limit); further clients wait.",
-            MetricType::Gauge,
-        );
-        out.sample_u64(
-            "sentinel_http_connections_limit",
-            &[],
-            self.limit.load(Ordering::Relaxed),
-        );
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
     }
 }
 

@@ -1,133 +1,33 @@
 //! `sentinel run`: wires config → scheduler → probes → metrics/engine → HTTP.
 //!
 //! Start-up order matters: the config is already validated (a bad file never
-//! binds a port); then state is opened, the HTTP listener is bound (so a
-//! port clash fails fast with exit 1), checks start, and `/readyz` flips to
-//! ready once state is loaded. Only then is `sentinel listening` logged, with
-//! the SIGHUP handler already installed.
+//! binds a port); then the caller opens the state store and binds the HTTP
+//! listener (state first, so a corrupt store fails before any port is bound,
+//! and a port clash fails fast with exit 1), and hands both to [`run`] with
+//! the clock and the shutdown token. `/readyz` flips to ready once state is
+//! loaded and checks are scheduled. Only then is `sentinel listening` logged,
+//! with the SIGHUP handler already installed.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Check, Config};
 use crate::engine::{self, EngineHandle, EngineMsg, EngineOptions, RunRecord};
 use crate::http::server::{ConnectionStats, DescriptorBudget, ServerLimits};
+use crate::http::{AppState, Health, ReloadReply};
 use crate::metrics::checks::{Transition, short_detail};
-use crate::metrics::{CheckMetrics, Expo};
+use crate::metrics::{CheckMetrics, CheckSlot, StartLag};
+use crate::notify::worker::Worker;
 use crate::probe::{Outcome, Prober, Reason};
 use crate::scheduler::{CheckId, Probe, RunEvent, RunSink, Scheduler};
-
-/// State shared between the daemon's tasks and the HTTP handlers.
-pub struct Shared {
-    pub config: RwLock<Arc<Config>>,
-    pub config_path: PathBuf,
-    pub metrics: Arc<CheckMetrics>,
-    /// Scheduler start lag (actual − scheduled start) in microseconds since start.
-    pub start_lag: Mutex<Histogram<u64>>,
-    /// `/readyz` latch: set once state is loaded and checks are scheduled,
-    /// cleared at shutdown.
-    pub ready: AtomicBool,
-    /// Set when the engine task has died (a bug): `/readyz` fails for good.
-    pub engine_dead: AtomicBool,
-    pub last_reload_ok: AtomicBool,
-    pub clock: Arc<dyn Clock>,
-    pub engine: EngineHandle,
-    /// Delivery counters of the outbox worker.
-    pub deliveries: Arc<crate::notify::worker::DeliveryStats>,
-    /// Open HTTP connections and their cap.
-    pub connections: Arc<ConnectionStats>,
-    /// Asks the daemon loop to reload the config (from `/-/reload` or SIGHUP);
-    /// the reply says whether it worked.
-    pub reload_tx: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// `Ok` when `/readyz` should answer 200; otherwise why not. Ready means
-    /// state is loaded, checks are scheduled, the engine runs, and the state
-    /// file at `storage.path` is the one being written.
-    pub fn readiness(&self) -> Result<(), String> {
-        if self.engine_dead.load(Ordering::Acquire) {
-            return Err(
-                "the engine task stopped: SLO and incident state are no longer updated; \
-                 restart sentinel"
-                    .to_string(),
-            );
-        }
-        if !self.ready.load(Ordering::Acquire) {
-            return Err("not ready: starting up or shutting down".to_string());
-        }
-        if let Some(problem) = self.engine.stats.store_file_problem() {
-            return Err(problem);
-        }
-        Ok(())
-    }
-
-    /// The whole `/metrics` body.
-    pub fn render_metrics(&self) -> String {
-        let now = self.clock.now().as_second();
-        let mut out = Expo::with_capacity(256 * 1024);
-        self.metrics.render(&mut out, now);
-        let snap = self.engine.snapshot();
-        let config = self.config();
-        engine::render_slo(&mut out, &snap);
-        engine::render_incidents(&mut out, &snap, &config, &self.deliveries);
-        engine::render_config_info(&mut out, &config);
-        engine::render_engine_stats(&mut out, &self.engine.stats);
-        self.render_start_lag(&mut out);
-        self.connections.render(&mut out);
-        crate::metrics::render_process(
-            &mut out,
-            env!("CARGO_PKG_VERSION"),
-            self.last_reload_ok.load(Ordering::Relaxed),
-        );
-        out.into_string()
-    }
-
-    fn render_start_lag(&self, out: &mut Expo) {
-        let h = match self.start_lag.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
-        out.family(
-            "sentinel_scheduler_start_lag_seconds",
-            "Actual minus scheduled start of check runs since the daemon started.",
-            crate::metrics::MetricType::Summary,
-        );
-        for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
-            let v = if h.is_empty() {
-                0.0
-            } else {
-                h.value_at_quantile(q) as f64 / 1e6
-            };
-            out.sample(
-                "sentinel_scheduler_start_lag_seconds",
-                &[("quantile", label)],
-                v,
-            );
-        }
-        // HDR keeps no exact sum; the mean × count is exact to the histogram's precision.
-        out.sample(
-            "sentinel_scheduler_start_lag_seconds_sum",
-            &[],
-            h.mean() * h.len() as f64 / 1e6,
-        );
-        out.sample_u64("sentinel_scheduler_start_lag_seconds_count", &[], h.len());
-    }
-}
+use crate::store::Store;
 
 /// Adapts the real prober to the scheduler's [`Probe`] trait.
 struct RealProbe(Prober);
@@ -138,13 +38,25 @@ impl Probe for RealProbe {
     }
 }
 
-/// Records each run into its metrics slot.
+/// Records each run into its check's metrics slot (held by the check's
+/// task) and hands it to the engine.
 struct Sink {
-    shared: Arc<Shared>,
+    checks: Arc<CheckMetrics>,
+    start_lag: Arc<StartLag>,
+    clock: Arc<dyn Clock>,
+    engine: EngineHandle,
 }
 
 impl RunSink for Sink {
-    fn deliver(&self, event: RunEvent) {
+    /// `None` only for a check the metrics registry does not hold, which
+    /// `sync` order rules out (the registry is synced first).
+    type Bound = Option<Arc<CheckSlot>>;
+
+    fn bind(&self, id: &CheckId) -> Self::Bound {
+        self.checks.slot(&id.service, &id.check)
+    }
+
+    fn deliver(&self, slot: &Self::Bound, event: RunEvent) {
         match event {
             RunEvent::Finished {
                 id,
@@ -152,13 +64,9 @@ impl RunSink for Sink {
                 started,
                 outcome,
             } => {
-                let lag = started.saturating_duration_since(scheduled);
-                if let Ok(mut h) = self.shared.start_lag.lock() {
-                    // Saturates at the histogram's top (60 s) instead of failing.
-                    h.saturating_record(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
-                }
-                let now = self.shared.clock.now();
-                let slot = self.shared.metrics.slot(&id.service, &id.check);
+                self.start_lag
+                    .record(started.saturating_duration_since(scheduled));
+                let now = self.clock.now();
                 if outcome.is_local() {
                     // This host failed, not the target: counted and logged,
                     // but not a run, so it never reaches the SLOs or the
@@ -186,7 +94,7 @@ impl RunSink for Sink {
                 if let Some(reason) = outcome.reason {
                     tracing::debug!(service = %id.service, check = %id.check, reason = reason.as_str(), detail = %outcome.detail, "check failed");
                 }
-                self.shared.engine.send(EngineMsg::Run(RunRecord {
+                self.engine.send(EngineMsg::Run(RunRecord {
                     service: Arc::clone(&id.service),
                     check: Arc::clone(&id.check),
                     at: now,
@@ -196,7 +104,7 @@ impl RunSink for Sink {
                 }));
             }
             RunEvent::Skipped { id, .. } => {
-                if let Some(slot) = self.shared.metrics.slot(&id.service, &id.check) {
+                if let Some(slot) = slot {
                     slot.record_skipped();
                 }
                 tracing::warn!(service = %id.service, check = %id.check, "run skipped: previous run still going");
@@ -245,19 +153,43 @@ fn scheduled_checks(cfg: &Config) -> Vec<(CheckId, Check)> {
     out
 }
 
-/// Runs until `shutdown` is cancelled. Errors are start-up failures (port in
-/// use, state not loadable); once running, failures are logged and counted.
-pub async fn run(
+/// `sentinel run` on the system clock: opens the state store, then binds
+/// `server.listen`, then [`run`]s until `shutdown` is cancelled.
+pub async fn open_and_run(
     config_path: PathBuf,
     cfg: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let limits = descriptor_budget(&cfg);
-    let prober = Prober::new().context("initialising probes")?;
     // State before the port: a corrupt or unwritable store stops start-up
     // with its own message, and nothing is listening meanwhile.
-    let store = crate::store::Store::open(&cfg.storage.path)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Store::open(&cfg.storage.path)?;
+    let listener = crate::http::server::bind(cfg.server.listen)
+        .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+    run(
+        config_path,
+        cfg,
+        store,
+        listener,
+        Arc::new(SystemClock),
+        shutdown,
+    )
+    .await
+}
+
+/// Runs the daemon on `listener` until `shutdown` is cancelled, reading wall
+/// time from `clock`. Errors are start-up failures (state not loadable);
+/// once running, failures are logged and counted. `config_path` is re-read
+/// on reload.
+pub async fn run(
+    config_path: PathBuf,
+    cfg: Config,
+    store: Store,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let limits = descriptor_budget(&cfg);
+    let prober = Prober::new().context("initialising probes")?;
     let wake = Arc::new(tokio::sync::Notify::new());
     // The engine stops only after the scheduler has drained, so the runs in
     // flight at shutdown are still counted and flushed.
@@ -279,7 +211,7 @@ pub async fn run(
         .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the webhook HTTP client")?;
-    let worker = crate::notify::worker::Worker::new(
+    let worker = Worker::new(
         store.clone(),
         &cfg.notifiers,
         crate::notify::Secrets::from_env(&cfg.notifiers),
@@ -287,97 +219,104 @@ pub async fn run(
         Arc::clone(&clock),
     );
     let deliveries = worker.stats();
-    let worker_handle = worker.clone();
     let worker_task = tokio::spawn(supervise_worker(
-        worker,
+        worker.clone(),
         shutdown.clone(),
         Arc::clone(&wake),
     ));
     // Before anything announces the daemon: a SIGHUP sent as soon as the
     // "listening" line appears must reload, not kill (the default action).
     let mut hup = sighup()?;
-    let listener = crate::http::server::bind(cfg.server.listen)
-        .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
     let local = listener
         .local_addr()
         .context("reading the listen address")?;
 
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
-    let metrics = Arc::new(CheckMetrics::new());
-    metrics.sync(&CheckMetrics::checks_of(&cfg));
-    metrics.set_histograms(cfg.metrics.check_histograms);
-    let lag = Histogram::new_with_bounds(1, 60_000_000, 2).context("start-lag histogram")?;
-    let shared = Arc::new(Shared {
-        config: RwLock::new(Arc::new(cfg.clone())),
-        config_path: config_path.clone(),
-        metrics,
-        start_lag: Mutex::new(lag),
-        ready: AtomicBool::new(false),
-        engine_dead: AtomicBool::new(false),
-        last_reload_ok: AtomicBool::new(true),
-        clock,
-        engine,
+    let checks = Arc::new(CheckMetrics::new());
+    checks.sync(&CheckMetrics::checks_of(&cfg));
+    checks.set_histograms(cfg.metrics.check_histograms);
+    let start_lag = Arc::new(StartLag::new().context("start-lag histogram")?);
+    let health = Arc::new(Health::default());
+    let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
+    let app = Arc::new(AppState {
+        config: config_rx,
+        clock: Arc::clone(&clock),
+        checks: Arc::clone(&checks),
+        engine: engine.clone(),
         deliveries,
+        start_lag: Arc::clone(&start_lag),
         connections: Arc::new(ConnectionStats::default()),
-        reload_tx,
+        health: Arc::clone(&health),
+        reload: reload_tx,
     });
     // The engine owns SLO and incident state; if it dies (a bug), runs are
     // no longer counted, so say so loudly and stop reporting ready.
-    let watched = Arc::clone(&shared);
+    let watched = Arc::clone(&health);
     let engine_task = tokio::spawn(async move {
         if let Err(e) = engine_task.await {
-            watched.engine_dead.store(true, Ordering::Release);
+            watched.set_engine_dead();
             tracing::error!(error = %e, "engine task died: SLO and incident state are no longer updated; /readyz now fails");
         }
     });
 
-    let app = crate::http::router(Arc::clone(&shared));
     let server = tokio::spawn(crate::http::server::serve(
         listener,
-        app,
+        crate::http::router(Arc::clone(&app)),
         limits,
-        Arc::clone(&shared.connections),
+        Arc::clone(&app.connections),
         shutdown.clone(),
     ));
 
     let sink = Arc::new(Sink {
-        shared: Arc::clone(&shared),
+        checks: Arc::clone(&checks),
+        start_lag,
+        clock: Arc::clone(&clock),
+        engine: engine.clone(),
     });
-    let mut scheduler = Scheduler::new(
+    let scheduler = Scheduler::new(
         Arc::new(RealProbe(prober)),
         sink,
         cfg.server.max_concurrency,
         shutdown.clone(),
     )
-    .align_to_wall_clock(shared.clock.now().as_millisecond());
-    let (started, _) = scheduler.sync(scheduled_checks(&cfg));
+    .align_to_wall_clock(clock.now().as_millisecond());
+    let mut running = Running {
+        config_path,
+        config: config_tx,
+        checks,
+        engine,
+        worker,
+        health: Arc::clone(&health),
+        scheduler,
+    };
+    let (started, _) = running.scheduler.sync(scheduled_checks(&cfg));
     tracing::info!(
         checks = started,
         services = cfg.services.len(),
         "checks scheduled"
     );
-    shared.ready.store(true, Ordering::Release);
+    health.set_ready(true);
     // Announced once ready and reloadable, so whoever waits for this line
     // (an operator, a supervisor, the tests) finds `/readyz` answering 200.
-    tracing::info!(listen = %local, config = %config_path.display(), "sentinel listening");
+    tracing::info!(listen = %local, config = %running.config_path.display(), "sentinel listening");
 
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = hup.recv() => {
-                let result = reload(&shared, &mut scheduler, &worker_handle);
+                let result = running.reload();
                 log_reload(&result);
             }
             Some(reply) = reload_rx.recv() => {
-                let result = reload(&shared, &mut scheduler, &worker_handle);
+                let result = running.reload();
                 log_reload(&result);
                 let _ = reply.send(result);
             }
         }
     }
     tracing::info!("shutting down: waiting for runs in flight");
-    shared.ready.store(false, Ordering::Release);
-    let drain = tokio::time::timeout(Duration::from_secs(30), scheduler.shutdown()).await;
+    health.set_ready(false);
+    let drain = tokio::time::timeout(Duration::from_secs(30), running.scheduler.shutdown()).await;
     if drain.is_err() {
         tracing::warn!("runs still in flight after 30s; exiting anyway");
     }
@@ -387,7 +326,7 @@ pub async fn run(
         tracing::error!(error = %e, "notifier worker panicked");
     }
     if let Some(problem) = store.file_problem().await {
-        save_detached_store(&store, &problem, shared.clock.now()).await;
+        save_detached_store(&store, &problem, clock.now()).await;
     }
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the state store");
@@ -430,7 +369,7 @@ fn descriptor_budget(cfg: &Config) -> ServerLimits {
 /// The state file was deleted or replaced while running: everything since
 /// went to the file sentinel still has open, which vanishes when it closes.
 /// Save a copy next to the path so the operator can put it back.
-async fn save_detached_store(store: &crate::store::Store, problem: &str, now: jiff::Timestamp) {
+async fn save_detached_store(store: &Store, problem: &str, now: jiff::Timestamp) {
     let path = store.path();
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".orphaned-{}", now.as_second()));
@@ -454,7 +393,7 @@ async fn save_detached_store(store: &crate::store::Store, problem: &str, now: ji
 /// Runs the outbox worker and restarts it if it panics: the outbox is in the
 /// store, so a restarted worker simply picks up where the last one stopped.
 async fn supervise_worker(
-    worker: crate::notify::worker::Worker<crate::store::Store>,
+    worker: Worker<Store>,
     shutdown: CancellationToken,
     wake: Arc<tokio::sync::Notify>,
 ) {
@@ -477,61 +416,68 @@ async fn supervise_worker(
     }
 }
 
-fn log_reload(result: &Result<(), String>) {
+fn log_reload(result: &ReloadReply) {
     match result {
         Ok(()) => tracing::info!("config reloaded"),
         Err(e) => tracing::error!(errors = %e, "config reload refused; the running config stays"),
     }
 }
 
-/// Reload the config file: a bad file is refused (its errors returned) and
-/// the running config stays; checks whose definition did not change keep
-/// their schedule and counters.
-fn reload<P: Probe, S: RunSink>(
-    shared: &Shared,
-    scheduler: &mut Scheduler<P, S>,
-    worker: &crate::notify::worker::Worker<crate::store::Store>,
-) -> Result<(), String> {
-    let new = match config::load_for_run(&shared.config_path) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!("config: {w}");
+/// What the daemon loop owns once running: the writers a reload updates.
+struct Running {
+    config_path: PathBuf,
+    /// Publishes the running config to the HTTP handlers.
+    config: watch::Sender<Arc<Config>>,
+    checks: Arc<CheckMetrics>,
+    engine: EngineHandle,
+    worker: Worker<Store>,
+    health: Arc<Health>,
+    scheduler: Scheduler<RealProbe, Sink>,
+}
+
+impl Running {
+    /// Reload the config file: a bad file is refused (its errors returned)
+    /// and the running config stays; checks whose definition did not change
+    /// keep their schedule and counters.
+    fn reload(&mut self) -> ReloadReply {
+        let new = match config::load_for_run(&self.config_path) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!("config: {w}");
+                }
+                loaded.config
             }
-            loaded.config
+            Err(e) => {
+                self.health.set_last_reload_ok(false);
+                return Err(e);
+            }
+        };
+        let old = Arc::clone(&self.config.borrow());
+        if new.server.listen != old.server.listen {
+            tracing::warn!("server.listen changed; it takes effect at the next restart");
         }
-        Err(e) => {
-            shared.last_reload_ok.store(false, Ordering::Relaxed);
-            return Err(e.to_string());
+        if new.server.max_connections != old.server.max_connections
+            || new.server.read_timeout != old.server.read_timeout
+        {
+            tracing::warn!(
+                "server.max_connections or server.read_timeout changed; it takes effect at the next restart"
+            );
         }
-    };
-    let old = shared.config();
-    if new.server.listen != old.server.listen {
-        tracing::warn!("server.listen changed; it takes effect at the next restart");
-    }
-    if new.server.max_connections != old.server.max_connections
-        || new.server.read_timeout != old.server.read_timeout
-    {
-        tracing::warn!(
-            "server.max_connections or server.read_timeout changed; it takes effect at the next restart"
+        // Slots first: a check task the scheduler starts below binds its slot.
+        self.checks.sync(&CheckMetrics::checks_of(&new));
+        self.checks.set_histograms(new.metrics.check_histograms);
+        let new = Arc::new(new);
+        self.engine.send(EngineMsg::Reconfigure(Arc::clone(&new)));
+        self.worker.set_notifiers(
+            &new.notifiers,
+            crate::notify::Secrets::from_env(&new.notifiers),
         );
+        let (started, stopped) = self.scheduler.sync(scheduled_checks(&new));
+        tracing::info!(started, stopped, "checks rescheduled");
+        self.config.send_replace(new);
+        self.health.set_last_reload_ok(true);
+        Ok(())
     }
-    shared.metrics.sync(&CheckMetrics::checks_of(&new));
-    shared.metrics.set_histograms(new.metrics.check_histograms);
-    shared
-        .engine
-        .send(EngineMsg::Reconfigure(Arc::new(new.clone())));
-    worker.set_notifiers(
-        &new.notifiers,
-        crate::notify::Secrets::from_env(&new.notifiers),
-    );
-    let (started, stopped) = scheduler.sync(scheduled_checks(&new));
-    tracing::info!(started, stopped, "checks rescheduled");
-    match shared.config.write() {
-        Ok(mut g) => *g = Arc::new(new),
-        Err(p) => *p.into_inner() = Arc::new(new),
-    }
-    shared.last_reload_ok.store(true, Ordering::Relaxed);
-    Ok(())
 }
 
 #[cfg(unix)]
@@ -566,3 +512,6 @@ pub fn shutdown_on_signals() -> CancellationToken {
     });
     token
 }
+
+#[cfg(test)]
+mod tests;

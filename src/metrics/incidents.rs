@@ -1,0 +1,196 @@
+//! The `sentinel_incident*` and `sentinel_notifier_*` families, from the
+//! engine's [`Snapshot`] and the delivery workers' counters.
+
+use crate::config::Config;
+use crate::engine::Snapshot;
+use crate::incident::Summary;
+use crate::incident::totals::Tally;
+use crate::metrics::{Expo, MetricType};
+use crate::notify::worker::{Attempt, DeliveryStats};
+
+const MTTX: [(&str, &str); 3] = [
+    (
+        "sentinel_incident_mttd_seconds",
+        "Impact start to incident opened. Quantiles: incidents opened in the SLO window; _sum/_count: cumulative over all incidents.",
+    ),
+    (
+        "sentinel_incident_mtta_seconds",
+        "Incident opened to acknowledged. Quantiles: acknowledged incidents opened in the SLO window; _sum/_count: cumulative, counted at the first acknowledgement.",
+    ),
+    (
+        "sentinel_incident_mttr_seconds",
+        "Impact start to restored. Quantiles: resolved incidents opened in the SLO window; _sum/_count: cumulative, counted at resolution.",
+    ),
+];
+
+/// Incident families. Every (service, configured severity) has a series
+/// from the start (zero), so dashboards and alerts see "none" rather than
+/// "no data".
+pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
+    // (service, severity) pairs: configured ones plus any seen in incidents.
+    let mut pairs: std::collections::BTreeSet<(String, String)> = cfg
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), s.incident.severity.clone()))
+        .collect();
+    pairs.extend(snap.incident_counts.keys().cloned());
+    pairs.extend(snap.mttx.keys().cloned());
+    pairs.extend(snap.totals.keys().cloned());
+
+    out.family(
+        "sentinel_incidents_open",
+        "Open incidents.",
+        MetricType::Gauge,
+    );
+    for (svc, sev) in &pairs {
+        let (open, _) = snap
+            .incident_counts
+            .get(&(svc.clone(), sev.clone()))
+            .copied()
+            .unwrap_or((0, 0));
+        out.sample_u64(
+            "sentinel_incidents_open",
+            &[("service", svc), ("severity", sev)],
+            open,
+        );
+    }
+    out.family(
+        "sentinel_incidents_total",
+        "Incidents opened, cumulative: survives restarts and the pruning of old incidents.",
+        MetricType::Counter,
+    );
+    for (svc, sev) in &pairs {
+        let (_, total) = snap
+            .incident_counts
+            .get(&(svc.clone(), sev.clone()))
+            .copied()
+            .unwrap_or((0, 0));
+        out.sample_u64(
+            "sentinel_incidents_total",
+            &[("service", svc), ("severity", sev)],
+            total,
+        );
+    }
+    for (i, (name, help)) in MTTX.iter().enumerate() {
+        out.family(name, help, MetricType::Summary);
+        for (svc, sev) in &pairs {
+            let labels = [("service", svc.as_str()), ("severity", sev.as_str())];
+            let key = (svc.clone(), sev.clone());
+            let windowed = snap.mttx.get(&key).map(|st| match i {
+                0 => &st.mttd,
+                1 => &st.mtta,
+                _ => &st.mttr,
+            });
+            let cumulative = snap
+                .totals
+                .get(&key)
+                .map(|c| match i {
+                    0 => c.mttd,
+                    1 => c.mtta,
+                    _ => c.mttr,
+                })
+                .unwrap_or_default();
+            render_summary(out, name, &labels, windowed, cumulative);
+        }
+    }
+    out.family(
+        "sentinel_incident_response_total",
+        "Incidents that met / missed the response target, by stage; cumulative, counted once when the stage completes or its target passes.",
+        MetricType::Counter,
+    );
+    for ((svc, sev, stage), a) in &snap.response {
+        for (met, n) in [("true", a.met), ("false", a.missed)] {
+            out.sample_u64(
+                "sentinel_incident_response_total",
+                &[
+                    ("service", svc),
+                    ("severity", sev),
+                    ("stage", stage.as_str()),
+                    ("met", met),
+                ],
+                n,
+            );
+        }
+    }
+}
+
+/// The Prometheus summary convention: quantiles over a recent window
+/// (`windowed`, absent with no incident in it), `_sum`/`_count` cumulative.
+fn render_summary(
+    out: &mut Expo,
+    name: &str,
+    labels: &[(&str, &str); 2],
+    windowed: Option<&Summary>,
+    cumulative: Tally,
+) {
+    if let Some(s) = windowed {
+        for (q, v) in &s.quantiles {
+            let qs = format!("{q}");
+            out.sample(name, &[labels[0], labels[1], ("quantile", &qs)], *v);
+        }
+    }
+    out.sample(&format!("{name}_sum"), labels, cumulative.sum_seconds());
+    out.sample_u64(&format!("{name}_count"), labels, cumulative.count);
+}
+
+/// Notifier families. Every configured notifier has a series from the start
+/// (zero).
+pub fn render_notifiers(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliveries: &DeliveryStats) {
+    let counts = deliveries.snapshot();
+    out.family(
+        "sentinel_notifier_deliveries_total",
+        "Webhook delivery attempts by result (delivered, retry, redirected, rejected, expired).",
+        MetricType::Counter,
+    );
+    for n in &cfg.notifiers {
+        for a in Attempt::ALL {
+            let v = counts.get(&(n.name.clone(), a)).copied().unwrap_or(0);
+            out.sample_u64(
+                "sentinel_notifier_deliveries_total",
+                &[("notifier", &n.name), ("result", a.as_str())],
+                v,
+            );
+        }
+    }
+    let restarts = deliveries.restarts();
+    out.family(
+        "sentinel_notifier_task_restarts_total",
+        "Delivery task restarts after a panic (the task resumes from the stored outbox).",
+        MetricType::Counter,
+    );
+    for n in &cfg.notifiers {
+        let v = restarts.get(&n.name).copied().unwrap_or(0);
+        out.sample_u64(
+            "sentinel_notifier_task_restarts_total",
+            &[("notifier", &n.name)],
+            v,
+        );
+    }
+    let unstored = deliveries.unstored();
+    out.family(
+        "sentinel_notifier_unstored_outcomes",
+        "Delivery outcomes held in memory because the store could not write them yet (full disk); delivered events among them are not re-sent.",
+        MetricType::Gauge,
+    );
+    for n in &cfg.notifiers {
+        let v = unstored.get(&n.name).copied().unwrap_or(0);
+        out.sample_u64(
+            "sentinel_notifier_unstored_outcomes",
+            &[("notifier", &n.name)],
+            v,
+        );
+    }
+    out.family(
+        "sentinel_notifier_queue_depth",
+        "Undelivered incident events.",
+        MetricType::Gauge,
+    );
+    for n in &cfg.notifiers {
+        let v = snap
+            .queue_depth
+            .iter()
+            .find(|(name, _)| *name == n.name)
+            .map_or(0, |(_, d)| *d);
+        out.sample_u64("sentinel_notifier_queue_depth", &[("notifier", &n.name)], v);
+    }
+}
