@@ -136,9 +136,11 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let store = sentinel::store::Store::open(&path)?;
     let open_s = t.elapsed().as_secs_f64();
-    let (since_min, since_hour) = sentinel::engine::load_bounds(&cfg, SystemClock.now());
+    let bounds = sentinel::engine::load_bounds(&cfg, SystemClock.now());
     let t = Instant::now();
-    let rows = store.load_service_buckets(since_min, since_hour).await?;
+    let rows = store
+        .load_service_buckets(bounds.minutes_since, bounds.hours_since)
+        .await?;
     let load_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut state = sentinel::engine::EngineState::new(Arc::clone(&cfg));

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use crate::config::{self, ConfigError};
 
-/// Validated subcommand, built by `main.rs` from clap's parse.
+/// What to do: the validated subcommand, built by `main.rs` from clap's parse.
 #[derive(Debug)]
-pub enum Command {
+pub enum Action {
     Run {
         config: PathBuf,
     },
@@ -49,9 +49,9 @@ impl CliError {
     }
 }
 
-pub fn dispatch(cmd: Command) -> Result<(), CliError> {
+pub fn dispatch(cmd: Action) -> Result<(), CliError> {
     match cmd {
-        Command::Validate { config, strict } => {
+        Action::Validate { config, strict } => {
             let loaded = config::load_checked(&config, &config::process_env)?;
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
@@ -74,7 +74,7 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Run { config } => {
+        Action::Run { config } => {
             // Validate before anything else: a bad file never binds a port.
             // An unset `headers_env` variable is an error here, not a warning.
             let loaded = config::load_for_run(&config)?;
@@ -91,7 +91,7 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
             })
             .map_err(CliError::Runtime)
         }
-        Command::Report {
+        Action::Report {
             config,
             window,
             json,
@@ -107,7 +107,7 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
             print!("{out}");
             Ok(())
         }
-        Command::Rules { config } => {
+        Action::Rules { config } => {
             let cfg = config::load(&config)?;
             print!("{}", crate::rules::generate(&cfg));
             Ok(())

@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
-    command: Command,
+    command: SubcommandArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -28,7 +28,7 @@ enum LogFormat {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+enum SubcommandArgs {
     /// Run the daemon.
     Run {
         #[arg(short, long, default_value = "config/sentinel.yaml")]
@@ -81,12 +81,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn to_lib(c: Command) -> sentinel::cli::Command {
-    use sentinel::cli::Command as L;
+fn to_lib(c: SubcommandArgs) -> sentinel::cli::Action {
+    use sentinel::cli::Action as L;
     match c {
-        Command::Run { config } => L::Run { config },
-        Command::Validate { config, strict } => L::Validate { config, strict },
-        Command::Report {
+        SubcommandArgs::Run { config } => L::Run { config },
+        SubcommandArgs::Validate { config, strict } => L::Validate { config, strict },
+        SubcommandArgs::Report {
             config,
             window,
             json,
@@ -95,7 +95,7 @@ fn to_lib(c: Command) -> sentinel::cli::Command {
             window,
             json,
         },
-        Command::Rules { config } => L::Rules { config },
+        SubcommandArgs::Rules { config } => L::Rules { config },
     }
 }
 

@@ -711,19 +711,32 @@ fn render_slo(out: &mut String, name: &str, f: &SloDoc) {
     let _ = writeln!(out, "  {:<12}  {}", "burn rate", burns.join("  "));
 }
 
+/// A `--window` that is neither `month` nor a duration in range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowArgError {
+    #[error("{0}")]
+    Duration(String),
+    #[error("{given} is out of range {min}..={max} (or `month`)")]
+    OutOfRange {
+        given: String,
+        min: String,
+        max: String,
+    },
+}
+
 /// Parses `--window`: `month` or a duration like `30d`.
-pub fn parse_window(s: &str) -> Result<SloWindow, String> {
+pub fn parse_window(s: &str) -> Result<SloWindow, WindowArgError> {
     if s == "month" {
         return Ok(SloWindow::Month);
     }
     let range = config::limits::SLO_WINDOW;
-    match config::duration::parse(s)? {
+    match config::duration::parse(s).map_err(WindowArgError::Duration)? {
         d if range.contains(d) => Ok(SloWindow::Rolling(d)),
-        _ => Err(format!(
-            "{s} is out of range {}..={} (or `month`)",
-            config::duration::format(range.min),
-            config::duration::format(range.max)
-        )),
+        _ => Err(WindowArgError::OutOfRange {
+            given: s.to_string(),
+            min: config::duration::format(range.min),
+            max: config::duration::format(range.max),
+        }),
     }
 }
 

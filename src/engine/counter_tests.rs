@@ -466,7 +466,7 @@ fn counters(m: &Scrape) -> Scrape {
         .collect()
 }
 
-/// A running engine on the real store (real `Loop`, real SQLite file).
+/// A running engine on the real store (real `EngineTask`, real SQLite file).
 struct Running {
     handle: EngineHandle,
     task: tokio::task::JoinHandle<()>,
@@ -556,7 +556,7 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
     e.wait("A opens", |m| opened(m) == 1.0).await;
     let id = e.handle.snapshot().incidents[0].id.clone();
     clock.set(at("2026-01-01T00:06:00Z"));
-    let ack = Command::Ack {
+    let ack = IncidentCommand::Ack {
         id,
         by: "alice".into(),
         note: None,

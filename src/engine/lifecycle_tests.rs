@@ -130,7 +130,7 @@ impl Running {
     /// `now`, and return the first snapshot published at `now`.
     async fn settle(&self, clock: &ManualClock, now: Timestamp) -> Arc<Snapshot> {
         // A command is answered after every message queued before it.
-        let barrier = Command::Ack {
+        let barrier = IncidentCommand::Ack {
             id: "barrier".into(),
             by: "test".into(),
             note: None,
@@ -269,7 +269,7 @@ async fn a_restart_after_a_manual_resolve_while_a_page_fires_invents_nothing() {
     h.clock.set(resolved_at);
     let (inc, changed) = e
         .handle
-        .command(Command::Resolve {
+        .command(IncidentCommand::Resolve {
             id: id.clone(),
             by: "alice".into(),
         })
@@ -325,8 +325,8 @@ async fn a_restart_after_a_manual_resolve_while_a_page_fires_invents_nothing() {
         assert_consistent(&h.path, &later);
         assert_eq!(later.incidents.len(), 1);
         assert_eq!(
-            later.incident_counts[&("web".to_string(), "P1".to_string())],
-            (0, 1)
+            later.incident_counts[&ServiceSeverity::new("web", "P1")],
+            IncidentCounts { open: 0, opened: 1 }
         );
         e.stop().await;
     }
@@ -464,8 +464,8 @@ async fn the_first_evaluation_at_start_is_stored_and_announced_before_it_is_show
     let st = assert_consistent(&h.path, &first);
     assert_eq!(events_of(&st, &id), ["incident.opened"]);
     assert_eq!(
-        first.incident_counts[&("web".to_string(), "P1".to_string())],
-        (1, 1)
+        first.incident_counts[&ServiceSeverity::new("web", "P1")],
+        IncidentCounts { open: 1, opened: 1 }
     );
     e.stop().await;
 
@@ -505,10 +505,10 @@ async fn with_a_failing_disk_readers_see_an_incident_only_once_it_is_stored() {
     assert!(snap.incidents.is_empty());
     assert_eq!(
         snap.incident_counts
-            .get(&("web".to_string(), "P1".to_string()))
+            .get(&ServiceSeverity::new("web", "P1"))
             .copied()
             .unwrap_or_default(),
-        (0, 0)
+        IncidentCounts { open: 0, opened: 0 }
     );
     assert_eq!(
         e.handle

@@ -53,9 +53,9 @@ mod task;
 #[cfg(test)]
 mod tests;
 
-pub use snapshot::{BTreeMapSummaries, ServiceView, Snapshot};
+pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};
 pub use state::{EngineState, IncidentWrite};
-pub use task::{Command, CommandReply, EngineHandle, EngineMsg, start};
+pub use task::{EngineHandle, EngineMsg, IncidentCommand, IncidentReply, start};
 
 /// One finished run, as the engine needs it.
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ pub fn incident_window(cfg: &Config) -> Duration {
 /// to rebuild every service's SLO state: the minute ring's span, and the
 /// longest SLO window but at least the longest burn window; one hour of
 /// margin on each so alignment never cuts a bucket.
-pub fn load_bounds(cfg: &Config, now: Timestamp) -> (i64, i64) {
+pub fn load_bounds(cfg: &Config, now: Timestamp) -> LoadBounds {
     const HOUR: i64 = 3600;
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     let now_s = now.as_second();
@@ -151,10 +151,17 @@ pub fn load_bounds(cfg: &Config, now: Timestamp) -> (i64, i64) {
         .filter_map(|s| s.slo.as_ref())
         .map(|s| Window::from(s.window).span())
         .fold(slo::LONGEST_BURN_WINDOW, Duration::max);
-    (
-        now_s
+    LoadBounds {
+        minutes_since: now_s
             .saturating_sub(secs(slo::MINUTE_RING_SPAN))
             .saturating_sub(HOUR),
-        now_s.saturating_sub(secs(longest)).saturating_sub(HOUR),
-    )
+        hours_since: now_s.saturating_sub(secs(longest)).saturating_sub(HOUR),
+    }
+}
+
+/// Unix seconds from which stored buckets are loaded, per resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadBounds {
+    pub minutes_since: i64,
+    pub hours_since: i64,
 }

@@ -1,7 +1,7 @@
 //! The read model the engine publishes ([`Snapshot`]) and how its incident
 //! part is derived from what the store holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
@@ -16,23 +16,45 @@ pub struct Snapshot {
     pub services: Vec<ServiceView>,
     /// Open incidents and the resolved ones still in the MTTx window, newest first.
     pub incidents: Vec<Incident>,
-    /// Windowed: MTTx over each service's incidents opened in its SLO window
-    /// (the summaries' quantiles).
-    pub mttx: BTreeMapSummaries,
+    /// Windowed MTTD/MTTA/MTTR: over each service's incidents opened in its
+    /// SLO window (the summaries' quantiles).
+    pub mttx: BTreeMap<ServiceSeverity, StageSummary>,
     /// Cumulative over every incident the store held (the summaries' `_sum`
     /// and `_count`, incidents opened, targets met / missed).
-    pub totals: std::collections::BTreeMap<(String, String), Cumulative>,
-    /// (open now, opened ever: cumulative) per (service, severity).
-    pub incident_counts: std::collections::BTreeMap<(String, String), (u64, u64)>,
-    /// Cumulative targets met / missed; zero for every (service, severity)
-    /// with a response target, so the counters exist before they first move.
-    pub response: std::collections::BTreeMap<(String, String, Stage), Attainment>,
+    pub totals: BTreeMap<ServiceSeverity, Cumulative>,
+    pub incident_counts: BTreeMap<ServiceSeverity, IncidentCounts>,
+    /// Cumulative targets met / missed per stage; zero for every (service,
+    /// severity) with a response target, so the counters exist before they
+    /// first move.
+    pub response: BTreeMap<(ServiceSeverity, Stage), Attainment>,
     /// Undelivered events per notifier.
     pub queue_depth: Vec<(String, u64)>,
 }
 
-/// MTTD/MTTA/MTTR per (service, severity).
-pub type BTreeMapSummaries = std::collections::BTreeMap<(String, String), StageSummary>;
+/// The labels every incident family is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceSeverity {
+    pub service: String,
+    pub severity: String,
+}
+
+impl ServiceSeverity {
+    pub fn new(service: &str, severity: &str) -> Self {
+        Self {
+            service: service.to_string(),
+            severity: severity.to_string(),
+        }
+    }
+}
+
+/// Incidents of one (service, severity).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IncidentCounts {
+    /// Open now.
+    pub open: u64,
+    /// Opened ever: cumulative, survives restarts and pruning.
+    pub opened: u64,
+}
 
 #[derive(Debug, Clone)]
 pub struct ServiceView {
@@ -78,16 +100,16 @@ impl EngineState {
         incidents: &[Incident],
         now: Timestamp,
     ) -> (
-        BTreeMapSummaries,
-        std::collections::BTreeMap<(String, String), (u64, u64)>,
-        std::collections::BTreeMap<(String, String, Stage), Attainment>,
+        BTreeMap<ServiceSeverity, StageSummary>,
+        BTreeMap<ServiceSeverity, IncidentCounts>,
+        BTreeMap<(ServiceSeverity, Stage), Attainment>,
     ) {
         let mut by_service: HashMap<&str, Vec<&Incident>> = HashMap::new();
         for i in incidents {
             by_service.entry(i.service.as_str()).or_default().push(i);
         }
-        let mut summaries = BTreeMapSummaries::new();
-        let mut counts = std::collections::BTreeMap::new();
+        let mut summaries = BTreeMap::new();
+        let mut counts: BTreeMap<ServiceSeverity, IncidentCounts> = BTreeMap::new();
         for svc in &self.cfg.services {
             let Some(list) = by_service.get(svc.name.as_str()) else {
                 continue;
@@ -98,32 +120,35 @@ impl EngineState {
                 .filter(|i| i.opened_at >= start)
                 .map(|i| (*i).clone());
             let m = MttxStats::rebuild(self.cfg.response_targets.clone(), in_window);
-            summaries.extend(m.summaries());
+            summaries.extend(
+                m.summaries()
+                    .into_iter()
+                    .map(|((service, severity), s)| (ServiceSeverity { service, severity }, s)),
+            );
 
             for i in list.iter().filter(|i| i.state == State::Open) {
                 counts
-                    .entry((i.service.clone(), i.severity.clone()))
-                    .or_insert((0, 0))
-                    .0 += 1;
+                    .entry(ServiceSeverity::new(&i.service, &i.severity))
+                    .or_default()
+                    .open += 1;
             }
         }
-        let mut response = std::collections::BTreeMap::new();
+        let mut response = BTreeMap::new();
         let configured = self.cfg.services.iter().map(|s| {
             (
-                (s.name.clone(), s.incident.severity.clone()),
+                ServiceSeverity::new(&s.name, &s.incident.severity),
                 Cumulative::default(),
             )
         });
-        let mut all: std::collections::BTreeMap<(String, String), Cumulative> =
-            configured.collect();
+        let mut all: BTreeMap<ServiceSeverity, Cumulative> = configured.collect();
         all.extend(self.visible.iter().map(|(k, v)| (k.clone(), *v)));
-        for ((svc, sev), c) in all {
-            counts.entry((svc.clone(), sev.clone())).or_insert((0, 0)).1 = c.opened();
+        for (key, c) in all {
+            counts.entry(key.clone()).or_default().opened = c.opened();
             let counted =
                 c.acknowledge.met + c.acknowledge.missed + c.restore.met + c.restore.missed;
-            if self.cfg.response_targets.contains_key(&sev) || counted > 0 {
+            if self.cfg.response_targets.contains_key(&key.severity) || counted > 0 {
                 for stage in [Stage::Acknowledge, Stage::Restore] {
-                    response.insert((svc.clone(), sev.clone(), stage), c.attainment(stage));
+                    response.insert((key.clone(), stage), c.attainment(stage));
                 }
             }
         }

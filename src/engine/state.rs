@@ -2,12 +2,12 @@
 //! timestamps. The engine task ([`super::task`]) drives it and persists what
 //! it returns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{RunRecord, ServiceView, Snapshot};
+use super::{RunRecord, ServiceSeverity, ServiceView, Snapshot};
 use crate::config::Config;
 use crate::incident::{
     Ack, Change, ChangeKind, Cumulative, Entry, Incident, IncidentError, MttxStats,
@@ -23,11 +23,11 @@ use crate::store::{
 pub struct EngineState {
     pub(super) cfg: Arc<Config>,
     pub(super) slos: HashMap<String, ServiceSlo>,
-    pub(super) pending: HashMap<(Arc<str>, Arc<str>, i64), Counts>,
+    pub(super) pending: HashMap<PendingKey, Counts>,
     pub(super) incidents: HashMap<String, ServiceIncidents>,
     pub(super) mttx: MttxStats,
     /// Latest (availability SLI, budget remaining) per service, for event context.
-    pub(super) latest: HashMap<String, (Option<f64>, f64)>,
+    pub(super) latest: HashMap<String, LatestSlo>,
     /// The ledger of cumulative figures (incidents opened, MTTx sums and
     /// counts, targets met / missed): restored from the store and only ever
     /// added to, so they are real counters across restarts and pruning. It
@@ -35,13 +35,30 @@ pub struct EngineState {
     pub(super) totals: Totals,
     /// The cumulative figures readers see: those restored plus the entries
     /// of every write the store has taken ([`Self::stored`]).
-    pub(super) visible: std::collections::BTreeMap<(String, String), Cumulative>,
+    pub(super) visible: BTreeMap<ServiceSeverity, Cumulative>,
     /// Entries made by time alone (a response target passing) or found
     /// owed at start, with no incident change to carry them: written as
     /// their own incident writes; see [`Self::take_entry_writes`].
     pub(super) entry_writes: Vec<IncidentWrite>,
     /// Service states that changed and are not yet part of a write, in order.
     pub(super) state_changes: Vec<(String, ServiceState)>,
+}
+
+/// The latest availability figures of a service, for the context of the
+/// events its incident changes send.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LatestSlo {
+    pub availability: Option<f64>,
+    pub budget_remaining: f64,
+}
+
+/// Run counts waiting for the store are kept per (service, check, minute).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct PendingKey {
+    pub service: Arc<str>,
+    pub check: Arc<str>,
+    /// Start of the minute, unix seconds.
+    pub minute: i64,
 }
 
 /// One write for the store, in one transaction: an incident change with its
@@ -121,7 +138,7 @@ impl EngineState {
             mttx,
             latest: HashMap::new(),
             totals: Totals::default(),
-            visible: std::collections::BTreeMap::new(),
+            visible: BTreeMap::new(),
             entry_writes: Vec::new(),
             state_changes: Vec::new(),
         }
@@ -152,7 +169,11 @@ impl EngineState {
     /// made) read from the store. Call before [`Self::restore_incidents`]'s
     /// incidents are evaluated, so nothing they made is made again.
     pub fn restore_totals(&mut self, totals: Totals) {
-        self.visible = totals.by_key().clone();
+        self.visible = totals
+            .by_key()
+            .iter()
+            .map(|((service, severity), c)| (ServiceSeverity::new(service, severity), *c))
+            .collect();
         self.totals = totals;
     }
 
@@ -190,7 +211,7 @@ impl EngineState {
 
     /// Make the cumulative entries of changes, in order, so each change
     /// carries what it made to the store.
-    fn note(&mut self, changes: &mut [Change], now: Timestamp) {
+    fn make_entries(&mut self, changes: &mut [Change], now: Timestamp) {
         for c in changes {
             c.entries = self
                 .totals
@@ -214,7 +235,7 @@ impl EngineState {
             match self.incidents.get_mut(&service) {
                 Some(m) => {
                     m.restore_state(st);
-                    self.note_state(&service);
+                    self.queue_state_change(&service);
                 }
                 None => self.state_changes.push((service, ServiceState::default())),
             }
@@ -222,7 +243,7 @@ impl EngineState {
     }
 
     /// Queue `service`'s machine state if it changed (see [`Self::writes`]).
-    fn note_state(&mut self, service: &str) {
+    fn queue_state_change(&mut self, service: &str) {
         if let Some(st) = self
             .incidents
             .get_mut(service)
@@ -237,7 +258,7 @@ impl EngineState {
     pub fn stored(&mut self, w: &IncidentWrite) {
         for e in &w.entries {
             self.visible
-                .entry((e.service.clone(), e.severity.clone()))
+                .entry(ServiceSeverity::new(&e.service, &e.severity))
                 .or_default()
                 .add(e.figure, 1, e.micros);
         }
@@ -276,7 +297,7 @@ impl EngineState {
         let service = incident.service.clone();
         let mut m = ServiceIncidents::new(&service, &policy, Some(incident), 0);
         let mut changes = [m.close_removed(now)?];
-        self.note(&mut changes, now);
+        self.make_entries(&mut changes, now);
         let [c] = changes;
         Some(self.write_with(&c, notifiers, false, now))
     }
@@ -299,7 +320,7 @@ impl EngineState {
             Some(m) => m.on_run(run.at, &run.check, run.good, &run.detail, maintenance),
             None => Vec::new(),
         };
-        self.note(&mut changes, run.at);
+        self.make_entries(&mut changes, run.at);
         if maintenance {
             return (false, changes);
         }
@@ -315,7 +336,11 @@ impl EngineState {
         let minute = slo::bucket_start(Resolution::Minute, run.at);
         let c = self
             .pending
-            .entry((Arc::clone(&run.service), Arc::clone(&run.check), minute))
+            .entry(PendingKey {
+                service: Arc::clone(&run.service),
+                check: Arc::clone(&run.check),
+                minute,
+            })
             .or_default();
         c.valid += 1;
         c.good += u64::from(run.good);
@@ -336,10 +361,10 @@ impl EngineState {
             if let Some(f) = &figures {
                 self.latest.insert(
                     svc.name.clone(),
-                    (
-                        f.availability.sli,
-                        f.availability.error_budget_remaining_ratio,
-                    ),
+                    LatestSlo {
+                        availability: f.availability.sli,
+                        budget_remaining: f.availability.error_budget_remaining_ratio,
+                    },
                 );
                 if svc.incident.burn_rate_alerts
                     && let Some(m) = self.incidents.get_mut(&svc.name)
@@ -356,7 +381,7 @@ impl EngineState {
                         ticket.as_deref(),
                         maintenance,
                     ));
-                    self.note_state(&svc.name);
+                    self.queue_state_change(&svc.name);
                 }
             }
             services.push(ServiceView {
@@ -367,7 +392,7 @@ impl EngineState {
                 in_maintenance: maintenance,
             });
         }
-        self.note(&mut changes, now);
+        self.make_entries(&mut changes, now);
         // Response targets pass with time alone: make those verdicts now.
         // (`account` allocates only for an entry it makes.)
         let incidents: Vec<Incident> = self.mttx.incidents().cloned().collect();
@@ -398,7 +423,7 @@ impl EngineState {
         match m.ack(now, id, by, note)? {
             Ack::Changed(c) => {
                 let mut changes = [c];
-                self.note(&mut changes, now);
+                self.make_entries(&mut changes, now);
                 let [c] = changes;
                 Ok((c.incident.clone(), Some(c)))
             }
@@ -411,10 +436,10 @@ impl EngineState {
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
         let m = self.machine_for(id)?;
         let mut changes = [m.resolve(now, id, by)?];
-        self.note(&mut changes, now);
+        self.make_entries(&mut changes, now);
         let [c] = changes;
         let service = c.incident.service.clone();
-        self.note_state(&service);
+        self.queue_state_change(&service);
         Ok(c)
     }
 
@@ -490,14 +515,17 @@ impl EngineState {
         has_slo: bool,
         now: Timestamp,
     ) -> IncidentWrite {
-        let (sli, budget) = self
+        let latest = self
             .latest
             .get(&change.incident.service)
             .copied()
-            .unwrap_or((None, 1.0));
+            .unwrap_or(LatestSlo {
+                availability: None,
+                budget_remaining: 1.0,
+            });
         let ctx = EventContext {
-            availability_ratio: sli,
-            error_budget_remaining_ratio: has_slo.then_some(budget),
+            availability_ratio: latest.availability,
+            error_budget_remaining_ratio: has_slo.then_some(latest.budget_remaining),
             api_base: format!("http://{}", self.cfg.server.listen),
         };
         let events = match crate::notify::outbox_inserts(change, notify, &ctx, now) {
@@ -522,10 +550,10 @@ impl EngineState {
     pub fn take_pending(&mut self) -> Vec<BucketDelta> {
         self.pending
             .drain()
-            .map(|((service, check, at_minute), counts)| BucketDelta {
-                service: service.to_string(),
-                check: check.to_string(),
-                at_minute,
+            .map(|(key, counts)| BucketDelta {
+                service: key.service.to_string(),
+                check: key.check.to_string(),
+                at_minute: key.minute,
                 counts,
             })
             .collect()
@@ -535,11 +563,11 @@ impl EngineState {
         for d in deltas {
             let c = self
                 .pending
-                .entry((
-                    Arc::from(d.service.as_str()),
-                    Arc::from(d.check.as_str()),
-                    d.at_minute,
-                ))
+                .entry(PendingKey {
+                    service: Arc::from(d.service.as_str()),
+                    check: Arc::from(d.check.as_str()),
+                    minute: d.at_minute,
+                })
                 .or_default();
             c.valid += d.counts.valid;
             c.good += d.counts.good;
@@ -551,10 +579,11 @@ impl EngineState {
         self.pending.len()
     }
 
-    /// Adopt a reloaded config. Services whose SLO definition changed need
-    /// their history re-read: returns their names (the caller reloads from
-    /// the store), and the writes of the incident changes the new config
-    /// causes:
+    /// Adopt a reloaded config. A changed SLO keeps the history held when
+    /// [`ServiceSlo::reconfigured`] can carry it; services whose new SLO
+    /// reaches further back (or adds a latency objective) need their history
+    /// re-read: returns their names (the caller reloads from the store), and
+    /// the writes of the incident changes the new config causes:
     /// - a removed service's open incident is resolved, saying why, and
     ///   announced to the notifiers the service had;
     /// - burn-rate alerts turned off (or the SLO removed) forget the alert
@@ -581,6 +610,12 @@ impl EngineState {
                 Some(mut old) if old.slo() == new => {
                     old.set_schedule(schedule);
                     slos.insert(svc.name.clone(), old);
+                }
+                // A changed SLO keeps the history held when it reaches no
+                // further back and needs no column that was not kept.
+                Some(old) if let Some(mut carried) = old.reconfigured(new) => {
+                    carried.set_schedule(schedule);
+                    slos.insert(svc.name.clone(), carried);
                 }
                 _ => {
                     slos.insert(svc.name.clone(), ServiceSlo::new(new, schedule));
@@ -612,7 +647,7 @@ impl EngineState {
                 self.state_changes.push((name, st));
             }
         }
-        self.note(&mut removed, now);
+        self.make_entries(&mut removed, now);
         let mut writes = self.writes(removed, now);
         let mut incidents = HashMap::new();
         let mut changes = Vec::new();
@@ -631,11 +666,11 @@ impl EngineState {
         self.cfg = cfg;
         let names: Vec<String> = self.incidents.keys().cloned().collect();
         for n in names {
-            self.note_state(&n);
+            self.queue_state_change(&n);
         }
         // The new targets are in force from now: verdicts these changes make
         // use them.
-        self.note(&mut changes, now);
+        self.make_entries(&mut changes, now);
         writes.extend(self.writes(changes, now));
         (rebuild, writes)
     }

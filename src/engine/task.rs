@@ -25,7 +25,7 @@ const STORE_PROBLEM_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// An acknowledge or resolve request from the API.
 #[derive(Debug)]
-pub enum Command {
+pub enum IncidentCommand {
     Ack {
         id: String,
         by: String,
@@ -37,14 +37,14 @@ pub enum Command {
     },
 }
 
-/// The answer to a [`Command`]: the incident after it, and whether it changed.
-pub type CommandReply = Result<(Incident, bool), IncidentError>;
+/// The answer to an [`IncidentCommand`]: the incident after it, and whether it changed.
+pub type IncidentReply = Result<(Incident, bool), IncidentError>;
 
 /// Messages to the engine task.
 pub enum EngineMsg {
     Run(RunRecord),
     Reconfigure(Arc<Config>),
-    Command(Command, tokio::sync::oneshot::Sender<CommandReply>),
+    Incident(IncidentCommand, tokio::sync::oneshot::Sender<IncidentReply>),
 }
 
 /// What the rest of the daemon holds: a sender and the latest snapshot.
@@ -64,9 +64,9 @@ impl EngineHandle {
     }
 
     /// Run an API command on the engine; `None` when the engine has stopped.
-    pub async fn command(&self, cmd: Command) -> Option<CommandReply> {
+    pub async fn command(&self, cmd: IncidentCommand) -> Option<IncidentReply> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(EngineMsg::Command(cmd, tx)).ok()?;
+        self.tx.send(EngineMsg::Incident(cmd, tx)).ok()?;
         rx.await.ok()
     }
 
@@ -88,8 +88,10 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
     let now = clock.now();
-    let (since_min, since_hour) = load_bounds(&cfg, now);
-    let rows = store.load_service_buckets(since_min, since_hour).await?;
+    let bounds = load_bounds(&cfg, now);
+    let rows = store
+        .load_service_buckets(bounds.minutes_since, bounds.hours_since)
+        .await?;
     let mut state = EngineState::new(Arc::clone(&cfg));
     state.restore(&rows);
     let since = now
@@ -150,7 +152,7 @@ pub async fn start(
         snapshot: snapshot_rx,
         stats: Arc::clone(&stats),
     };
-    let mut engine = Loop {
+    let mut engine = EngineTask {
         state,
         store,
         clock,
@@ -182,7 +184,7 @@ pub async fn start(
 
 /// The engine task's state beyond [`EngineState`]: IO handles and the queue
 /// of incident writes not yet in the store.
-struct Loop {
+struct EngineTask {
     state: EngineState,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -201,7 +203,7 @@ struct Loop {
     store_problem_logged: Option<tokio::time::Instant>,
 }
 
-impl Loop {
+impl EngineTask {
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<EngineMsg>,
@@ -316,8 +318,12 @@ impl Loop {
                 self.queue_writes(writes);
                 self.persist().await;
                 if !rebuild.is_empty() {
-                    let (m, h) = load_bounds(&cfg, now);
-                    match self.store.load_service_buckets(m, h).await {
+                    let b = load_bounds(&cfg, now);
+                    match self
+                        .store
+                        .load_service_buckets(b.minutes_since, b.hours_since)
+                        .await
+                    {
                         Ok(rows) => self.state.restore_only(&rebuild, &rows),
                         Err(e) => {
                             tracing::error!(error = %e, "reloading SLO history after a config change failed")
@@ -326,11 +332,13 @@ impl Loop {
                 }
                 self.publish().await;
             }
-            EngineMsg::Command(cmd, reply) => {
+            EngineMsg::Incident(cmd, reply) => {
                 let now = self.clock.now();
                 let result = match cmd {
-                    Command::Ack { id, by, note } => self.state.ack(now, &id, &by, note.as_deref()),
-                    Command::Resolve { id, by } => self
+                    IncidentCommand::Ack { id, by, note } => {
+                        self.state.ack(now, &id, &by, note.as_deref())
+                    }
+                    IncidentCommand::Resolve { id, by } => self
                         .state
                         .resolve(now, &id, &by)
                         .map(|c| (c.incident.clone(), Some(c))),

@@ -132,8 +132,8 @@ fn an_outage_opens_an_incident_that_the_snapshot_and_mttx_see() {
     );
     assert_eq!(snap.incidents.len(), 1);
     assert_eq!(
-        snap.incident_counts[&("web".to_string(), "P1".to_string())],
-        (1, 1)
+        snap.incident_counts[&ServiceSeverity::new("web", "P1")],
+        IncidentCounts { open: 1, opened: 1 }
     );
 
     // Ack after 5 minutes: MTTA exactly 300 s; a second ack changes nothing.
@@ -152,13 +152,13 @@ fn an_outage_opens_an_incident_that_the_snapshot_and_mttx_see() {
     assert!(changes.iter().any(|c| c.incident.state == State::Resolved));
     commit(&mut s, changes, "2026-01-02T00:08:00Z");
     let (snap, _) = s.evaluate(at("2026-01-02T00:10:00Z"));
-    let sum = &snap.mttx[&("web".to_string(), "P1".to_string())];
+    let sum = &snap.mttx[&ServiceSeverity::new("web", "P1")];
     assert_eq!(sum.mtta.count, 1);
     assert_eq!(sum.mtta.sum_seconds, 300.0);
     assert_eq!(sum.mttr.sum_seconds, 480.0);
     assert_eq!(sum.mttd.sum_seconds, 60.0);
     assert_eq!(
-        snap.response[&("web".to_string(), "P1".to_string(), Stage::Acknowledge)],
+        snap.response[&(ServiceSeverity::new("web", "P1"), Stage::Acknowledge)],
         Attainment { met: 1, missed: 0 }
     );
     // Resolved: acknowledging again is a conflict; an unknown id is not found.
@@ -184,7 +184,7 @@ fn mttx_counts_only_incidents_in_the_services_own_slo_window() {
         let (_, changes) = s.on_run(&run(t, good, 10));
         commit(&mut s, changes, t);
     }
-    let key = ("web".to_string(), "P1".to_string());
+    let key = ServiceSeverity::new("web", "P1");
     let (snap, _) = s.evaluate(at("2026-01-08T23:00:00Z"));
     assert_eq!(snap.mttx[&key].mttd.count, 1, "6 days old: inside 7d");
     let (snap, _) = s.evaluate(at("2026-01-09T00:02:00Z"));
@@ -195,7 +195,7 @@ fn mttx_counts_only_incidents_in_the_services_own_slo_window() {
     assert_eq!(snap.incidents.len(), 1, "the API still lists it");
     assert_eq!(
         snap.incident_counts[&key],
-        (0, 1),
+        IncidentCounts { open: 0, opened: 1 },
         "incidents_total is a counter: it never drops"
     );
 }
@@ -336,4 +336,31 @@ fn expected_runs_follow_maintenance_and_a_reload() {
     assert_eq!(burn(&mut s, "1d"), (6.0 / 60.0, 23.0 * 60.0 * 6.0));
     let (snap, _) = s.evaluate(at("2026-01-01T12:00:00Z"));
     assert_eq!(snap.services[0].figures.as_ref().unwrap().counts.valid, 1);
+}
+
+#[test]
+fn a_changed_slo_keeps_its_history_unless_it_reaches_further_back() {
+    let mut s = state();
+    s.on_run(&run("2026-01-02T00:00:00Z", true, 10));
+    s.on_run(&run("2026-01-02T00:01:00Z", false, 10));
+    let now = at("2026-01-02T00:02:00Z");
+    // A stricter objective over the same 30d: carried, no store read.
+    let stricter = CFG.replace("objective: 99, window: 30d", "objective: 99.5, window: 30d");
+    let (rebuild, _) = s.reconfigure(now, Arc::new(parse_str(&stricter, "test.yaml").unwrap()));
+    assert!(rebuild.is_empty(), "{rebuild:?}");
+    let (snap, _) = s.evaluate(now);
+    let f = snap.services[0].figures.as_ref().unwrap();
+    assert_eq!(
+        f.counts,
+        Counts {
+            valid: 2,
+            good: 1,
+            latency_good: 1
+        }
+    );
+    assert_eq!(f.availability.objective, 0.995);
+    // 90d reaches further back than the 30d ring holds: re-read from the store.
+    let longer = CFG.replace("objective: 99, window: 30d", "objective: 99, window: 90d");
+    let (rebuild, _) = s.reconfigure(now, Arc::new(parse_str(&longer, "test.yaml").unwrap()));
+    assert_eq!(rebuild, ["web"]);
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::{ApiError, auth};
 use crate::config::Check;
-use crate::engine::{Command, ServiceView};
+use crate::engine::{IncidentCommand, ServiceView};
 use crate::incident::{Incident, IncidentError};
 use crate::probe::Reason;
 
@@ -223,7 +223,7 @@ pub async fn ack(
     let by = who(&body)?;
     run(
         &app,
-        Command::Ack {
+        IncidentCommand::Ack {
             id,
             by,
             note: body.note,
@@ -242,10 +242,10 @@ pub async fn resolve(
     let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
-    run(&app, Command::Resolve { id, by }).await
+    run(&app, IncidentCommand::Resolve { id, by }).await
 }
 
-async fn run(app: &AppState, cmd: Command) -> Result<Json<Value>, ApiError> {
+async fn run(app: &AppState, cmd: IncidentCommand) -> Result<Json<Value>, ApiError> {
     match app.engine.command(cmd).await {
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -15,7 +15,7 @@ mod auth;
 pub mod server;
 mod state;
 
-pub use state::{AppState, Health, ReloadReply, ReloadRequest};
+pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,7 +197,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     match app.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.to_string()).into_response(),
     }
 }
 

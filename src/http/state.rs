@@ -50,19 +50,15 @@ impl AppState {
     /// `Ok` when `/readyz` should answer 200; otherwise why not. Ready means
     /// state is loaded, checks are scheduled, the engine runs, and the state
     /// file at `storage.path` is the one being written.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub fn readiness(&self) -> Result<(), NotReady> {
         if self.health.engine_dead.load(Ordering::Acquire) {
-            return Err(
-                "the engine task stopped: SLO and incident state are no longer updated; \
-                 restart sentinel"
-                    .to_string(),
-            );
+            return Err(NotReady::EngineStopped);
         }
         if !self.health.ready.load(Ordering::Acquire) {
-            return Err("not ready: starting up or shutting down".to_string());
+            return Err(NotReady::Starting);
         }
         if let Some(problem) = self.engine.stats.store_file_problem() {
-            return Err(problem);
+            return Err(NotReady::StateFile(problem));
         }
         Ok(())
     }
@@ -87,6 +83,20 @@ impl AppState {
         }
         .render()
     }
+}
+
+/// Why `/readyz` fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error(
+        "the engine task stopped: SLO and incident state are no longer updated; restart sentinel"
+    )]
+    EngineStopped,
+    #[error("not ready: starting up or shutting down")]
+    Starting,
+    /// `storage.path` no longer names the file the store writes: what happened.
+    #[error("{0}")]
+    StateFile(String),
 }
 
 /// Facts about the daemon's life that `/readyz` and `/metrics` report; the

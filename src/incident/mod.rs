@@ -20,7 +20,7 @@ mod mttx;
 pub mod totals;
 
 pub use machine::{Ack, ServiceIncidents};
-pub use mttx::{Attainment, DueTarget, MttxStats, Stage, StageSummary, Summary};
+pub use mttx::{Attainment, MttxStats, Stage, StageSummary, Summary};
 pub use totals::{Cumulative, Entry, Totals};
 
 use jiff::Timestamp;

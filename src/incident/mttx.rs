@@ -6,7 +6,7 @@
 //! and the live figures identical by construction, and an escalation simply
 //! moves an incident's samples to its new severity.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -93,22 +93,11 @@ pub struct Attainment {
     pub missed: u64,
 }
 
-/// A response target that passed unmet since the last [`MttxStats::response_due`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueTarget {
-    pub incident_id: String,
-    pub service: String,
-    pub severity: String,
-    pub stage: Stage,
-}
-
 /// Incidents of the SLO window and the figures derived from them.
 #[derive(Debug, Clone, Default)]
 pub struct MttxStats {
     targets: BTreeMap<String, ResponseTarget>,
     incidents: BTreeMap<String, Incident>,
-    /// (incident id, stage) already reported by `response_due`.
-    reported: BTreeSet<(String, Stage)>,
 }
 
 /// How a stage of one incident stands against its target at `now`.
@@ -180,8 +169,6 @@ impl MttxStats {
     pub fn prune(&mut self, window_start: Timestamp) {
         self.incidents
             .retain(|_, i| i.opened_at >= window_start || i.state == super::State::Open);
-        let ids = &self.incidents;
-        self.reported.retain(|(id, _)| ids.contains_key(id));
     }
 
     pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
@@ -259,33 +246,5 @@ impl MttxStats {
             }
         }
         by
-    }
-
-    /// Targets of open incidents that passed unmet since the last call (each
-    /// reported once), so the engine can log them and refresh metrics.
-    pub fn response_due(&mut self, now: Timestamp) -> Vec<DueTarget> {
-        let mut due = Vec::new();
-        for inc in self.incidents.values() {
-            let Some(t) = self.targets.get(&inc.severity) else {
-                continue;
-            };
-            for (stage, target) in [
-                (Stage::Acknowledge, t.acknowledge),
-                (Stage::Restore, t.restore),
-            ] {
-                let key = (inc.id.clone(), stage);
-                if verdict(inc, stage, target, now) == Some(false) && !self.reported.contains(&key)
-                {
-                    self.reported.insert(key);
-                    due.push(DueTarget {
-                        incident_id: inc.id.clone(),
-                        service: inc.service.clone(),
-                        severity: inc.severity.clone(),
-                        stage,
-                    });
-                }
-            }
-        }
-        due
     }
 }

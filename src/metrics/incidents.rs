@@ -2,7 +2,9 @@
 //! engine's [`Snapshot`] and the delivery workers' counters.
 
 use crate::config::Config;
-use crate::engine::Snapshot;
+use std::collections::BTreeSet;
+
+use crate::engine::{ServiceSeverity, Snapshot};
 use crate::incident::Summary;
 use crate::incident::totals::Tally;
 use crate::metrics::{Expo, MetricType};
@@ -28,10 +30,10 @@ const MTTX: [(&str, &str); 3] = [
 /// "no data".
 pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
     // (service, severity) pairs: configured ones plus any seen in incidents.
-    let mut pairs: std::collections::BTreeSet<(String, String)> = cfg
+    let mut pairs: BTreeSet<ServiceSeverity> = cfg
         .services
         .iter()
-        .map(|s| (s.name.clone(), s.incident.severity.clone()))
+        .map(|s| ServiceSeverity::new(&s.name, &s.incident.severity))
         .collect();
     pairs.extend(snap.incident_counts.keys().cloned());
     pairs.extend(snap.mttx.keys().cloned());
@@ -42,16 +44,12 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
         "Open incidents.",
         MetricType::Gauge,
     );
-    for (svc, sev) in &pairs {
-        let (open, _) = snap
-            .incident_counts
-            .get(&(svc.clone(), sev.clone()))
-            .copied()
-            .unwrap_or((0, 0));
+    for key in &pairs {
+        let counts = snap.incident_counts.get(key).copied().unwrap_or_default();
         out.sample_u64(
             "sentinel_incidents_open",
-            &[("service", svc), ("severity", sev)],
-            open,
+            &[("service", &key.service), ("severity", &key.severity)],
+            counts.open,
         );
     }
     out.family(
@@ -59,31 +57,29 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
         "Incidents opened, cumulative: survives restarts and the pruning of old incidents.",
         MetricType::Counter,
     );
-    for (svc, sev) in &pairs {
-        let (_, total) = snap
-            .incident_counts
-            .get(&(svc.clone(), sev.clone()))
-            .copied()
-            .unwrap_or((0, 0));
+    for key in &pairs {
+        let counts = snap.incident_counts.get(key).copied().unwrap_or_default();
         out.sample_u64(
             "sentinel_incidents_total",
-            &[("service", svc), ("severity", sev)],
-            total,
+            &[("service", &key.service), ("severity", &key.severity)],
+            counts.opened,
         );
     }
     for (i, (name, help)) in MTTX.iter().enumerate() {
         out.family(name, help, MetricType::Summary);
-        for (svc, sev) in &pairs {
-            let labels = [("service", svc.as_str()), ("severity", sev.as_str())];
-            let key = (svc.clone(), sev.clone());
-            let windowed = snap.mttx.get(&key).map(|st| match i {
+        for key in &pairs {
+            let labels = [
+                ("service", key.service.as_str()),
+                ("severity", key.severity.as_str()),
+            ];
+            let windowed = snap.mttx.get(key).map(|st| match i {
                 0 => &st.mttd,
                 1 => &st.mtta,
                 _ => &st.mttr,
             });
             let cumulative = snap
                 .totals
-                .get(&key)
+                .get(key)
                 .map(|c| match i {
                     0 => c.mttd,
                     1 => c.mtta,
@@ -98,13 +94,13 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
         "Incidents that met / missed the response target, by stage; cumulative, counted once when the stage completes or its target passes.",
         MetricType::Counter,
     );
-    for ((svc, sev, stage), a) in &snap.response {
+    for ((key, stage), a) in &snap.response {
         for (met, n) in [("true", a.met), ("false", a.missed)] {
             out.sample_u64(
                 "sentinel_incident_response_total",
                 &[
-                    ("service", svc),
-                    ("severity", sev),
+                    ("service", &key.service),
+                    ("severity", &key.severity),
                     ("stage", stage.as_str()),
                     ("met", met),
                 ],

@@ -59,14 +59,6 @@ impl Prober {
         Ok(Prober { tls, http, clock })
     }
 
-    /// Rebuilds this prober's clients trusting `roots` as well.
-    pub fn with_extra_roots(
-        self,
-        roots: Vec<CertificateDer<'static>>,
-    ) -> Result<Prober, ProbeInitError> {
-        Self::new_with(self.clock, roots)
-    }
-
     /// Runs one check. Enforces `check.timeout` around everything (resolve,
     /// connect, TLS, request, body) → [`Reason::Timeout`].
     /// Never panics, never returns an error: every failure is an [`Outcome`].

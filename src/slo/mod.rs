@@ -123,11 +123,6 @@ impl Counts {
         self.valid.saturating_sub(self.good)
     }
 
-    /// Runs that count against the latency SLO (bad, or good but too slow).
-    pub fn latency_bad(&self) -> u64 {
-        self.valid.saturating_sub(self.latency_good)
-    }
-
     fn good_for(&self, kind: SloKind) -> u64 {
         match kind {
             SloKind::Availability => self.good,

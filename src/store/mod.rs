@@ -220,7 +220,8 @@ pub struct OutboxMark {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-enum Command {
+/// A message to the store thread.
+enum ThreadMsg {
     Run(Job),
     Close(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -233,7 +234,7 @@ const QUEUE: usize = 1024;
 /// thread that owns the connection.
 #[derive(Clone)]
 pub struct Store {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<ThreadMsg>,
     path: PathBuf,
     /// (device, inode) of the file opened, to notice when the path no longer
     /// names it (deleted or replaced while running).
@@ -287,7 +288,7 @@ impl Store {
             let _ = reply.send(f(conn));
         });
         self.tx
-            .send(Command::Run(job))
+            .send(ThreadMsg::Run(job))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -534,7 +535,7 @@ impl Store {
     pub async fn close(&self) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Close(reply))
+            .send(ThreadMsg::Close(reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -550,12 +551,12 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 
 /// The store thread: runs jobs in arrival order until closed or every handle
 /// is dropped.
-fn run(conn: Connection, mut rx: mpsc::Receiver<Command>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<ThreadMsg>) {
     let mut conn = conn;
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
-            Command::Run(job) => job(&mut conn),
-            Command::Close(reply) => {
+            ThreadMsg::Run(job) => job(&mut conn),
+            ThreadMsg::Close(reply) => {
                 rx.close();
                 let result = conn.close().map_err(|(_, source)| StoreError::Write {
                     op: "close",
