@@ -52,10 +52,12 @@ mod state;
 mod task;
 #[cfg(test)]
 mod tests;
+mod writes;
 
 pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};
-pub use state::{EngineState, IncidentWrite};
+pub use state::EngineState;
 pub use task::{EngineHandle, EngineMsg, IncidentCommand, IncidentReply, start};
+pub use writes::IncidentWrite;
 
 /// One finished run, as the engine needs it.
 #[derive(Debug, Clone)]
