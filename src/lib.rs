@@ -7,14 +7,17 @@
 //! - [`clock`]: the only place that reads wall time; tests inject a manual clock.
 //! - [`probe`]: http / tcp / dns / tls checks. IO only; every failure is an [`probe::Outcome`].
 //! - [`scheduler`]: fixed-rate timing per check, phase spread, skips, a global concurrency cap.
-//! - [`metrics`]: per-check counters and HdrHistograms, rendered as Prometheus text.
+//! - [`metrics`]: per-check counters and HdrHistograms, and every `/metrics` family,
+//!   rendered from the read models the other modules publish ([`metrics::Scrape`]).
 //! - [`slo`]: PURE SLO math: bucketed run counts, SLIs, error budgets, burn rates, burn alerts.
-//! - [`engine`]: the single owner of SLO (and incident) state; consumes runs, persists, publishes snapshots.
+//! - [`engine`]: the single owner of SLO and incident state: pure [`engine::EngineState`],
+//!   its IO task, and the [`engine::Snapshot`] it publishes through a `watch` channel.
 //! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
 //! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker.
 //! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
-//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload.
-//! - [`daemon`]: wires the pieces together for `sentinel run`; owns reload and shutdown.
+//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload; reads [`http::AppState`].
+//! - [`daemon`]: wires the pieces together for `sentinel run`; [`daemon::run`] takes the
+//!   store, listener, clock and shutdown token; owns reload.
 //! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
 //! - [`rules`]: `sentinel rules`: Prometheus recording + alerting rules equivalent to the SLOs.
 //! - [`cli`]: the subcommands behind the thin binary, and their exit codes.

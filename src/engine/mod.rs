@@ -1,5 +1,6 @@
 //! The engine: single owner of SLO and incident state. Consumes finished
-//! runs, keeps one [`ServiceSlo`] and one [`ServiceIncidents`] per service,
+//! runs, keeps one [`crate::slo::ServiceSlo`] and one
+//! [`crate::incident::ServiceIncidents`] per service,
 //! persists run counts, incident changes and their outbox events to the
 //! store, and publishes an immutable [`Snapshot`] that `/metrics` and the API
 //! read. Acknowledge/resolve requests from the API come in as messages.
@@ -79,7 +80,7 @@ pub struct EngineOptions {
     pub snapshot_every: Duration,
     pub prune_every: Duration,
     /// How often the engine checks that `storage.path` still names the file
-    /// it writes (see [`Store::file_problem`]).
+    /// it writes (see [`crate::store::Store::file_problem`]).
     pub store_check_every: Duration,
 }
 

@@ -19,7 +19,7 @@
 //!   window holds no run. It is exposed with `# TYPE summary` (quantile
 //!   samples only): the series are the ones the contract names, but `promtool
 //!   check metrics` rejects a `quantile` label on a gauge.
-//! - A run that ended in a local error ([`Reason::Local`]: this host ran out
+//! - A run that ended in a local error ([`crate::probe::Reason::Local`]: this host ran out
 //!   of descriptors, memory, ...) is not a run of the target: it only counts
 //!   in `sentinel_check_local_errors_total` and leaves `up`, the run counters,
 //!   the histograms and the last run shown by the API untouched.
