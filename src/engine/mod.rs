@@ -58,7 +58,7 @@ mod writes;
 pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};
 pub use state::EngineState;
 pub use task::{EngineHandle, EngineMsg, IncidentCommand, IncidentReply, start};
-pub use writes::IncidentWrite;
+pub use writes::{IncidentWrite, ServiceStateChange};
 
 /// One finished run, as the engine needs it.
 #[derive(Debug, Clone)]

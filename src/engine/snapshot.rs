@@ -27,8 +27,8 @@ pub struct Snapshot {
     /// severity) with a response target, so the counters exist before they
     /// first move.
     pub response: BTreeMap<(ServiceSeverity, Stage), Attainment>,
-    /// Undelivered events per notifier.
-    pub queue_depth: Vec<(String, u64)>,
+    /// Undelivered events per notifier name.
+    pub queue_depth: BTreeMap<String, u64>,
 }
 
 /// The labels every incident family is keyed by.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{IncidentWrite, RunRecord, ServiceSeverity, ServiceView, Snapshot};
+use super::{IncidentWrite, RunRecord, ServiceSeverity, ServiceStateChange, ServiceView, Snapshot};
 use crate::config::Config;
 use crate::incident::{
     Ack, Change, Cumulative, Incident, IncidentError, MttxStats, ServiceIncidents, ServiceState,
@@ -38,7 +38,7 @@ pub struct EngineState {
     /// their own incident writes; see [`Self::take_entry_writes`].
     pub(super) entry_writes: Vec<IncidentWrite>,
     /// Service states that changed and are not yet part of a write, in order.
-    pub(super) state_changes: Vec<(String, ServiceState)>,
+    pub(super) state_changes: Vec<ServiceStateChange>,
 }
 
 /// The latest availability figures of a service, for the context of the
@@ -183,7 +183,10 @@ impl EngineState {
                     m.restore_state(st);
                     self.queue_state_change(&service);
                 }
-                None => self.state_changes.push((service, ServiceState::default())),
+                None => self.state_changes.push(ServiceStateChange {
+                    service,
+                    state: ServiceState::default(),
+                }),
             }
         }
     }
@@ -195,7 +198,10 @@ impl EngineState {
             .get_mut(service)
             .and_then(|m| m.take_state_change())
         {
-            self.state_changes.push((service.to_string(), st));
+            self.state_changes.push(ServiceStateChange {
+                service: service.to_string(),
+                state: st,
+            });
         }
     }
 
@@ -507,7 +513,10 @@ impl EngineState {
             }
             m.set_alerts_enabled(false);
             if let Some(st) = m.take_state_change() {
-                self.state_changes.push((name, st));
+                self.state_changes.push(ServiceStateChange {
+                    service: name,
+                    state: st,
+                });
             }
         }
         self.make_entries(&mut removed, now);

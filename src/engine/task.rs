@@ -417,7 +417,7 @@ impl EngineTask {
             self.state.fill_incidents(&mut snap, now);
         }
         match self.store.outbox_depth().await {
-            Ok(d) => snap.queue_depth = d,
+            Ok(d) => snap.queue_depth = d.into_iter().collect(),
             Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
         }
         self.dirty = false;

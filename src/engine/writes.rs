@@ -22,9 +22,16 @@ pub struct IncidentWrite {
     /// the incident: entries made by time alone, for an incident as stored.
     pub entries_only: bool,
     /// The service's [`ServiceState`] when it changed with this write.
-    pub service_state: Option<(String, ServiceState)>,
+    pub service_state: Option<ServiceStateChange>,
     /// The change opened the incident (counts toward `incidents_total` once stored).
     pub opened: bool,
+}
+
+/// A service's incident-machine state that changed, to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceStateChange {
+    pub service: String,
+    pub state: ServiceState,
 }
 
 impl IncidentWrite {
@@ -41,12 +48,12 @@ impl IncidentWrite {
             None => None,
         };
         let service_state = match &self.service_state {
-            Some((service, st)) => Some(ServiceStateRow {
-                service: service.clone(),
-                body_json: if st.is_empty() {
+            Some(c) => Some(ServiceStateRow {
+                service: c.service.clone(),
+                body_json: if c.state.is_empty() {
                     None
                 } else {
-                    Some(st.to_json()?)
+                    Some(c.state.to_json()?)
                 },
             }),
             None => None,
@@ -69,24 +76,26 @@ impl EngineState {
     pub fn writes(&mut self, changes: Vec<Change>, now: Timestamp) -> Vec<IncidentWrite> {
         let mut out: Vec<IncidentWrite> = changes.iter().map(|c| self.write_for(c, now)).collect();
         // Only a service's latest state matters; one write each.
-        let mut latest: Vec<(String, ServiceState)> = Vec::new();
-        for (service, st) in std::mem::take(&mut self.state_changes) {
-            latest.retain(|(s, _)| *s != service);
-            latest.push((service, st));
+        let mut latest: Vec<ServiceStateChange> = Vec::new();
+        for change in std::mem::take(&mut self.state_changes) {
+            latest.retain(|c| c.service != change.service);
+            latest.push(change);
         }
-        for (service, st) in latest {
+        for change in latest {
             let last = out.iter_mut().rev().find(|w| {
                 w.service_state.is_none()
-                    && w.incident.as_ref().is_some_and(|i| i.service == service)
+                    && w.incident
+                        .as_ref()
+                        .is_some_and(|i| i.service == change.service)
             });
             match last {
-                Some(w) => w.service_state = Some((service, st)),
+                Some(w) => w.service_state = Some(change),
                 None => out.push(IncidentWrite {
                     incident: None,
                     events: Vec::new(),
                     entries: Vec::new(),
                     entries_only: false,
-                    service_state: Some((service, st)),
+                    service_state: Some(change),
                     opened: false,
                 }),
             }

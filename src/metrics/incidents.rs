@@ -182,11 +182,7 @@ pub fn render_notifiers(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
         MetricType::Gauge,
     );
     for n in &cfg.notifiers {
-        let v = snap
-            .queue_depth
-            .iter()
-            .find(|(name, _)| *name == n.name)
-            .map_or(0, |(_, d)| *d);
+        let v = snap.queue_depth.get(&n.name).copied().unwrap_or(0);
         out.sample_u64("sentinel_notifier_queue_depth", &[("notifier", &n.name)], v);
     }
 }
