@@ -750,7 +750,7 @@ pub fn parse_window(s: &str) -> Result<SloWindow, String> {
         return Ok(SloWindow::Month);
     }
     let range = config::limits::SLO_WINDOW;
-    match config::duration::parse(s)? {
+    match config::duration::parse(s).map_err(|e| e.to_string())? {
         d if range.contains(d) => Ok(SloWindow::Rolling(d)),
         _ => Err(format!(
             "{s} is out of range {}..={} (or `month`)",

@@ -246,7 +246,7 @@ impl<'a> Validator<'a> {
                 Err(())
             }
             Err(e) => {
-                self.problem(pos(&s.referenced), path, e);
+                self.problem(pos(&s.referenced), path, e.to_string());
                 Err(())
             }
         }
