@@ -100,7 +100,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
         .map_or_else(PathBuf::new, Path::to_path_buf);
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let mut includes: Vec<(String, raw::RawFragment)> = Vec::new();
+    let mut includes: Vec<raw::IncludedFile> = Vec::new();
     let mut seen: Vec<PathBuf> = vec![canonical(Path::new(file))];
     // Every file read, in include order: problems are sorted by it.
     let mut order: Vec<String> = vec![file.to_string()];
@@ -115,8 +115,8 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             hint,
         };
         let files = match include::expand(&base, &pattern.value) {
-            Err(message) => {
-                problems.push(here(message, None));
+            Err(e) => {
+                problems.push(here(e.to_string(), None));
                 continue;
             }
             Ok(include::Expanded::Missing(p)) => {
@@ -149,7 +149,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             order.push(name.clone());
             match read(&path) {
                 Ok(text) => match raw::parse_fragment(&text, &name) {
-                    Ok(fragment) => includes.push((name, fragment)),
+                    Ok(raw) => includes.push(raw::IncludedFile { file: name, raw }),
                     Err(p) => problems.push(p),
                 },
                 Err(ReadError::TooLarge(p)) => problems.push(p),

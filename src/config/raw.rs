@@ -51,6 +51,13 @@ pub struct RawFragment {
     pub maintenance: Vec<Spanned<RawMaintenance>>,
 }
 
+/// An included file as read, with its name as problems give it.
+#[derive(Debug)]
+pub struct IncludedFile {
+    pub file: String,
+    pub raw: RawFragment,
+}
+
 /// Keys only the main file may set (an included file that sets one gets a
 /// precise message instead of "unknown key").
 pub const MAIN_ONLY_KEYS: [&str; 6] = [

@@ -14,7 +14,7 @@ use super::Env;
 use super::duration;
 use super::error::{Problem, Warning};
 use super::limits::{self, DurationRange, IntRange};
-use super::raw::{self, Opt, RawConfig, RawFragment};
+use super::raw::{self, IncludedFile, Opt, RawConfig};
 use super::types::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -58,7 +58,7 @@ pub(crate) struct Checked {
 pub(crate) fn validate(
     raw: RawConfig,
     file: &str,
-    includes: &[(String, RawFragment)],
+    includes: &[IncludedFile],
     env: Env<'_>,
 ) -> Checked {
     let mut v = Validator {
@@ -402,12 +402,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn config(
-        &mut self,
-        raw: RawConfig,
-        main: &'a str,
-        includes: &'a [(String, RawFragment)],
-    ) -> Config {
+    fn config(&mut self, raw: RawConfig, main: &'a str, includes: &'a [IncludedFile]) -> Config {
         let server = self.server(raw.server.as_ref());
         let storage = self.storage(raw.storage.as_ref());
         self.retention = storage.retention;
@@ -422,19 +417,19 @@ impl<'a> Validator<'a> {
         // Lists merge across files: the main file's first, then each
         // included file's in include order.
         let mut notifiers = self.notifiers(&raw.notifiers);
-        for (file, part) in includes {
-            self.file = file;
-            notifiers.extend(self.notifiers(&part.notifiers));
+        for part in includes {
+            self.file = &part.file;
+            notifiers.extend(self.notifiers(&part.raw.notifiers));
         }
         self.file = main;
         let response_targets = self.response_targets(&raw.response_targets);
         let mut services = self.services(&raw.services, &defaults, &notifiers);
-        for (file, part) in includes {
-            self.file = file;
-            services.extend(self.services(&part.services, &defaults, &notifiers));
+        for part in includes {
+            self.file = &part.file;
+            services.extend(self.services(&part.raw.services, &defaults, &notifiers));
         }
         self.file = main;
-        if raw.services.is_empty() && includes.iter().all(|(_, p)| p.services.is_empty()) {
+        if raw.services.is_empty() && includes.iter().all(|p| p.raw.services.is_empty()) {
             self.report(
                 TOP,
                 "services",
@@ -443,9 +438,9 @@ impl<'a> Validator<'a> {
             );
         }
         let mut maintenance = self.maintenance(&raw.maintenance, &services);
-        for (file, part) in includes {
-            self.file = file;
-            maintenance.extend(self.maintenance(&part.maintenance, &services));
+        for part in includes {
+            self.file = &part.file;
+            maintenance.extend(self.maintenance(&part.raw.maintenance, &services));
         }
         self.file = main;
         self.server_warnings(&raw, &server);
