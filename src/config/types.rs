@@ -2,9 +2,12 @@
 //! works on these types and never re-checks them: durations are positive,
 //! names are unique, references (notifiers, maintenance services) resolve,
 //! timeouts are not longer than intervals, regexes compile, URLs parse.
+//!
+//! What a key becomes when the file leaves it out is defined here, next to
+//! the type that holds it (`Default` impls and `DEFAULT_*` constants).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,6 +83,25 @@ pub struct Server {
     pub read_timeout: Duration,
 }
 
+impl Server {
+    pub const DEFAULT_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 1024;
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: Self::DEFAULT_LISTEN,
+            api_token_env: None,
+            max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            max_connections: None,
+            read_timeout: Self::DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Storage {
     /// SQLite file. Default `data/sentinel.db`. Parent directory is created.
@@ -91,6 +113,24 @@ pub struct Storage {
     pub retention: Duration,
 }
 
+impl Storage {
+    pub const DEFAULT_PATH: &str = "data/sentinel.db";
+    /// The SLO math reads minute buckets for windows up to 6h only; one more
+    /// hour of margin. Longer windows use hour buckets, kept for `retention`.
+    pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            path: PathBuf::from(Self::DEFAULT_PATH),
+            minute_retention: Self::DEFAULT_MINUTE_RETENTION,
+            retention: Self::DEFAULT_RETENTION,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Defaults {
     /// Default 30s.
@@ -98,6 +138,20 @@ pub struct Defaults {
     /// Default 5s (clamped to the interval when the interval is shorter and no
     /// timeout is given explicitly).
     pub timeout: Duration,
+}
+
+impl Defaults {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            interval: Self::DEFAULT_INTERVAL,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// `PartialEq` lets a reload tell a changed notifier from an unchanged one.
@@ -109,6 +163,11 @@ pub struct Notifier {
     pub max_age: Duration,
     /// Per-attempt HTTP timeout. Default 10s.
     pub timeout: Duration,
+}
+
+impl Notifier {
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +273,11 @@ pub struct HttpSpec {
     pub expect: HttpExpect,
 }
 
+impl HttpSpec {
+    pub const DEFAULT_METHOD: &str = "GET";
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
+}
+
 /// One `headers_env` entry. `value` is `None` only when the variable was
 /// unset at load: `validate` warns about it, `run` and reload refuse it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +298,20 @@ pub struct HttpExpect {
     pub json: Vec<(String, serde_json::Value)>,
     pub max_latency: Option<Duration>,
     pub cert_min_days: Option<u32>,
+}
+
+impl Default for HttpExpect {
+    /// Any 2xx answer is good; nothing else is looked at.
+    fn default() -> Self {
+        HttpExpect {
+            status: (200..=299).collect(),
+            body_contains: None,
+            body_regex: None,
+            json: Vec::new(),
+            max_latency: None,
+            cert_min_days: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +342,10 @@ pub struct DnsSpec {
     pub expect: Vec<String>,
 }
 
+impl DnsSpec {
+    pub const DEFAULT_RECORD: RecordType = RecordType::A;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordType {
     A,
@@ -288,12 +370,21 @@ pub struct TlsSpec {
     pub cert_min_days: u32,
 }
 
+impl TlsSpec {
+    pub const DEFAULT_PORT: u16 = 443;
+    pub const DEFAULT_CERT_MIN_DAYS: u32 = 14;
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     /// As a ratio in (0, 1): `objective: 99.9` in the file becomes 0.999.
     pub objective: f64,
     pub window: SloWindow,
     pub latency: Option<LatencySlo>,
+}
+
+impl Slo {
+    pub const DEFAULT_WINDOW: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,4 +423,22 @@ pub struct IncidentPolicy {
     pub severity: String,
     /// Notifier names (validated to exist).
     pub notify: Vec<String>,
+}
+
+impl IncidentPolicy {
+    pub const DEFAULT_OPEN_AFTER: u32 = 3;
+    pub const DEFAULT_RESOLVE_AFTER: u32 = 2;
+    pub const DEFAULT_SEVERITY: &str = "P2";
+}
+
+impl Default for IncidentPolicy {
+    fn default() -> Self {
+        IncidentPolicy {
+            open_after: Self::DEFAULT_OPEN_AFTER,
+            resolve_after: Self::DEFAULT_RESOLVE_AFTER,
+            burn_rate_alerts: true,
+            severity: Self::DEFAULT_SEVERITY.to_string(),
+            notify: Vec::new(),
+        }
+    }
 }

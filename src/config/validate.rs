@@ -17,24 +17,6 @@ use super::limits::{self, DurationRange, IntRange};
 use super::raw::{self, IncludedFile, Opt, RawConfig};
 use super::types::*;
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
-const DEFAULT_STORAGE_PATH: &str = "data/sentinel.db";
-/// The SLO math reads minute buckets for windows up to 6h only; one more hour
-/// of margin. Longer windows use hour buckets, kept for `retention`.
-const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
-const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
-const DEFAULT_MAX_CONCURRENCY: usize = 1024;
-const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-const DEFAULT_NOTIFIER_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_SLO_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
-const DEFAULT_CERT_MIN_DAYS: u32 = 14;
-const DEFAULT_OPEN_AFTER: u32 = 3;
-const DEFAULT_RESOLVE_AFTER: u32 = 2;
-const DEFAULT_SEVERITY: &str = "P2";
 /// The longest calendar month: what a `month` window needs of history.
 const MONTH_SPAN: Duration = Duration::from_secs(31 * 86_400);
 const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
@@ -65,7 +47,7 @@ pub(crate) fn validate(
         file,
         problems: Vec::new(),
         warnings: Vec::new(),
-        retention: DEFAULT_RETENTION,
+        retention: Storage::DEFAULT_RETENTION,
         env,
         seen_notifiers: HashMap::new(),
         seen_services: HashMap::new(),
@@ -412,7 +394,7 @@ impl<'a> Validator<'a> {
                 .metrics
                 .as_ref()
                 .and_then(|m| m.value.check_histograms)
-                .unwrap_or(true),
+                .unwrap_or(Metrics::default().check_histograms),
         };
         // Lists merge across files: the main file's first, then each
         // included file's in include order.
@@ -459,30 +441,22 @@ impl<'a> Validator<'a> {
     }
 
     fn server(&mut self, raw: Option<&Spanned<raw::RawServer>>) -> Server {
-        let mut server = Server {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
-            api_token_env: None,
-            max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            max_connections: None,
-            read_timeout: DEFAULT_READ_TIMEOUT,
-        };
+        let mut server = Server::default();
         let Some(raw) = raw.map(|s| &s.value) else {
             return server;
         };
-        let listen = raw
-            .listen
-            .as_ref()
-            .map_or(DEFAULT_LISTEN, |s| s.value.as_str());
-        match parse_listen(listen) {
-            Some(addr) => server.listen = addr,
-            None => {
-                let at = raw.listen.as_ref().map_or(TOP, |s| pos(&s.referenced));
-                self.report(
-                    at,
+        if let Some(listen) = &raw.listen {
+            match parse_listen(&listen.value) {
+                Some(addr) => server.listen = addr,
+                None => self.report(
+                    pos(&listen.referenced),
                     "server.listen",
-                    format!("invalid listen address `{listen}`: expected IP:PORT"),
+                    format!(
+                        "invalid listen address `{}`: expected IP:PORT",
+                        listen.value
+                    ),
                     Some("e.g. `127.0.0.1:9464`, `0.0.0.0:9464` or `[::]:9464`".into()),
-                );
+                ),
             }
         }
         server.api_token_env = self.env_name(&raw.api_token_env, "server.api_token_env");
@@ -514,11 +488,7 @@ impl<'a> Validator<'a> {
     }
 
     fn storage(&mut self, raw: Option<&Spanned<raw::RawStorage>>) -> Storage {
-        let mut storage = Storage {
-            path: PathBuf::from(DEFAULT_STORAGE_PATH),
-            minute_retention: DEFAULT_MINUTE_RETENTION,
-            retention: DEFAULT_RETENTION,
-        };
+        let mut storage = Storage::default();
         let Some(raw) = raw.map(|s| &s.value) else {
             return storage;
         };
@@ -536,23 +506,20 @@ impl<'a> Validator<'a> {
             "storage.minute_retention",
             "minute_retention",
             &limits::MINUTE_RETENTION,
-            DEFAULT_MINUTE_RETENTION,
+            Storage::DEFAULT_MINUTE_RETENTION,
         );
         storage.retention = self.duration_or(
             &raw.retention,
             "storage.retention",
             "retention",
             &limits::RETENTION,
-            DEFAULT_RETENTION,
+            Storage::DEFAULT_RETENTION,
         );
         storage
     }
 
     fn defaults(&mut self, raw: Option<&Spanned<raw::RawDefaults>>) -> Defaults {
-        let mut d = Defaults {
-            interval: DEFAULT_INTERVAL,
-            timeout: DEFAULT_TIMEOUT,
-        };
+        let mut d = Defaults::default();
         let Some(raw) = raw.map(|s| &s.value) else {
             return d;
         };
@@ -631,14 +598,14 @@ impl<'a> Validator<'a> {
                 &sub(&path, "max_age"),
                 "max_age",
                 &limits::NOTIFIER_MAX_AGE,
-                DEFAULT_NOTIFIER_MAX_AGE,
+                Notifier::DEFAULT_MAX_AGE,
             );
             let timeout = self.duration_or(
                 &n.timeout,
                 &sub(&path, "timeout"),
                 "timeout",
                 &limits::NOTIFIER_TIMEOUT,
-                DEFAULT_NOTIFIER_TIMEOUT,
+                Notifier::DEFAULT_TIMEOUT,
             );
             let Some(kind) = kind else { continue };
             let kind_lc = kind.to_ascii_lowercase();
@@ -1127,7 +1094,7 @@ impl<'a> Validator<'a> {
             ),
         };
         let method = match &h.method {
-            None => "GET".to_string(),
+            None => HttpSpec::DEFAULT_METHOD.to_string(),
             Some(m) => {
                 let up = m.value.trim().to_ascii_uppercase();
                 if up.is_empty() || !up.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -1221,7 +1188,7 @@ impl<'a> Validator<'a> {
             });
         }
         let max_body_bytes = match &h.max_body_bytes {
-            None => DEFAULT_MAX_BODY_BYTES,
+            None => HttpSpec::DEFAULT_MAX_BODY_BYTES,
             Some(_) => match self.int_in(
                 &h.max_body_bytes,
                 &sub(path, "max_body_bytes"),
@@ -1231,7 +1198,7 @@ impl<'a> Validator<'a> {
                 Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
                 None => {
                     ok = false;
-                    DEFAULT_MAX_BODY_BYTES
+                    HttpSpec::DEFAULT_MAX_BODY_BYTES
                 }
             },
         };
@@ -1258,14 +1225,7 @@ impl<'a> Validator<'a> {
         path: &str,
         url: Option<&url::Url>,
     ) -> Option<HttpExpect> {
-        let mut expect = HttpExpect {
-            status: (200..=299).collect(),
-            body_contains: None,
-            body_regex: None,
-            json: Vec::new(),
-            max_latency: None,
-            cert_min_days: None,
-        };
+        let mut expect = HttpExpect::default();
         let Some(e) = e.map(|e| &e.value) else {
             return Some(expect);
         };
@@ -1457,7 +1417,7 @@ impl<'a> Validator<'a> {
         let d = &d.value;
         let name = self.required(&d.name, at, path, "name");
         let record = match &d.record {
-            None => Some(RecordType::A),
+            None => Some(DnsSpec::DEFAULT_RECORD),
             Some(r) => match parse_record(&r.value) {
                 Some(rt) => Some(rt),
                 None => {
@@ -1509,7 +1469,7 @@ impl<'a> Validator<'a> {
         let at = pos(&t.referenced);
         let t = &t.value;
         let host = self.host(&t.host, at, path);
-        let port = self.port(&t.port, at, path, Some(443));
+        let port = self.port(&t.port, at, path, Some(TlsSpec::DEFAULT_PORT));
         let cert = self.cert_days(&t.cert_min_days, path);
         let server_name = self.optional_nonempty(&t.server_name, &sub(path, "server_name"));
         let (Some(host), Some(port), Ok(cert), Ok(server_name)) = (host, port, cert, server_name)
@@ -1521,7 +1481,7 @@ impl<'a> Validator<'a> {
             port,
             server_name,
             tls_verify: t.tls_verify.unwrap_or(true),
-            cert_min_days: cert.unwrap_or(DEFAULT_CERT_MIN_DAYS),
+            cert_min_days: cert.unwrap_or(TlsSpec::DEFAULT_CERT_MIN_DAYS),
         })
     }
 
@@ -1556,7 +1516,7 @@ impl<'a> Validator<'a> {
         let s = &s.value;
         let objective = self.objective(&s.objective, at, path);
         let window = match &s.window {
-            None => Some(SloWindow::Rolling(DEFAULT_SLO_WINDOW)),
+            None => Some(Slo::DEFAULT_WINDOW),
             Some(w) if w.value.trim().eq_ignore_ascii_case("month") => Some(SloWindow::Month),
             Some(_) => self
                 .duration(
@@ -1632,13 +1592,7 @@ impl<'a> Validator<'a> {
         path: &str,
         notifiers: &[Notifier],
     ) -> IncidentPolicy {
-        let mut policy = IncidentPolicy {
-            open_after: DEFAULT_OPEN_AFTER,
-            resolve_after: DEFAULT_RESOLVE_AFTER,
-            burn_rate_alerts: true,
-            severity: DEFAULT_SEVERITY.to_string(),
-            notify: Vec::new(),
-        };
+        let mut policy = IncidentPolicy::default();
         let Some(i) = raw.map(|r| &r.value) else {
             return policy;
         };
@@ -1648,7 +1602,7 @@ impl<'a> Validator<'a> {
             &limits::STREAK,
             "open_after",
         ) {
-            policy.open_after = u32::try_from(n).unwrap_or(DEFAULT_OPEN_AFTER);
+            policy.open_after = u32::try_from(n).unwrap_or(IncidentPolicy::DEFAULT_OPEN_AFTER);
         }
         if let Some(n) = self.int_in(
             &i.resolve_after,
@@ -1656,9 +1610,10 @@ impl<'a> Validator<'a> {
             &limits::STREAK,
             "resolve_after",
         ) {
-            policy.resolve_after = u32::try_from(n).unwrap_or(DEFAULT_RESOLVE_AFTER);
+            policy.resolve_after =
+                u32::try_from(n).unwrap_or(IncidentPolicy::DEFAULT_RESOLVE_AFTER);
         }
-        policy.burn_rate_alerts = i.burn_rate_alerts.unwrap_or(true);
+        policy.burn_rate_alerts = i.burn_rate_alerts.unwrap_or(policy.burn_rate_alerts);
         if let Ok(Some(sev)) = self.optional_nonempty(&i.severity, &sub(path, "severity")) {
             policy.severity = sev;
         }
