@@ -159,9 +159,9 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             }
         }
     }
-    let checked = validate::validate(raw, file, &includes, env);
-    problems.extend(checked.problems);
-    warnings.extend(checked.warnings);
+    let validated = validate::validate(raw, file, &includes, env);
+    problems.extend(validated.problems);
+    warnings.extend(validated.warnings);
     // File order reads best: the main file, then each included file; within
     // a file by position. The sort is stable, so same-place entries keep the
     // order they were found in.
@@ -172,7 +172,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
     }
     warnings.sort_by_key(|w| (order(&w.problem.file), w.problem.line, w.problem.column));
     Ok(Loaded {
-        config: checked.config,
+        config: validated.config,
         warnings,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_saphyr::Spanned;
 
-use super::{SeverityUse, Validator, pos, sub};
+use super::{FirstDefinition, Position, SeverityUse, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw;
@@ -25,12 +25,15 @@ impl<'a> Validator<'a> {
             let s = &s.value;
             let name = self.name(&s.name, at, &path);
             if let (Some(name), Some(sp)) = (&name, &s.name) {
-                let here = (self.file, sp.referenced.line());
+                let here = FirstDefinition {
+                    file: self.file,
+                    line: sp.referenced.line(),
+                };
                 if let Some(first) = self.seen_services.get(name).copied() {
                     let origin = self.first_defined(first);
                     self.problem(
                         pos(&sp.referenced),
-                        &sub(&path, "name"),
+                        &join_key(&path, "name"),
                         format!("duplicate service name `{name}` ({origin})"),
                     );
                 } else {
@@ -43,8 +46,9 @@ impl<'a> Validator<'a> {
             let slo = s
                 .slo
                 .as_ref()
-                .and_then(|slo| self.slo(slo, &sub(&path, "slo")));
-            let incident = self.incident(s.incident.as_ref(), &sub(&path, "incident"), notifiers);
+                .and_then(|slo| self.slo(slo, &join_key(&path, "slo")));
+            let incident =
+                self.incident(s.incident.as_ref(), &join_key(&path, "incident"), notifiers);
             // Where the severity is written, or the service when it is the default.
             let written = s
                 .incident
@@ -79,12 +83,12 @@ impl<'a> Validator<'a> {
     pub(super) fn checks(
         &mut self,
         s: &raw::RawService,
-        at: (u64, u64),
+        at: Position,
         path: &str,
         service: &str,
         defaults: &Defaults,
     ) -> Vec<Check> {
-        let checks_path = sub(path, "checks");
+        let checks_path = join_key(path, "checks");
         let raw = match &s.checks {
             Some(c) if !c.value.is_empty() => &c.value,
             other => {
@@ -115,7 +119,7 @@ impl<'a> Validator<'a> {
             {
                 self.problem(
                     pos(&sp.referenced),
-                    &sub(&path, "name"),
+                    &join_key(&path, "name"),
                     format!(
                         "duplicate check name `{name}` in service `{service}` (first defined on line {line})"
                     ),
@@ -123,23 +127,26 @@ impl<'a> Validator<'a> {
             }
             let interval = self.duration(
                 &c.interval,
-                &sub(&path, "interval"),
+                &join_key(&path, "interval"),
                 "interval",
                 &limits::INTERVAL,
             );
             let timeout = self.duration(
                 &c.timeout,
-                &sub(&path, "timeout"),
+                &join_key(&path, "timeout"),
                 "timeout",
                 &limits::TIMEOUT,
             );
-            let interval_v = interval.ok().flatten().unwrap_or(defaults.interval);
+            let interval_v = match interval {
+                Ok(Some(i)) => i,
+                _ => defaults.interval,
+            };
             let timeout_v = match timeout {
                 Ok(Some(t)) if t > interval_v => {
                     if let Some(ts) = &c.timeout {
                         self.problem(
                             pos(&ts.referenced),
-                            &sub(&path, "timeout"),
+                            &join_key(&path, "timeout"),
                             format!(
                                 "timeout {} is longer than interval {}",
                                 duration::format(t),
@@ -170,7 +177,7 @@ impl<'a> Validator<'a> {
     pub(super) fn probe(
         &mut self,
         c: &raw::RawCheck,
-        at: (u64, u64),
+        at: Position,
         path: &str,
     ) -> Option<ProbeSpec> {
         let mut kinds = Vec::new();
@@ -202,16 +209,16 @@ impl<'a> Validator<'a> {
             return None;
         }
         if let Some(h) = &c.http {
-            return self.http(h, &sub(path, "http")).map(ProbeSpec::Http);
+            return self.http(h, &join_key(path, "http")).map(ProbeSpec::Http);
         }
         if let Some(t) = &c.tcp {
-            return self.tcp(t, &sub(path, "tcp")).map(ProbeSpec::Tcp);
+            return self.tcp(t, &join_key(path, "tcp")).map(ProbeSpec::Tcp);
         }
         if let Some(d) = &c.dns {
-            return self.dns(d, &sub(path, "dns")).map(ProbeSpec::Dns);
+            return self.dns(d, &join_key(path, "dns")).map(ProbeSpec::Dns);
         }
         if let Some(t) = &c.tls {
-            return self.tls(t, &sub(path, "tls")).map(ProbeSpec::Tls);
+            return self.tls(t, &join_key(path, "tls")).map(ProbeSpec::Tls);
         }
         None
     }

@@ -24,13 +24,28 @@ use super::error::{Problem, Warning};
 use super::raw::{IncludedFile, RawConfig};
 use super::types::*;
 
-/// Location used when a problem has nothing better to point at (a key
-/// missing from the top level of the file).
-const TOP: (u64, u64) = (1, 1);
+/// Where in a file a problem or warning points; both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    line: u64,
+    column: u64,
+}
+
+/// Where a problem points when it has nothing better (a key missing from
+/// the top level of the file).
+const FILE_START: Position = Position { line: 1, column: 1 };
+
+/// Where a name (of a service or notifier) was first defined, for the
+/// message about a duplicate.
+#[derive(Debug, Clone, Copy)]
+struct FirstDefinition<'a> {
+    file: &'a str,
+    line: u64,
+}
 
 /// What validation found: the config (meaningful only without problems),
 /// every problem and every warning, unsorted.
-pub(crate) struct Checked {
+pub(crate) struct Validated {
     pub config: Config,
     pub problems: Vec<Problem>,
     pub warnings: Vec<Warning>,
@@ -44,7 +59,7 @@ pub(crate) fn validate(
     file: &str,
     includes: &[IncludedFile],
     env: Env<'_>,
-) -> Checked {
+) -> Validated {
     let mut v = Validator {
         file,
         problems: Vec::new(),
@@ -56,7 +71,7 @@ pub(crate) fn validate(
         severity_uses: Vec::new(),
     };
     let config = v.config(raw, file, includes);
-    Checked {
+    Validated {
         config,
         problems: v.problems,
         warnings: v.warnings,
@@ -71,9 +86,9 @@ struct Validator<'a> {
     /// `storage.retention` once read: SLO windows may not be longer.
     retention: Duration,
     env: Env<'a>,
-    /// Names seen so far across all files → (file, line), for duplicates.
-    seen_notifiers: HashMap<String, (&'a str, u64)>,
-    seen_services: HashMap<String, (&'a str, u64)>,
+    /// Names seen so far across all files, for duplicates.
+    seen_notifiers: HashMap<String, FirstDefinition<'a>>,
+    seen_services: HashMap<String, FirstDefinition<'a>>,
     /// Each service's incident severity and where it comes from, for the
     /// warning about severities without response targets.
     severity_uses: Vec<SeverityUse<'a>>,
@@ -82,15 +97,20 @@ struct Validator<'a> {
 struct SeverityUse<'a> {
     severity: String,
     file: &'a str,
-    at: (u64, u64),
+    at: Position,
     path: String,
 }
 
-fn pos(loc: &Location) -> (u64, u64) {
-    (loc.line(), loc.column())
+fn pos(loc: &Location) -> Position {
+    Position {
+        line: loc.line(),
+        column: loc.column(),
+    }
 }
 
-fn sub(path: &str, key: &str) -> String {
+/// The key path of `key` under `path`: `services[0]` + `name` →
+/// `services[0].name`; under the root, `key` itself.
+fn join_key(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -128,7 +148,7 @@ impl<'a> Validator<'a> {
         self.file = main;
         if raw.services.is_empty() && includes.iter().all(|p| p.raw.services.is_empty()) {
             self.report(
-                TOP,
+                FILE_START,
                 "services",
                 "no services configured".into(),
                 Some("add a `services:` list with at least one service and check".into()),
@@ -157,45 +177,39 @@ impl<'a> Validator<'a> {
 
     pub(super) fn report(
         &mut self,
-        at: (u64, u64),
+        at: Position,
         path: &str,
         message: String,
         hint: Option<String>,
     ) {
         self.problems.push(Problem {
             file: self.file.to_string(),
-            line: at.0,
-            column: at.1,
+            line: at.line,
+            column: at.column,
             key_path: path.to_string(),
             message,
             hint,
         });
     }
 
-    pub(super) fn problem(&mut self, at: (u64, u64), path: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, at: Position, path: &str, message: impl Into<String>) {
         self.report(at, path, message.into(), None);
     }
 
-    pub(super) fn missing(&mut self, parent: (u64, u64), parent_path: &str, key: &str) {
+    pub(super) fn missing(&mut self, parent: Position, parent_path: &str, key: &str) {
         self.problem(
             parent,
-            &sub(parent_path, key),
+            &join_key(parent_path, key),
             format!("missing required key `{key}`"),
         );
     }
 
-    pub(super) fn warn(
-        &mut self,
-        at: (u64, u64),
-        path: &str,
-        message: String,
-        hint: Option<String>,
-    ) {
+    pub(super) fn warn(&mut self, at: Position, path: &str, message: String, hint: Option<String>) {
         self.warnings.push(Warning {
             problem: Problem {
                 file: self.file.to_string(),
-                line: at.0,
-                column: at.1,
+                line: at.line,
+                column: at.column,
                 key_path: path.to_string(),
                 message,
                 hint,
@@ -205,7 +219,8 @@ impl<'a> Validator<'a> {
     }
 
     /// Where a name was first defined, as a duplicate's message says it.
-    pub(super) fn first_defined(&self, (file, line): (&str, u64)) -> String {
+    pub(super) fn first_defined(&self, first: FirstDefinition<'_>) -> String {
+        let FirstDefinition { file, line } = first;
         if file == self.file {
             format!("first defined on line {line}")
         } else {

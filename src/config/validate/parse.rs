@@ -1,6 +1,10 @@
 //! Single values: required strings, names, environment variable names,
 //! durations and numbers in their ranges, timestamps, URLs, addresses,
 //! record types.
+//!
+//! The free functions parse and say why a value is refused
+//! ([`ValueError`], [`UrlError`]); the [`Validator`] methods report that as a
+//! problem at the value's place.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -8,7 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_saphyr::Spanned;
 
-use super::{Validator, pos, sub};
+use super::{Position, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits::{self, DurationRange, IntRange};
 use crate::config::raw::Opt;
@@ -19,7 +23,7 @@ impl<'a> Validator<'a> {
     pub(super) fn required(
         &mut self,
         value: &Opt<String>,
-        parent: (u64, u64),
+        parent: Position,
         parent_path: &str,
         key: &str,
     ) -> Option<String> {
@@ -31,7 +35,7 @@ impl<'a> Validator<'a> {
             Some(s) if s.value.trim().is_empty() => {
                 self.problem(
                     pos(&s.referenced),
-                    &sub(parent_path, key),
+                    &join_key(parent_path, key),
                     format!("`{key}` is empty"),
                 );
                 None
@@ -44,7 +48,7 @@ impl<'a> Validator<'a> {
     pub(super) fn name(
         &mut self,
         value: &Opt<String>,
-        parent: (u64, u64),
+        parent: Position,
         parent_path: &str,
     ) -> Option<String> {
         let name = self.required(value, parent, parent_path, "name")?;
@@ -55,7 +59,7 @@ impl<'a> Validator<'a> {
             let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
             self.report(
                 at,
-                &sub(parent_path, "name"),
+                &join_key(parent_path, "name"),
                 format!(
                     "name is {} characters long, more than {}",
                     name.len(),
@@ -69,7 +73,7 @@ impl<'a> Validator<'a> {
             let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
             self.report(
                 at,
-                &sub(parent_path, "name"),
+                &join_key(parent_path, "name"),
                 format!("name `{name}` may only contain letters, digits, `_`, `.` and `-`"),
                 Some("names become metric labels and URL path segments".into()),
             );
@@ -96,7 +100,13 @@ impl<'a> Validator<'a> {
         Some(v.to_string())
     }
 
-    /// `Ok(None)` when absent; `Err(())` after reporting a bad value. `what`
+    /// Records `error` as the problem of the value at `at` and hands it back.
+    fn reject<T>(&mut self, at: Position, path: &str, error: ValueError) -> Result<T, ValueError> {
+        self.report(at, path, error.to_string(), error.hint());
+        Err(error)
+    }
+
+    /// `Ok(None)` when absent; `Err` after reporting a bad value. `what`
     /// names the value in the message (`interval 50ms is out of range ...`).
     pub(super) fn duration(
         &mut self,
@@ -104,28 +114,11 @@ impl<'a> Validator<'a> {
         path: &str,
         what: &str,
         range: &DurationRange,
-    ) -> Result<Option<Duration>, ()> {
+    ) -> Result<Option<Duration>, ValueError> {
         let Some(s) = value else { return Ok(None) };
-        match duration::parse(&s.value) {
-            Ok(d) if range.contains(d) => Ok(Some(d)),
-            Ok(_) => {
-                self.report(
-                    pos(&s.referenced),
-                    path,
-                    format!(
-                        "{what} {} is out of range {}..={}",
-                        s.value.trim(),
-                        duration::format(range.min),
-                        duration::format(range.max)
-                    ),
-                    Some(range.why.to_string()),
-                );
-                Err(())
-            }
-            Err(e) => {
-                self.problem(pos(&s.referenced), path, e.to_string());
-                Err(())
-            }
+        match duration_within(&s.value, what, range) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) => self.reject(pos(&s.referenced), path, e),
         }
     }
 
@@ -146,7 +139,7 @@ impl<'a> Validator<'a> {
     pub(super) fn required_duration(
         &mut self,
         value: &Opt<String>,
-        parent: (u64, u64),
+        parent: Position,
         parent_path: &str,
         key: &str,
         range: &DurationRange,
@@ -155,48 +148,36 @@ impl<'a> Validator<'a> {
             self.missing(parent, parent_path, key);
             return None;
         }
-        self.duration(value, &sub(parent_path, key), key, range)
+        self.duration(value, &join_key(parent_path, key), key, range)
             .ok()
             .flatten()
     }
 
+    /// `Ok(None)` when absent; `Err` after reporting a value out of `range`.
     pub(super) fn int_in(
         &mut self,
         value: &Opt<i64>,
         path: &str,
         range: &IntRange,
         what: &str,
-    ) -> Option<i64> {
-        let s = value.as_ref()?;
-        if (range.min..=range.max).contains(&s.value) {
-            return Some(s.value);
+    ) -> Result<Option<i64>, ValueError> {
+        let Some(s) = value else { return Ok(None) };
+        match int_within(s.value, what, range) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) => self.reject(pos(&s.referenced), path, e),
         }
-        self.report(
-            pos(&s.referenced),
-            path,
-            format!(
-                "{what} {} is out of range {}..={}",
-                s.value, range.min, range.max
-            ),
-            (!range.why.is_empty()).then(|| range.why.to_string()),
-        );
-        None
     }
 
+    /// An optional string that may not be blank when given; trimmed.
     pub(super) fn optional_nonempty(
         &mut self,
         value: &Opt<String>,
         path: &str,
-    ) -> Result<Option<String>, ()> {
+    ) -> Result<Option<String>, ValueError> {
         match value {
             None => Ok(None),
             Some(s) if s.value.trim().is_empty() => {
-                self.problem(
-                    pos(&s.referenced),
-                    path,
-                    "empty value; leave the key out instead",
-                );
-                Err(())
+                self.reject(pos(&s.referenced), path, ValueError::Empty)
             }
             Some(s) => Ok(Some(s.value.trim().to_string())),
         }
@@ -205,7 +186,7 @@ impl<'a> Validator<'a> {
     pub(super) fn timestamp(
         &mut self,
         value: &Opt<String>,
-        parent: (u64, u64),
+        parent: Position,
         parent_path: &str,
         key: &str,
     ) -> Option<Timestamp> {
@@ -216,7 +197,7 @@ impl<'a> Validator<'a> {
                 let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
                 self.report(
                     at,
-                    &sub(parent_path, key),
+                    &join_key(parent_path, key),
                     format!("invalid time `{text}`: expected RFC 3339 with a UTC offset"),
                     Some("e.g. `2026-12-01T22:00:00Z`".into()),
                 );
@@ -234,17 +215,12 @@ impl<'a> Validator<'a> {
     ) -> Option<url::Url> {
         match parse_url(&s.value) {
             Ok(u) => Some(u),
-            Err((message, _, UrlFault::Credentials)) => {
-                self.report(
-                    pos(&s.referenced),
-                    path,
-                    message,
-                    Some(credentials_fix.to_string()),
-                );
-                None
-            }
-            Err((message, hint, _)) => {
-                self.report(pos(&s.referenced), path, message, hint);
+            Err(e) => {
+                let hint = match &e {
+                    UrlError::Credentials { .. } => Some(credentials_fix.to_string()),
+                    UrlError::Invalid { .. } => e.hint(),
+                };
+                self.report(pos(&s.referenced), path, e.to_string(), hint);
                 None
             }
         }
@@ -272,34 +248,129 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// Why a URL is refused, without quoting it (a URL read from the
-/// environment is a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum UrlFault {
-    Parse(url::ParseError),
-    NoScheme,
-    Scheme(String),
-    NoHost,
-    Credentials,
+/// Why a single value is refused. The text is the problem's message;
+/// [`ValueError::hint`] what to do about it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(super) enum ValueError {
+    #[error(transparent)]
+    Duration(#[from] duration::DurationError),
+    /// `what` names the value (`interval`), `written` is the text as
+    /// written, trimmed.
+    #[error(
+        "{what} {written} is out of range {}..={}",
+        duration::format(.range.min),
+        duration::format(.range.max)
+    )]
+    DurationOutOfRange {
+        what: String,
+        written: String,
+        range: DurationRange,
+    },
+    #[error("{what} {value} is out of range {}..={}", .range.min, .range.max)]
+    IntOutOfRange {
+        what: String,
+        value: i64,
+        range: IntRange,
+    },
+    /// An optional key given with a blank value.
+    #[error("empty value; leave the key out instead")]
+    Empty,
 }
 
-impl UrlFault {
+impl ValueError {
+    /// Why the range is what it is, when it does not say so itself.
+    pub(super) fn hint(&self) -> Option<String> {
+        match self {
+            ValueError::DurationOutOfRange { range, .. } => Some(range.why.to_string()),
+            ValueError::IntOutOfRange { range, .. } => {
+                (!range.why.is_empty()).then(|| range.why.to_string())
+            }
+            ValueError::Duration(_) | ValueError::Empty => None,
+        }
+    }
+}
+
+/// A duration within `range`; `what` names it in the message.
+pub(super) fn duration_within(
+    text: &str,
+    what: &str,
+    range: &DurationRange,
+) -> Result<Duration, ValueError> {
+    let d = duration::parse(text)?;
+    if range.contains(d) {
+        return Ok(d);
+    }
+    Err(ValueError::DurationOutOfRange {
+        what: what.to_string(),
+        written: text.trim().to_string(),
+        range: *range,
+    })
+}
+
+/// A whole number within `range`; `what` names it in the message.
+pub(super) fn int_within(value: i64, what: &str, range: &IntRange) -> Result<i64, ValueError> {
+    if (range.min..=range.max).contains(&value) {
+        return Ok(value);
+    }
+    Err(ValueError::IntOutOfRange {
+        what: what.to_string(),
+        value,
+        range: *range,
+    })
+}
+
+/// Why a URL is refused. The text is the problem's message: it quotes the
+/// URL, except one with credentials, which is named by its host only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum UrlError {
+    /// `url` is the text as written, trimmed.
+    #[error("invalid URL `{url}`: {fault}")]
+    Invalid { url: String, fault: UrlFault },
+    #[error("URL for `{host}` contains credentials (`user:password@`)")]
+    Credentials { host: String },
+}
+
+/// What is wrong with a URL that is not a credentials leak. The text never
+/// quotes the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum UrlFault {
+    #[error(transparent)]
+    Parse(url::ParseError),
+    #[error("missing scheme")]
+    NoScheme,
+    #[error("scheme must be http or https, not `{0}`")]
+    Scheme(String),
+    #[error("no host")]
+    NoHost,
+}
+
+impl UrlError {
+    /// Why the URL is refused without quoting any of it, for a URL read from
+    /// the environment (a secret).
     pub(super) fn reason(&self) -> String {
         match self {
-            UrlFault::Parse(e) => e.to_string(),
-            UrlFault::NoScheme => "missing scheme".to_string(),
-            UrlFault::Scheme(s) => format!("scheme must be http or https, not `{s}`"),
-            UrlFault::NoHost => "no host".to_string(),
-            UrlFault::Credentials => "it contains credentials (`user:password@`)".to_string(),
+            UrlError::Invalid { fault, .. } => fault.to_string(),
+            UrlError::Credentials { .. } => {
+                "it contains credentials (`user:password@`)".to_string()
+            }
+        }
+    }
+
+    /// The fix, when it is plain from the URL (a missing scheme).
+    pub(super) fn hint(&self) -> Option<String> {
+        match self {
+            UrlError::Invalid {
+                url,
+                fault: UrlFault::NoScheme,
+            } => Some(format!("write `https://{url}`")),
+            _ => None,
         }
     }
 }
 
 /// Only http(s) URLs with a host and without credentials: the probes and
-/// notifiers speak nothing else, and secrets never go in the file. The
-/// message quotes the URL, except one with credentials, which is named by
-/// its host only.
-pub(super) fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>, UrlFault)> {
+/// notifiers speak nothing else, and secrets never go in the file.
+pub(super) fn parse_url(text: &str) -> Result<url::Url, UrlError> {
     let t = text.trim();
     let fault = match url::Url::parse(t) {
         Ok(u) if u.scheme() != "http" && u.scheme() != "https" => {
@@ -307,28 +378,18 @@ pub(super) fn parse_url(text: &str) -> Result<url::Url, (String, Option<String>,
         }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => UrlFault::NoHost,
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            let host = u.host_str().unwrap_or_default();
-            return Err((
-                format!("URL for `{host}` contains credentials (`user:password@`)"),
-                None,
-                UrlFault::Credentials,
-            ));
+            return Err(UrlError::Credentials {
+                host: u.host_str().unwrap_or_default().to_string(),
+            });
         }
         Ok(u) => return Ok(u),
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            return Err((
-                format!("invalid URL `{t}`: missing scheme"),
-                Some(format!("write `https://{t}`")),
-                UrlFault::NoScheme,
-            ));
-        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => UrlFault::NoScheme,
         Err(e) => UrlFault::Parse(e),
     };
-    Err((
-        format!("invalid URL `{t}`: {}", fault.reason()),
-        None,
+    Err(UrlError::Invalid {
+        url: t.to_string(),
         fault,
-    ))
+    })
 }
 
 /// `IP:PORT`, plus `localhost:PORT` because people write it.
@@ -430,7 +491,11 @@ mod tests {
 
     #[test]
     fn urls() {
-        let msg = |s: &str| parse_url(s).map(|u| u.to_string()).map_err(|e| e.0);
+        let msg = |s: &str| {
+            parse_url(s)
+                .map(|u| u.to_string())
+                .map_err(|e| e.to_string())
+        };
         check(msg("https://x.example/h"), Ok("https://x.example/h".into()));
         check(
             msg(" http://127.0.0.1:8080 "),
@@ -445,6 +510,78 @@ mod tests {
             msg("http://[::1"),
             Err("invalid URL `http://[::1`: invalid IPv6 address".into()),
         );
+    }
+
+    #[test]
+    fn url_hints_and_reasons() {
+        let e = parse_url(" x/y ").unwrap_err();
+        check(e.hint(), Some("write `https://x/y`".to_string()));
+        check(e.reason(), "missing scheme".to_string());
+        let e = parse_url("ftp://h/").unwrap_err();
+        check(e.hint(), None);
+        check(
+            e.reason(),
+            "scheme must be http or https, not `ftp`".to_string(),
+        );
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_named_by_its_host_only() {
+        let e = parse_url("https://user:hunter22@sso.example/x").unwrap_err();
+        check(
+            e.to_string(),
+            "URL for `sso.example` contains credentials (`user:password@`)".to_string(),
+        );
+        check(
+            e.reason(),
+            "it contains credentials (`user:password@`)".to_string(),
+        );
+        check(e.hint(), None);
+    }
+
+    /// The problem text and hint of a refused value.
+    fn refused<T: std::fmt::Debug>(r: Result<T, ValueError>) -> (String, Option<String>) {
+        let e = r.unwrap_err();
+        (e.to_string(), e.hint())
+    }
+
+    #[test]
+    fn values_out_of_range_name_the_range_and_why() {
+        check(
+            refused(duration_within(" 50ms ", "interval", &limits::INTERVAL)),
+            (
+                "interval 50ms is out of range 100ms..=1d".to_string(),
+                Some("a check runs at most 10 times a second and at least once a day".to_string()),
+            ),
+        );
+        check(
+            refused(duration_within("15", "timeout", &limits::TIMEOUT)),
+            (
+                "invalid duration `15`: missing unit; write e.g. `15s` (units: ms, s, m, h, d, w)"
+                    .to_string(),
+                None,
+            ),
+        );
+        check(
+            duration_within("1d", "interval", &limits::INTERVAL).ok(),
+            Some(Duration::from_secs(86_400)),
+        );
+        check(
+            refused(int_within(0, "port", &limits::PORT)),
+            ("port 0 is out of range 1..=65535".to_string(), None),
+        );
+        check(
+            refused(int_within(
+                67_108_865,
+                "max_body_bytes",
+                &limits::MAX_BODY_BYTES,
+            )),
+            (
+                "max_body_bytes 67108865 is out of range 1..=67108864".to_string(),
+                Some(limits::MAX_BODY_BYTES.why.to_string()),
+            ),
+        );
+        check(int_within(65_535, "port", &limits::PORT).ok(), Some(65_535));
     }
 
     #[test]

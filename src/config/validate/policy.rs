@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::{SeverityUse, Validator, pos, sub};
+use super::{Position, SeverityUse, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, Opt};
@@ -25,7 +25,7 @@ impl<'a> Validator<'a> {
             Some(_) => self
                 .duration(
                     &s.window,
-                    &sub(path, "window"),
+                    &join_key(path, "window"),
                     "window",
                     &limits::SLO_WINDOW,
                 )
@@ -44,7 +44,7 @@ impl<'a> Validator<'a> {
                 let at = s.window.as_ref().map_or(at, |w| pos(&w.referenced));
                 self.report(
                     at,
-                    &sub(path, "window"),
+                    &join_key(path, "window"),
                     format!(
                         "window {} is longer than storage.retention {}",
                         w.label(),
@@ -59,28 +59,11 @@ impl<'a> Validator<'a> {
             }
         }
         let latency = match &s.latency {
-            None => Ok(None),
-            Some(l) => {
-                let lp = sub(path, "latency");
-                let lat = pos(&l.referenced);
-                let threshold = self.required_duration(
-                    &l.value.threshold,
-                    lat,
-                    &lp,
-                    "threshold",
-                    &limits::LATENCY,
-                );
-                let objective = self.objective(&l.value.objective, lat, &lp);
-                match (threshold, objective) {
-                    (Some(threshold), Some(objective)) => Ok(Some(LatencySlo {
-                        threshold,
-                        objective,
-                    })),
-                    _ => Err(()),
-                }
-            }
+            None => None,
+            // Reported already; the SLO is unusable without it.
+            Some(l) => Some(self.latency_slo(l, &join_key(path, "latency"))?),
         };
-        let (Some(objective), Some(window), Ok(latency)) = (objective, window, latency) else {
+        let (Some(objective), Some(window)) = (objective, window) else {
             return None;
         };
         Some(Slo {
@@ -90,12 +73,19 @@ impl<'a> Validator<'a> {
         })
     }
 
-    pub(super) fn objective(
-        &mut self,
-        value: &Opt<f64>,
-        at: (u64, u64),
-        path: &str,
-    ) -> Option<f64> {
+    /// `slo.latency`: a threshold and the share of runs that must beat it.
+    fn latency_slo(&mut self, l: &Spanned<raw::RawLatency>, path: &str) -> Option<LatencySlo> {
+        let at = pos(&l.referenced);
+        let threshold =
+            self.required_duration(&l.value.threshold, at, path, "threshold", &limits::LATENCY);
+        let objective = self.objective(&l.value.objective, at, path);
+        Some(LatencySlo {
+            threshold: threshold?,
+            objective: objective?,
+        })
+    }
+
+    pub(super) fn objective(&mut self, value: &Opt<f64>, at: Position, path: &str) -> Option<f64> {
         let Some(o) = value else {
             self.missing(at, path, "objective");
             return None;
@@ -110,7 +100,7 @@ impl<'a> Validator<'a> {
         }
         self.report(
             pos(&o.referenced),
-            &sub(path, "objective"),
+            &join_key(path, "objective"),
             format!(
                 "objective {} is out of range: it is a percent, greater than 0 and at most {}",
                 o.value,
@@ -131,17 +121,17 @@ impl<'a> Validator<'a> {
         let Some(i) = raw.map(|r| &r.value) else {
             return policy;
         };
-        if let Some(n) = self.int_in(
+        if let Ok(Some(n)) = self.int_in(
             &i.open_after,
-            &sub(path, "open_after"),
+            &join_key(path, "open_after"),
             &limits::STREAK,
             "open_after",
         ) {
             policy.open_after = u32::try_from(n).unwrap_or(IncidentPolicy::DEFAULT_OPEN_AFTER);
         }
-        if let Some(n) = self.int_in(
+        if let Ok(Some(n)) = self.int_in(
             &i.resolve_after,
-            &sub(path, "resolve_after"),
+            &join_key(path, "resolve_after"),
             &limits::STREAK,
             "resolve_after",
         ) {
@@ -149,7 +139,7 @@ impl<'a> Validator<'a> {
                 u32::try_from(n).unwrap_or(IncidentPolicy::DEFAULT_RESOLVE_AFTER);
         }
         policy.burn_rate_alerts = i.burn_rate_alerts.unwrap_or(policy.burn_rate_alerts);
-        if let Ok(Some(sev)) = self.optional_nonempty(&i.severity, &sub(path, "severity")) {
+        if let Ok(Some(sev)) = self.optional_nonempty(&i.severity, &join_key(path, "severity")) {
             policy.severity = sev;
         }
         let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();

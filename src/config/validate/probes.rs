@@ -2,8 +2,8 @@
 
 use serde_saphyr::Spanned;
 
-use super::parse::{parse_dns_server, parse_record, regex_reason};
-use super::{Validator, pos, sub};
+use super::parse::{ValueError, parse_dns_server, parse_record, regex_reason};
+use super::{Position, Validator, join_key, pos};
 use crate::config::error::{Problem, Warning};
 use crate::config::limits;
 use crate::config::raw::{self, Opt};
@@ -23,7 +23,7 @@ impl<'a> Validator<'a> {
             }
             Some(u) => self.url(
                 u,
-                &sub(path, "url"),
+                &join_key(path, "url"),
                 "secrets never go in the file: send them with `headers_env: { Authorization: VAR }`, where VAR holds e.g. `Basic dXNlcjpwYXNz`",
             ),
         };
@@ -34,7 +34,7 @@ impl<'a> Validator<'a> {
                 if up.is_empty() || !up.chars().all(|c| c.is_ascii_alphabetic()) {
                     self.problem(
                         pos(&m.referenced),
-                        &sub(path, "method"),
+                        &join_key(path, "method"),
                         format!("invalid HTTP method `{}`", m.value),
                     );
                     ok = false;
@@ -121,22 +121,20 @@ impl<'a> Validator<'a> {
                 value: value.map(Secret::new),
             });
         }
-        let max_body_bytes = match &h.max_body_bytes {
-            None => HttpSpec::DEFAULT_MAX_BODY_BYTES,
-            Some(_) => match self.int_in(
-                &h.max_body_bytes,
-                &sub(path, "max_body_bytes"),
-                &limits::MAX_BODY_BYTES,
-                "max_body_bytes",
-            ) {
-                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-                None => {
-                    ok = false;
-                    HttpSpec::DEFAULT_MAX_BODY_BYTES
-                }
-            },
+        let max_body_bytes = match self.int_in(
+            &h.max_body_bytes,
+            &join_key(path, "max_body_bytes"),
+            &limits::MAX_BODY_BYTES,
+            "max_body_bytes",
+        ) {
+            Ok(None) => HttpSpec::DEFAULT_MAX_BODY_BYTES,
+            Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+            Err(_) => {
+                ok = false;
+                HttpSpec::DEFAULT_MAX_BODY_BYTES
+            }
         };
-        let expect = self.http_expect(h.expect.as_ref(), &sub(path, "expect"), url.as_ref());
+        let expect = self.http_expect(h.expect.as_ref(), &join_key(path, "expect"), url.as_ref());
         let (Some(url), Some(expect), true) = (url, expect, ok) else {
             return None;
         };
@@ -165,7 +163,7 @@ impl<'a> Validator<'a> {
         };
         let mut ok = true;
         if let Some(st) = &e.status {
-            let sp = sub(path, "status");
+            let sp = join_key(path, "status");
             if st.value.0.is_empty() {
                 self.problem(
                     pos(&st.referenced),
@@ -197,7 +195,7 @@ impl<'a> Validator<'a> {
                 Err(err) => {
                     self.problem(
                         pos(&re.referenced),
-                        &sub(path, "body_regex"),
+                        &join_key(path, "body_regex"),
                         format!("invalid regex `{}`: {}", re.value, regex_reason(&err)),
                     );
                     ok = false;
@@ -218,23 +216,23 @@ impl<'a> Validator<'a> {
         }
         match self.duration(
             &e.max_latency,
-            &sub(path, "max_latency"),
+            &join_key(path, "max_latency"),
             "max_latency",
             &limits::LATENCY,
         ) {
             Ok(d) => expect.max_latency = d,
-            Err(()) => ok = false,
+            Err(_) => ok = false,
         }
         if let Some(days) = &e.cert_min_days {
-            let cp = sub(path, "cert_min_days");
+            let cp = join_key(path, "cert_min_days");
             match self.int_in(
                 &e.cert_min_days,
                 &cp,
                 &limits::CERT_MIN_DAYS,
                 "cert_min_days",
             ) {
-                Some(n) => expect.cert_min_days = u32::try_from(n).ok(),
-                None => ok = false,
+                Ok(n) => expect.cert_min_days = n.and_then(|n| u32::try_from(n).ok()),
+                Err(_) => ok = false,
             }
             if url.is_some_and(|u| u.scheme() != "https") {
                 self.problem(
@@ -258,12 +256,12 @@ impl<'a> Validator<'a> {
         if let (Some(days), false) = (&t.cert_min_days, tls) {
             self.problem(
                 pos(&days.referenced),
-                &sub(path, "cert_min_days"),
+                &join_key(path, "cert_min_days"),
                 "`cert_min_days` needs `tls: true`",
             );
             return None;
         }
-        let server_name = self.optional_nonempty(&t.server_name, &sub(path, "server_name"));
+        let server_name = self.optional_nonempty(&t.server_name, &join_key(path, "server_name"));
         let (Some(host), Some(port), Ok(cert_min_days), Ok(server_name)) =
             (host, port, cert, server_name)
         else {
@@ -292,7 +290,7 @@ impl<'a> Validator<'a> {
                 None => {
                     self.report(
                         pos(&r.referenced),
-                        &sub(path, "record"),
+                        &join_key(path, "record"),
                         format!("unknown record type `{}`", r.value),
                         Some(format!("one of {}", RECORD_TYPES.join(", "))),
                     );
@@ -304,7 +302,7 @@ impl<'a> Validator<'a> {
             None => {
                 self.report(
                     at,
-                    &sub(path, "server"),
+                    &join_key(path, "server"),
                     "missing required key `server`".into(),
                     Some("the DNS server to ask, e.g. `10.0.0.2:53`".into()),
                 );
@@ -315,7 +313,7 @@ impl<'a> Validator<'a> {
                 None => {
                     self.report(
                         pos(&s.referenced),
-                        &sub(path, "server"),
+                        &join_key(path, "server"),
                         format!("invalid DNS server `{}`: expected IP or IP:PORT", s.value),
                         Some("e.g. `10.0.0.2:53` or `10.0.0.2` (port 53)".into()),
                     );
@@ -340,7 +338,7 @@ impl<'a> Validator<'a> {
         let host = self.host(&t.host, at, path);
         let port = self.port(&t.port, at, path, Some(TlsSpec::DEFAULT_PORT));
         let cert = self.cert_days(&t.cert_min_days, path);
-        let server_name = self.optional_nonempty(&t.server_name, &sub(path, "server_name"));
+        let server_name = self.optional_nonempty(&t.server_name, &join_key(path, "server_name"));
         let (Some(host), Some(port), Ok(cert), Ok(server_name)) = (host, port, cert, server_name)
         else {
             return None;
@@ -354,18 +352,13 @@ impl<'a> Validator<'a> {
         })
     }
 
-    pub(super) fn host(
-        &mut self,
-        value: &Opt<String>,
-        at: (u64, u64),
-        path: &str,
-    ) -> Option<String> {
+    pub(super) fn host(&mut self, value: &Opt<String>, at: Position, path: &str) -> Option<String> {
         let host = self.required(value, at, path, "host")?;
         if host.contains("://") || host.contains('/') || host.contains(char::is_whitespace) {
             let at = value.as_ref().map_or(at, |s| pos(&s.referenced));
             self.report(
                 at,
-                &sub(path, "host"),
+                &join_key(path, "host"),
                 format!("invalid host `{host}`: give a bare host name or IP"),
                 Some("no scheme, port or path; the port goes in `port`".into()),
             );
@@ -377,7 +370,7 @@ impl<'a> Validator<'a> {
     pub(super) fn port(
         &mut self,
         value: &Opt<i64>,
-        at: (u64, u64),
+        at: Position,
         path: &str,
         default: Option<u16>,
     ) -> Option<u16> {
@@ -388,24 +381,25 @@ impl<'a> Validator<'a> {
                 None
             }
             (Some(_), _) => self
-                .int_in(value, &sub(path, "port"), &limits::PORT, "port")
+                .int_in(value, &join_key(path, "port"), &limits::PORT, "port")
+                .ok()
+                .flatten()
                 .and_then(|p| u16::try_from(p).ok()),
         }
     }
 
-    pub(super) fn cert_days(&mut self, value: &Opt<i64>, path: &str) -> Result<Option<u32>, ()> {
-        match value {
-            None => Ok(None),
-            Some(_) => self
-                .int_in(
-                    value,
-                    &sub(path, "cert_min_days"),
-                    &limits::CERT_MIN_DAYS,
-                    "cert_min_days",
-                )
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or(()),
-        }
+    pub(super) fn cert_days(
+        &mut self,
+        value: &Opt<i64>,
+        path: &str,
+    ) -> Result<Option<u32>, ValueError> {
+        let days = self.int_in(
+            value,
+            &join_key(path, "cert_min_days"),
+            &limits::CERT_MIN_DAYS,
+            "cert_min_days",
+        )?;
+        // The range (0..=3650) fits.
+        Ok(days.and_then(|n| u32::try_from(n).ok()))
     }
 }

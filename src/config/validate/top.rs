@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_saphyr::Spanned;
 
 use super::parse::{parse_listen, parse_url};
-use super::{TOP, Validator, pos, sub};
+use super::{FILE_START, FirstDefinition, Position, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, RawConfig};
@@ -35,7 +35,7 @@ impl<'a> Validator<'a> {
             }
         }
         server.api_token_env = self.env_name(&raw.api_token_env, "server.api_token_env");
-        if let Some(n) = self.int_in(
+        if let Ok(Some(n)) = self.int_in(
             &raw.max_concurrency,
             "server.max_concurrency",
             &limits::MAX_CONCURRENCY,
@@ -43,7 +43,7 @@ impl<'a> Validator<'a> {
         ) {
             server.max_concurrency = n as usize;
         }
-        if let Some(n) = self.int_in(
+        if let Ok(Some(n)) = self.int_in(
             &raw.max_connections,
             "server.max_connections",
             &limits::MAX_CONNECTIONS,
@@ -142,12 +142,15 @@ impl<'a> Validator<'a> {
             let n = &n.value;
             let name = self.name(&n.name, at, &path);
             if let (Some(name), Some(s)) = (&name, &n.name) {
-                let here = (self.file, s.referenced.line());
+                let here = FirstDefinition {
+                    file: self.file,
+                    line: s.referenced.line(),
+                };
                 if let Some(first) = self.seen_notifiers.get(name).copied() {
                     let origin = self.first_defined(first);
                     self.problem(
                         pos(&s.referenced),
-                        &sub(&path, "name"),
+                        &join_key(&path, "name"),
                         format!("duplicate notifier name `{name}` ({origin})"),
                     );
                 } else {
@@ -157,18 +160,19 @@ impl<'a> Validator<'a> {
             let kind = self.required(&n.kind, at, &path, "type");
             let kind_at = n.kind.as_ref().map_or(at, |s| pos(&s.referenced));
             let url = self.url_source(n, at, &path);
-            let secret_env = self.env_name(&n.secret_env, &sub(&path, "secret_env"));
-            let routing_key_env = self.env_name(&n.routing_key_env, &sub(&path, "routing_key_env"));
+            let secret_env = self.env_name(&n.secret_env, &join_key(&path, "secret_env"));
+            let routing_key_env =
+                self.env_name(&n.routing_key_env, &join_key(&path, "routing_key_env"));
             let max_age = self.duration_or(
                 &n.max_age,
-                &sub(&path, "max_age"),
+                &join_key(&path, "max_age"),
                 "max_age",
                 &limits::NOTIFIER_MAX_AGE,
                 Notifier::DEFAULT_MAX_AGE,
             );
             let timeout = self.duration_or(
                 &n.timeout,
-                &sub(&path, "timeout"),
+                &join_key(&path, "timeout"),
                 "timeout",
                 &limits::NOTIFIER_TIMEOUT,
                 Notifier::DEFAULT_TIMEOUT,
@@ -182,7 +186,7 @@ impl<'a> Validator<'a> {
                 };
                 self.report(
                     kind_at,
-                    &sub(&path, "type"),
+                    &join_key(&path, "type"),
                     format!("unknown notifier type `{kind}`"),
                     Some(hint),
                 );
@@ -193,7 +197,7 @@ impl<'a> Validator<'a> {
             {
                 self.problem(
                     pos(&s.referenced),
-                    &sub(&path, "secret_env"),
+                    &join_key(&path, "secret_env"),
                     format!("`secret_env` is only used by `webhook` notifiers, not `{kind_lc}`"),
                 );
             }
@@ -202,7 +206,7 @@ impl<'a> Validator<'a> {
             {
                 self.problem(
                     pos(&s.referenced),
-                    &sub(&path, "routing_key_env"),
+                    &join_key(&path, "routing_key_env"),
                     format!(
                         "`routing_key_env` is only used by `pagerduty` notifiers, not `{kind_lc}`"
                     ),
@@ -211,7 +215,7 @@ impl<'a> Validator<'a> {
             if kind_lc == "pagerduty" && n.routing_key_env.is_none() {
                 self.report(
                     at,
-                    &sub(&path, "routing_key_env"),
+                    &join_key(&path, "routing_key_env"),
                     "missing required key `routing_key_env`".into(),
                     Some(
                         "pagerduty notifiers need the environment variable holding the routing key"
@@ -226,7 +230,7 @@ impl<'a> Validator<'a> {
                 (&n.routing_key_env, &routing_key_env, "routing_key_env"),
             ] {
                 if let (Some(key), Some(var)) = (key, var) {
-                    self.env_value(key, var, &sub(&path, key_name), &consequence);
+                    self.env_value(key, var, &join_key(&path, key_name), &consequence);
                 }
             }
             let (Some(name), Some(url)) = (name, url) else {
@@ -257,14 +261,14 @@ impl<'a> Validator<'a> {
     pub(super) fn url_source(
         &mut self,
         n: &raw::RawNotifier,
-        at: (u64, u64),
+        at: Position,
         path: &str,
     ) -> Option<UrlSource> {
         match (&n.url, &n.url_env) {
             (Some(u), Some(_)) => {
                 self.problem(
                     pos(&u.referenced),
-                    &sub(path, "url"),
+                    &join_key(path, "url"),
                     "give either `url` or `url_env`, not both",
                 );
                 None
@@ -272,22 +276,22 @@ impl<'a> Validator<'a> {
             (Some(u), None) => self
                 .url(
                     u,
-                    &sub(path, "url"),
+                    &join_key(path, "url"),
                     "secrets never go in the file: put the whole URL in an environment variable and name it with `url_env`",
                 )
                 .map(UrlSource::Inline),
             (None, Some(key)) => {
-                let var = self.env_name(&n.url_env, &sub(path, "url_env"))?;
+                let var = self.env_name(&n.url_env, &join_key(path, "url_env"))?;
                 let name = n.name.as_ref().map_or("", |s| s.value.as_str());
                 let consequence = format!("deliveries to notifier `{name}` fail until it is set");
-                if let Some(value) = self.env_value(key, &var, &sub(path, "url_env"), &consequence)
-                    && let Err((_, _, fault)) = parse_url(&value)
+                if let Some(value) = self.env_value(key, &var, &join_key(path, "url_env"), &consequence)
+                    && let Err(e) = parse_url(&value)
                 {
                     // Never echo the value: the URL in a variable is a secret.
                     self.report(
                         pos(&key.referenced),
-                        &sub(path, "url_env"),
-                        format!("environment variable {var} holds an invalid URL: {}", fault.reason()),
+                        &join_key(path, "url_env"),
+                        format!("environment variable {var} holds an invalid URL: {}", e.reason()),
                         Some("the URL must be http:// or https:// with a host and no `user:password@`".into()),
                     );
                     return None;
@@ -297,7 +301,7 @@ impl<'a> Validator<'a> {
             (None, None) => {
                 self.report(
                     at,
-                    &sub(path, "url"),
+                    &join_key(path, "url"),
                     "missing required key `url` (or `url_env`)".into(),
                     Some("use `url_env` when the URL embeds a secret".into()),
                 );
@@ -357,7 +361,7 @@ impl<'a> Validator<'a> {
                 None => self.missing(at, &path, "services"),
                 Some(s) if s.value.is_empty() => self.problem(
                     pos(&s.referenced),
-                    &sub(&path, "services"),
+                    &join_key(&path, "services"),
                     "empty `services` list; name at least one service",
                 ),
                 Some(s) => {
@@ -384,7 +388,7 @@ impl<'a> Validator<'a> {
             {
                 self.problem(
                     pos(&e.referenced),
-                    &sub(&path, "end"),
+                    &join_key(&path, "end"),
                     format!("maintenance end {end} is not after its start {start}"),
                 );
                 continue;
@@ -420,7 +424,10 @@ impl<'a> Validator<'a> {
                 self.env_value(key, &var, "server.api_token_env", consequence);
             }
             (None, None) => {
-                let at = raw.server.as_ref().map_or(TOP, |s| pos(&s.referenced));
+                let at = raw
+                    .server
+                    .as_ref()
+                    .map_or(FILE_START, |s| pos(&s.referenced));
                 self.warn(
                     at,
                     "server.api_token_env",
