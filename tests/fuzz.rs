@@ -14,7 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sentinel::config::{HttpExpect, ProbeSpec};
+use sentinel::config::{HttpExpect, JsonExpectation, ProbeSpec};
 use sentinel::engine::EngineState;
 use sentinel::probe::{Prober, Reason, jsonpath};
 use serde_json::{Value, json};
@@ -425,7 +425,7 @@ async fn hostile_http_bodies_never_panic() {
                 None
             },
             json: if rng.chance(2) {
-                vec![("$.a.b[0]".to_string(), random_json(&mut rng, 0))]
+                vec![JsonExpectation::new("$.a.b[0]", random_json(&mut rng, 0))]
             } else {
                 Vec::new()
             },

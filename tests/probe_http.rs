@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use regex::Regex;
-use sentinel::config::{HttpSpec, ProbeSpec};
+use sentinel::config::{HttpHeader, HttpSpec, JsonExpectation, ProbeSpec};
 use sentinel::probe::{Prober, Reason};
 use serde_json::json;
 use support::{Reply, http_spec, response};
@@ -147,10 +147,10 @@ async fn http_expectations_table() {
             "/ok",
             |s| {
                 s.expect.json = vec![
-                    ("$.status".into(), json!("UP")),
-                    ("$.count".into(), json!(3)),
-                    ("$.count".into(), json!("3")),
-                    ("$.items[0]['id']".into(), json!("a")),
+                    JsonExpectation::new("$.status", json!("UP")),
+                    JsonExpectation::new("$.count", json!(3)),
+                    JsonExpectation::new("$.count", json!("3")),
+                    JsonExpectation::new("$.items[0]['id']", json!("a")),
                 ]
             },
             None,
@@ -158,13 +158,13 @@ async fn http_expectations_table() {
         ),
         case(
             "/ok",
-            |s| s.expect.json = vec![("$.status".into(), json!("DOWN"))],
+            |s| s.expect.json = vec![JsonExpectation::new("$.status", json!("DOWN"))],
             Some(Reason::Body),
             "$.status is \"UP\", expected \"DOWN\"",
         ),
         case(
             "/ok",
-            |s| s.expect.json = vec![("$.items[3].id".into(), json!("a"))],
+            |s| s.expect.json = vec![JsonExpectation::new("$.items[3].id", json!("a"))],
             Some(Reason::Body),
             "$.items[3].id not found",
         ),
@@ -172,7 +172,7 @@ async fn http_expectations_table() {
             "/down",
             |s| {
                 s.expect.status = vec![503];
-                s.expect.json = vec![("$.status".into(), json!("UP"))];
+                s.expect.json = vec![JsonExpectation::new("$.status", json!("UP"))];
             },
             Some(Reason::Body),
             "body is not JSON: expected value at line 1 column 1",
@@ -188,7 +188,7 @@ async fn http_expectations_table() {
             "/echo",
             |s| {
                 s.method = "POST".into();
-                s.headers = vec![("X-Probe".into(), "yes".into())];
+                s.headers = vec![HttpHeader::new("X-Probe", "yes")];
                 s.body = Some("hello".into());
                 s.expect.body_regex = Some(Regex::new(r"(?s)^POST /echo .*x-probe: yes").unwrap());
             },
@@ -211,7 +211,7 @@ async fn http_expectations_table() {
             "/redirect",
             |s| {
                 s.follow_redirects = true;
-                s.expect.json = vec![("$.status".into(), json!("UP"))];
+                s.expect.json = vec![JsonExpectation::new("$.status", json!("UP"))];
             },
             None,
             "status 200",

@@ -259,7 +259,7 @@ pub struct HttpSpec {
     /// Upper-case method, default `GET`.
     pub method: String,
     /// In file order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<HttpHeader>,
     /// `headers_env`: headers whose value comes from an environment variable
     /// (tokens), in file order, sent after `headers`.
     pub env_headers: Vec<EnvHeader>,
@@ -278,6 +278,29 @@ impl HttpSpec {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
 }
 
+/// One `headers` entry: a header sent with every request of the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl HttpHeader {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Compares with a `(name, value)` pair, the shape the file writes it in.
+impl PartialEq<(String, String)> for HttpHeader {
+    fn eq(&self, (name, value): &(String, String)) -> bool {
+        self.name == *name && self.value == *value
+    }
+}
+
 /// One `headers_env` entry. `value` is `None` only when the variable was
 /// unset at load: `validate` warns about it, `run` and reload refuse it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,10 +317,34 @@ pub struct HttpExpect {
     pub status: Vec<u16>,
     pub body_contains: Option<String>,
     pub body_regex: Option<Regex>,
-    /// JSON path (`$.a.b[0].c`) → expected value, in file order.
-    pub json: Vec<(String, serde_json::Value)>,
+    /// In file order.
+    pub json: Vec<JsonExpectation>,
     pub max_latency: Option<Duration>,
     pub cert_min_days: Option<u32>,
+}
+
+/// One `expect.json` entry: the value a JSON path must select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonExpectation {
+    /// `$.a.b[0].c`; starts with `$`.
+    pub path: String,
+    pub value: serde_json::Value,
+}
+
+impl JsonExpectation {
+    pub fn new(path: impl Into<String>, value: serde_json::Value) -> Self {
+        JsonExpectation {
+            path: path.into(),
+            value,
+        }
+    }
+}
+
+/// Compares with a `(path, value)` pair, the shape the file writes it in.
+impl PartialEq<(String, serde_json::Value)> for JsonExpectation {
+    fn eq(&self, (path, value): &(String, serde_json::Value)) -> bool {
+        self.path == *path && self.value == *value
+    }
 }
 
 impl Default for HttpExpect {

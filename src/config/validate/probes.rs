@@ -60,7 +60,7 @@ impl<'a> Validator<'a> {
                 );
                 ok = false;
             }
-            headers.push((k.clone(), v.value.clone()));
+            headers.push(HttpHeader::new(k, &v.value));
         }
         let mut env_headers = Vec::new();
         for (k, v) in &h.headers_env.0 {
@@ -74,7 +74,7 @@ impl<'a> Validator<'a> {
                 ok = false;
                 continue;
             }
-            if headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(k)) {
+            if headers.iter().any(|h| h.name.eq_ignore_ascii_case(k)) {
                 self.problem(
                     pos(&v.referenced),
                     &hp,
@@ -212,7 +212,7 @@ impl<'a> Validator<'a> {
                 );
                 ok = false;
             }
-            expect.json.push((k.clone(), v.value.clone()));
+            expect.json.push(JsonExpectation::new(k, v.value.clone()));
         }
         match self.duration(
             &e.max_latency,
