@@ -25,20 +25,22 @@ pub struct Config {
     pub response_targets: BTreeMap<String, ResponseTarget>,
     pub maintenance: Vec<Maintenance>,
     pub services: Vec<Service>,
-    pub metrics: Metrics,
+    pub metrics: MetricsExport,
 }
 
+/// The `metrics:` section: what `/metrics` exports (not the metrics
+/// themselves, which live in `crate::metrics`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metrics {
+pub struct MetricsExport {
     /// Export the `le` buckets of `sentinel_check_duration_seconds` (11 series
     /// per check). Default true; `false` keeps only `+Inf`, `_sum` and `_count`
     /// for very large fleets.
     pub check_histograms: bool,
 }
 
-impl Default for Metrics {
+impl Default for MetricsExport {
     fn default() -> Self {
-        Metrics {
+        MetricsExport {
             check_histograms: true,
         }
     }

@@ -124,12 +124,12 @@ impl<'a> Validator<'a> {
         let storage = self.storage(raw.storage.as_ref());
         self.retention = storage.retention;
         let defaults = self.defaults(raw.defaults.as_ref());
-        let metrics = Metrics {
+        let metrics = MetricsExport {
             check_histograms: raw
                 .metrics
                 .as_ref()
                 .and_then(|m| m.value.check_histograms)
-                .unwrap_or(Metrics::default().check_histograms),
+                .unwrap_or(MetricsExport::default().check_histograms),
         };
         // Lists merge across files: the main file's first, then each
         // included file's in include order.
