@@ -20,8 +20,10 @@ mod error;
 mod include;
 pub mod limits;
 mod raw;
+mod suggest;
 mod types;
 mod validate;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -94,7 +96,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
 /// [`parse_str`] with the environment given (tests, and callers that must
 /// not read the process environment).
 pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, ConfigError> {
-    let raw = raw::parse(text, file).map_err(|p| ConfigError::Invalid(Problems(vec![p])))?;
+    let raw = yaml::parse(text, file).map_err(|p| ConfigError::Invalid(Problems(vec![p])))?;
     let base = Path::new(file)
         .parent()
         .map_or_else(PathBuf::new, Path::to_path_buf);
@@ -148,7 +150,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             let name = path.display().to_string();
             order.push(name.clone());
             match read(&path) {
-                Ok(text) => match raw::parse_fragment(&text, &name) {
+                Ok(text) => match yaml::parse_fragment(&text, &name) {
                     Ok(raw) => includes.push(raw::IncludedFile { file: name, raw }),
                     Err(p) => problems.push(p),
                 },

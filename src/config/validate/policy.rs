@@ -9,6 +9,7 @@ use super::{Position, SeverityUse, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, Opt};
+use crate::config::suggest::suggest;
 use crate::config::types::*;
 
 /// The longest calendar month: what a `month` window needs of history.
@@ -151,7 +152,7 @@ impl<'a> Validator<'a> {
                     policy.notify.push(n.value.clone());
                 }
             } else {
-                let hint = match raw::suggest(&n.value, known.iter().copied()) {
+                let hint = match suggest(&n.value, known.iter().copied()) {
                     Some(s) => Some(format!("did you mean `{s}`?")),
                     None if known.is_empty() => Some("no notifiers are defined".into()),
                     None => Some(format!(

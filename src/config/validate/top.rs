@@ -10,6 +10,7 @@ use super::{FILE_START, FirstDefinition, Position, Validator, join_key, pos};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, RawConfig};
+use crate::config::suggest::suggest;
 use crate::config::types::*;
 
 const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
@@ -180,7 +181,7 @@ impl<'a> Validator<'a> {
             let Some(kind) = kind else { continue };
             let kind_lc = kind.to_ascii_lowercase();
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
-                let hint = match raw::suggest(&kind, NOTIFIER_TYPES) {
+                let hint = match suggest(&kind, NOTIFIER_TYPES) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "one of `webhook`, `pagerduty`, `slack`, `alertmanager`".into(),
                 };
@@ -369,7 +370,7 @@ impl<'a> Validator<'a> {
                         if names.contains(&svc.value.as_str()) {
                             list.push(svc.value.clone());
                         } else {
-                            let hint = raw::suggest(&svc.value, names.iter().copied())
+                            let hint = suggest(&svc.value, names.iter().copied())
                                 .map(|s| format!("did you mean `{s}`?"));
                             self.report(
                                 pos(&svc.referenced),
