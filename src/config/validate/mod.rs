@@ -101,6 +101,7 @@ struct SeverityUse<'a> {
     path: String,
 }
 
+/// Where a spanned value of the file starts.
 fn pos(loc: &Location) -> Position {
     Position {
         line: loc.line(),
