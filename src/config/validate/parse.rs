@@ -55,7 +55,7 @@ impl<'a> Validator<'a> {
         let ok = name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if ok && name.len() > limits::MAX_NAME_LEN {
+        if ok && name.len() > limits::MAX_NAME_CHARS {
             let at = value.as_ref().map_or(parent, |s| pos(&s.referenced));
             self.report(
                 at,
@@ -63,7 +63,7 @@ impl<'a> Validator<'a> {
                 format!(
                     "name is {} characters long, more than {}",
                     name.len(),
-                    limits::MAX_NAME_LEN
+                    limits::MAX_NAME_CHARS
                 ),
                 Some("names become metric labels and URL path segments; shorten it".into()),
             );
