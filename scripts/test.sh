@@ -58,3 +58,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 cargo test --locked --no-fail-fast --all-targets "$@"
+# `--all-targets` leaves the doc tests out; run them too (for a full run).
+if [ "$#" -eq 0 ]; then
+  cargo test --locked --no-fail-fast --doc
+fi

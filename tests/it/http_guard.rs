@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The daemon's HTTP server defending itself, end to end with the real
 //! binary: idle and slowloris connections are closed after
 //! `server.read_timeout` and do not starve `/healthz` or `/metrics`; the
@@ -11,15 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::HeaderMap;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
 
 const TOKEN: &str = "guard-token-0123456789";
 
@@ -408,40 +406,6 @@ async fn oversized_and_late_bodies_are_refused_and_the_bearer_scheme_is_case_ins
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
 
-/// `/health` answers 200 "ok" or 503 "down"; `/echo` answers the request's
-/// Authorization header inside JSON, as a misbehaving target might.
-async fn start_switchable(up: Arc<AtomicBool>) -> SocketAddr {
-    let app = Router::new()
-        .route(
-            "/health",
-            get(move || {
-                let up = Arc::clone(&up);
-                async move {
-                    if up.load(Ordering::SeqCst) {
-                        (axum::http::StatusCode::OK, "ok")
-                    } else {
-                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
-                    }
-                }
-            }),
-        )
-        .route(
-            "/echo",
-            get(|headers: HeaderMap| async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                axum::Json(json!({ "status": auth }))
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
 async fn check_json(client: &reqwest::Client, d: &Daemon, name: &str) -> Value {
     let v: Value = client
         .get(d.url("/api/v1/services"))
@@ -484,7 +448,7 @@ async fn wait_check(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_state_changes_are_logged_once_and_the_api_shows_the_last_run() {
     let up = Arc::new(AtomicBool::new(true));
-    let target = start_switchable(Arc::clone(&up)).await;
+    let target = start_target(Arc::clone(&up)).await;
     let secret = "Bearer s3cr3t-probe-token";
     let checks = format!(
         r#"      - name: health

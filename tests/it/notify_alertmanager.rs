@@ -3,24 +3,17 @@
 //! the documented labels, and drops it from the active list once the resolution
 //! (with `endsAt`) is posted.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
-
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::Value;
 
+use crate::support::eventually;
+use crate::support::prom::start_alertmanager;
 use sentinel::clock::{Clock, SystemClock};
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::ServiceIncidents;
 use sentinel::notify::{DeliveryResult, Event, EventContext, Secrets, build_request, send};
-
-const BINARY: &str = "prometheus-alertmanager";
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// Alerts Alertmanager reports as active.
 async fn active(client: &reqwest::Client, base: &str) -> Vec<Value> {
@@ -41,42 +34,19 @@ async fn active(client: &reqwest::Client, base: &str) -> Vec<Value> {
 #[tokio::test]
 async fn alertmanager_lists_the_alert_and_sees_it_resolved() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &cfg,
-        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-    )
-    .unwrap();
-    let port = free_port().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(BINARY)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {BINARY} (install Debian's prometheus-alertmanager): {e}")
-        });
+    let (alertmanager, base) = start_alertmanager(dir.path());
 
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}/-/ready")).send().await
-            && r.status().is_success()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "alertmanager did not become ready");
+    eventually(
+        Duration::from_secs(10),
+        "alertmanager ready",
+        || format!("{:?}", alertmanager.log()),
+        || async {
+            let r = client.get(format!("{base}/-/ready")).send().await.ok()?;
+            r.status().is_success().then_some(())
+        },
+    )
+    .await;
 
     // An incident opened a minute ago (Alertmanager wants real times).
     let now = SystemClock.now();
@@ -135,5 +105,5 @@ async fn alertmanager_lists_the_alert_and_sees_it_resolved() {
     let alerts = active(&client, &base).await;
     assert_eq!(alerts, Vec::<Value>::new(), "resolved alert still active");
 
-    child.kill().await.unwrap();
+    drop(alertmanager);
 }

@@ -2,8 +2,6 @@
 //! the expressions are exactly what we document, and `promtool test rules`
 //! fires the same alerts sentinel's own `burn_alerts` would.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

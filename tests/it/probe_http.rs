@@ -1,21 +1,20 @@
 //! HTTP probe against loopback servers: every expectation, redirects, body
 //! cap, garbage, slow-loris, refused and unresolvable targets.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::servers;
+use crate::support::servers::{Reply, http_spec, response};
 use regex::Regex;
 use sentinel::config::{HttpSpec, ProbeSpec};
 use sentinel::probe::{Prober, Reason};
 use serde_json::json;
-use support::{Reply, http_spec, response};
 
 const OK_JSON: &str = r#"{"status":"UP","count":3,"items":[{"id":"a"}]}"#;
 
 async fn server() -> SocketAddr {
-    support::http_server(|head: &str| {
+    servers::http_server(|head: &str| {
         let line = head.lines().next().unwrap_or("");
         let path = line.split_whitespace().nth(1).unwrap_or("");
         match path {
@@ -76,7 +75,7 @@ async fn check(prober: &Prober, base: &str, c: Case) {
     let mut spec = http_spec(&format!("{base}{}", c.path));
     (c.tweak)(&mut spec);
     let out = prober
-        .run(&support::check(ProbeSpec::Http(spec), c.timeout_ms))
+        .run(&servers::check(ProbeSpec::Http(spec), c.timeout_ms))
         .await;
     assert_eq!(out.reason, c.reason, "{}: {}", c.path, out.detail);
     assert!(
@@ -291,7 +290,8 @@ async fn http_expectations_table() {
 #[tokio::test]
 async fn refused_and_unresolvable() {
     let prober = Prober::new().unwrap();
-    let port = support::closed_port().await;
+    let refused = servers::refused_tcp();
+    let port = refused.port();
     check(
         &prober,
         &format!("http://127.0.0.1:{port}"),
@@ -315,12 +315,13 @@ async fn refused_and_unresolvable() {
 #[tokio::test]
 async fn detail_never_contains_the_url() {
     let prober = Prober::new().unwrap();
-    let port = support::closed_port().await;
+    let refused = servers::refused_tcp();
+    let port = refused.port();
     let spec = http_spec(&format!(
         "http://user:s3cret@127.0.0.1:{port}/?token=s3cret"
     ));
     let out = prober
-        .run(&support::check(ProbeSpec::Http(spec), 1000))
+        .run(&servers::check(ProbeSpec::Http(spec), 1000))
         .await;
     assert_eq!(out.reason, Some(Reason::Refused));
     assert_eq!(out.detail, "connection refused");

@@ -1,89 +1,23 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end incidents: a real daemon, a real target going down, a real
-//! webhook receiver on 127.0.0.1 whose signatures are verified by a separate
-//! implementation written here from the Standard Webhooks text, the API for
+//! webhook receiver on 127.0.0.1 whose signatures are verified by the
+//! harness's own Standard Webhooks implementation (`support::webhooks`), the API for
 //! ack/resolve, and delivery that survives a failing receiver and SIGKILL.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::eventually;
+use crate::support::prom::*;
+use crate::support::servers::*;
+use crate::support::webhooks::{Hit, Receiver};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TOKEN: &str = "e2e-token-4f1d9c";
-
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: String,
-}
-
-#[derive(Default)]
-struct Receiver {
-    got: Mutex<Vec<Received>>,
-    /// While set, answer 500 (and still record the attempt).
-    failing: AtomicBool,
-    attempts: AtomicU32,
-}
-
-async fn hook(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    r.attempts.fetch_add(1, Ordering::SeqCst);
-    if r.failing.load(Ordering::SeqCst) {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    r.got.lock().unwrap().push(Received {
-        id: h("webhook-id"),
-        timestamp: h("webhook-timestamp"),
-        signature: h("webhook-signature"),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    StatusCode::OK
-}
-
-async fn start_receiver(r: Arc<Receiver>) -> SocketAddr {
-    let app = Router::new().route("/hooks", post(hook)).with_state(r);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    addr
-}
-
-/// Standard Webhooks verification, written from the spec text: the key is the
-/// base64 part of `whsec_...`; the signed content is `{id}.{timestamp}.{body}`;
-/// the header holds space-separated `v1,<base64 HMAC-SHA256>` entries.
-fn verify(secret: &str, r: &Received) -> bool {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.{}", r.id, r.timestamp, r.body).as_bytes());
-    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    r.signature
-        .split(' ')
-        .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()))
-}
 
 fn config(dir: &std::path::Path, target: SocketAddr, receiver: SocketAddr) -> std::path::PathBuf {
     let text = format!(
@@ -121,23 +55,29 @@ services:
     p
 }
 
-async fn events(r: &Receiver, n: usize, secs: u64) -> Vec<(Received, Value)> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let got = r.got.lock().unwrap().clone();
-        if got.len() >= n {
-            return got
-                .into_iter()
-                .map(|g| (g.clone(), serde_json::from_str(&g.body).unwrap()))
-                .collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited {secs}s for {n} events; got {:?}",
-            got.iter().map(|g| g.body.clone()).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The first `n` events the receiver accepted (2xx), with their JSON.
+async fn events(r: &Receiver, n: usize, secs: u64) -> Vec<(Hit, Value)> {
+    let got = eventually(
+        Duration::from_secs(secs),
+        &format!("{n} events"),
+        || {
+            format!(
+                "got {:?}",
+                r.delivered().iter().map(Hit::body_text).collect::<Vec<_>>()
+            )
+        },
+        || async {
+            let got = r.delivered();
+            (got.len() >= n).then_some(got)
+        },
+    )
+    .await;
+    got.into_iter()
+        .map(|g| {
+            let v = g.json();
+            (g, v)
+        })
+        .collect()
 }
 
 fn envs() -> [(&'static str, &'static str); 2] {
@@ -148,8 +88,7 @@ fn envs() -> [(&'static str, &'static str); 2] {
 async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let recv = Arc::new(Receiver::default());
-    let raddr = start_receiver(Arc::clone(&recv)).await;
+    let (recv, raddr) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&config(dir.path(), target, raddr), &envs());
     let http = reqwest::Client::new();
@@ -162,9 +101,9 @@ async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
     up.store(false, Ordering::SeqCst);
     let ev = events(&recv, 1, 10).await;
     let (raw, opened) = &ev[0];
-    assert!(verify(SECRET, raw), "signature does not verify: {raw:?}");
+    assert!(raw.verifies(SECRET), "signature does not verify: {raw:?}");
     assert!(
-        !verify("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", raw),
+        !raw.verifies("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         "a wrong key must not verify"
     );
     assert_eq!(opened["type"], "incident.opened");
@@ -302,7 +241,7 @@ async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
         ]
     );
     for (raw, _) in &ev {
-        assert!(verify(SECRET, raw));
+        assert!(raw.verifies(SECRET));
     }
     let ids: std::collections::HashSet<&str> = ev.iter().map(|(r, _)| r.id.as_str()).collect();
     assert_eq!(ids.len(), 3, "each event has its own id");
@@ -381,9 +320,8 @@ async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
 async fn events_survive_a_failing_receiver_and_sigkill() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let recv = Arc::new(Receiver::default());
-    recv.failing.store(true, Ordering::SeqCst);
-    let raddr = start_receiver(Arc::clone(&recv)).await;
+    let (recv, raddr) = Receiver::start().await;
+    recv.set_default_status(500);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), target, raddr);
     let mut d = Daemon::start(&cfg, &envs());
@@ -406,11 +344,11 @@ async fn events_survive_a_failing_receiver_and_sigkill() {
                 >= 1.0
     })
     .await;
-    assert!(recv.attempts.load(Ordering::SeqCst) >= 1);
+    assert!(recv.count() >= 1);
     kill9(&mut d);
 
     // Restart on the same store with the receiver back: the event arrives.
-    recv.failing.store(false, Ordering::SeqCst);
+    recv.set_default_status(200);
     let d = Daemon::start(&cfg, &envs());
     let ev = events(&recv, 1, 20).await;
     assert_eq!(ev[0].1["type"], "incident.opened");
@@ -443,8 +381,7 @@ async fn events_survive_a_failing_receiver_and_sigkill() {
 async fn write_endpoints_are_disabled_without_a_token() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let recv = Arc::new(Receiver::default());
-    let raddr = start_receiver(Arc::clone(&recv)).await;
+    let (_recv, raddr) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     // E2E_TOKEN is not set in the daemon's environment.
     let d = Daemon::start(
@@ -577,8 +514,8 @@ async fn listed_incidents(http: &reqwest::Client, d: &Daemon) -> Vec<(String, St
 /// (before it, in arrival order).
 fn assert_announced(r: &Receiver) {
     let mut opened = std::collections::HashSet::new();
-    for g in r.got.lock().unwrap().iter() {
-        let v: Value = serde_json::from_str(&g.body).unwrap();
+    for g in r.delivered() {
+        let v = g.json();
         let id = v["incident"]["id"].as_str().unwrap().to_string();
         if v["type"] == "incident.opened" {
             opened.insert(id);
@@ -596,8 +533,7 @@ fn assert_announced(r: &Receiver) {
 async fn a_manual_resolve_while_failing_survives_restarts_without_inventing_incidents() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let recv = Arc::new(Receiver::default());
-    let raddr = start_receiver(Arc::clone(&recv)).await;
+    let (recv, raddr) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = burn_config(dir.path(), target, raddr);
     let db = dir.path().join("state.db");
@@ -674,9 +610,5 @@ async fn a_manual_resolve_while_failing_survives_restarts_without_inventing_inci
     // Give the outbox worker time to deliver anything that was queued.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_announced(&recv);
-    assert_eq!(
-        recv.got.lock().unwrap().len(),
-        2,
-        "opened and resolved only"
-    );
+    assert_eq!(recv.delivered().len(), 2, "opened and resolved only");
 }

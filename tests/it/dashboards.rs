@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The shipped Grafana dashboards, proven against real parts: the real
 //! `sentinel` binary probes loopback targets for three services with their
 //! own owners, tiers, SLO windows (30d, `month`, `1d`) and non-default
@@ -20,21 +19,21 @@
 //! `grafana` package.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
 use sentinel::clock::{Clock, SystemClock};
+
+use crate::support::daemon::Daemon;
+use crate::support::prom::{promtool_complaints, start_prometheus};
+use crate::support::servers::start_target;
+use crate::support::webhooks::Receiver;
+use crate::support::{eventually, secs};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sentinel");
 const FILES: [&str; 2] = ["leadership.json", "service.json"];
 const TOKEN: &str = "dash-board-token";
 /// The service that goes through an outage.
@@ -896,98 +895,6 @@ fn substitution_fills_every_grafana_variable() {
 // ---------------------------------------------------------------------------
 // Real parts: sentinel, a target, a webhook receiver, Prometheus
 
-/// A child process killed (and reaped) on drop, so a failing test leaks nothing.
-struct Proc {
-    child: Child,
-    lines: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    /// Spawns `cmd` with stderr captured; returns it and the first capture of
-    /// `pattern` in its stderr, if one is given.
-    fn spawn(mut cmd: Command, pattern: Option<&str>) -> (Proc, Option<String>) {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Arc::clone(&lines);
-        let re = pattern.map(|p| regex::Regex::new(p).unwrap());
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(re) = &re
-                    && !sent
-                    && let Some(c) = re.captures(&line)
-                {
-                    let _ = tx.send(c[1].to_string());
-                    sent = true;
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let proc = Proc { child, lines };
-        let found = pattern.map(|_| {
-            rx.recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| {
-                    panic!("{cmd:?} did not log its address; stderr: {:?}", proc.log())
-                })
-        });
-        (proc, found)
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `/health` answers 200 "ok" while `up`, 503 otherwise.
-async fn start_target(up: Arc<AtomicBool>) -> SocketAddr {
-    let app = Router::new().route(
-        "/health",
-        get(move || {
-            let up = Arc::clone(&up);
-            async move {
-                if up.load(Ordering::SeqCst) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }
-        }),
-    );
-    serve(app).await
-}
-
-/// A webhook receiver that accepts and counts every delivery.
-async fn start_receiver(count: Arc<AtomicU64>) -> SocketAddr {
-    let app = Router::new().route(
-        "/hooks",
-        post(move || {
-            let count = Arc::clone(&count);
-            async move {
-                count.fetch_add(1, Ordering::SeqCst);
-                StatusCode::OK
-            }
-        }),
-    );
-    serve(app).await
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
 /// The services of the test config: name, owner, tier, description, SLO
 /// window, objective. Only `portal` goes through an outage.
 const PORTAL_DESCRIPTION: &str = r#"Customer "portal" \ web"#;
@@ -1060,61 +967,6 @@ services:
     let path = dir.join("sentinel.yaml");
     std::fs::write(&path, cfg).unwrap();
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_prometheus(dir: &Path, sentinel: SocketAddr) -> (Proc, String) {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sentinel\n    static_configs:\n      - targets: ['{sentinel}']\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let mut cmd = Command::new("/usr/bin/prometheus");
-    cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .current_dir(dir);
-    let (p, _) = Proc::spawn(cmd, None);
-    (p, format!("http://127.0.0.1:{port}"))
-}
-
-/// Polls `probe` every 100ms until it returns `Some`, or panics after `secs`
-/// with `what` and the output of `context`.
-async fn wait_until<T, F, Fut>(
-    secs: u64,
-    what: &str,
-    context: impl Fn() -> String,
-    mut probe: F,
-) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}\n{}", context());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The incidents listed by `GET /api/v1/incidents?state=...` (a JSON list, or
@@ -1341,50 +1193,16 @@ fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-/// Runs `promtool check metrics` on a scrape: its complaints, if any.
-fn promtool_complaints(scrape: &str) -> String {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/test.sh (Debian package `prometheus`)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        report.trim().to_string()
-    } else {
-        format!("exit {}: {report}", out.status)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_query_returns_series_from_a_real_prometheus() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let hooks = start_receiver(Arc::clone(&deliveries)).await;
+    let (deliveries, hooks) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_sentinel_config(dir.path(), target, hooks);
 
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", "-c"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .env("DASH_TOKEN", TOKEN);
-    let (sentinel, addr) = Proc::spawn(cmd, Some(r"listen=(\d+\.\d+\.\d+\.\d+:\d+)"));
-    let addr: SocketAddr = addr.unwrap().parse().unwrap();
+    let sentinel = Daemon::start(&cfg, &[("DASH_TOKEN", TOKEN)]);
+    let addr = sentinel.addr;
     let base = format!("http://{addr}");
     let (prometheus, prom) = start_prometheus(dir.path(), addr);
     let client = reqwest::Client::new();
@@ -1396,13 +1214,13 @@ async fn every_panel_query_returns_series_from_a_real_prometheus() {
         )
     };
 
-    wait_until(15, "prometheus ready", &logs, || async {
+    eventually(secs(15), "prometheus ready", &logs, || async {
         let r = client.get(format!("{prom}/-/ready")).send().await.ok()?;
         r.status().is_success().then_some(())
     })
     .await;
     // Some healthy history before the outage.
-    wait_until(10, "a first scrape of a good run", &logs, || async {
+    eventually(secs(10), "a first scrape of a good run", &logs, || async {
         let (n, _) = instant(&client, &prom, "sentinel_check_up{check=\"health\"} == 1")
             .await
             .ok()?;
@@ -1412,7 +1230,7 @@ async fn every_panel_query_returns_series_from_a_real_prometheus() {
 
     // Outage: the incident opens, the test acknowledges it, the target recovers.
     up.store(false, Ordering::SeqCst);
-    let open = wait_until(10, "an open incident in the API", &logs, || async {
+    let open = eventually(secs(10), "an open incident in the API", &logs, || async {
         incidents(&client, &base, "open").await?.into_iter().next()
     })
     .await;
@@ -1432,15 +1250,15 @@ async fn every_panel_query_returns_series_from_a_real_prometheus() {
     // rest of the test (10 runs a second).
     tokio::time::sleep(Duration::from_secs(2)).await;
     up.store(true, Ordering::SeqCst);
-    wait_until(10, "the incident to resolve", &logs, || async {
+    eventually(secs(10), "the incident to resolve", &logs, || async {
         incidents(&client, &base, "open")
             .await?
             .is_empty()
             .then_some(())
     })
     .await;
-    wait_until(10, "webhook deliveries", &logs, || async {
-        (deliveries.load(Ordering::SeqCst) >= 3).then_some(())
+    eventually(secs(10), "webhook deliveries", &logs, || async {
+        (deliveries.count() >= 3).then_some(())
     })
     .await;
 

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Persistence end-to-end with the real binary: SLO figures survive `kill -9`
 //! within the runs in flight at the kill, `sentinel report` agrees with
 //! `/metrics`, and a store that is corrupt or from a newer schema stops
@@ -9,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
+use crate::support::{eventually, secs};
 
 /// Both checks run every 150 ms.
 const INTERVAL_MS: u64 = 150;
@@ -71,23 +71,6 @@ storage:
     let path = dir.join(name);
     std::fs::write(&path, cfg).unwrap();
     path
-}
-
-/// Value of the first sample whose name matches and whose labels contain every `labels` entry.
-/// Polls `probe` every 100 ms until it returns `Some`, or fails after `secs`.
-async fn poll<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `sentinel report --json` on `config`; the document of service `shop`.
@@ -170,28 +153,28 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
 
     // Phase 1: good runs, then an outage, then recovery.
     let d1 = Daemon::start(&cfg, &[]);
-    poll(10, "good runs", || async {
+    eventually(secs(10), "good runs", String::new, || async {
         let m = scrape(&client, &d1).await;
         (sample(&m, "sentinel_check_runs_total", &health(r#"result="good""#)).unwrap_or(0.0) >= 5.0)
             .then_some(())
     })
     .await;
     up.store(false, Ordering::SeqCst);
-    poll(10, "bad runs", || async {
+    eventually(secs(10), "bad runs", String::new, || async {
         let m = scrape(&client, &d1).await;
         (sample(&m, "sentinel_check_runs_total", &health(r#"result="bad""#)).unwrap_or(0.0) >= 8.0)
             .then_some(())
     })
     .await;
     up.store(true, Ordering::SeqCst);
-    poll(10, "health back up", || async {
+    eventually(secs(10), "health back up", String::new, || async {
         let m = scrape(&client, &d1).await;
         (sample(&m, "sentinel_check_up", &[r#"check="health""#]) == Some(1.0)).then_some(())
     })
     .await;
     // From here on every run is good, so the bad count is final once the
     // store holds every bad run the daemon counted.
-    let bad = poll(10, "every bad run stored", || async {
+    let bad = eventually(secs(10), "every bad run stored", String::new, || async {
         let m = scrape(&client, &d1).await;
         let counted =
             sample(&m, "sentinel_check_runs_total", &health(r#"result="bad""#)).unwrap() as u64;
@@ -203,12 +186,13 @@ async fn slo_survives_kill_9_and_report_agrees_with_metrics() {
     // A snapshot published after that point holds all `bad` bad runs. Good
     // runs keep arriving, so each publication changes the SLI.
     let seen = slo_of(&scrape(&client, &d1).await).map(|s| s.sli);
-    let (before, scraped_at) = poll(10, "a fresh SLO snapshot", || async {
-        let m = scrape(&client, &d1).await;
-        let at = Instant::now();
-        slo_of(&m).filter(|s| Some(s.sli) != seen).map(|s| (s, at))
-    })
-    .await;
+    let (before, scraped_at) =
+        eventually(secs(10), "a fresh SLO snapshot", String::new, || async {
+            let m = scrape(&client, &d1).await;
+            let at = Instant::now();
+            slo_of(&m).filter(|s| Some(s.sli) != seen).map(|s| (s, at))
+        })
+        .await;
     before.assert_consistent();
     // Seconds of history against a 30d window: the outage spent a sliver of
     // the budget (divided by the runs seen alone, it would be far below 0).
@@ -409,7 +393,7 @@ async fn a_state_file_deleted_while_running_is_loud_and_its_data_is_saved_at_sto
     let db = dir.path().join("state/sentinel.db");
     let client = reqwest::Client::new();
     let d = Daemon::start(&cfg, &[]);
-    poll(10, "ready and probing", || async {
+    eventually(secs(10), "ready and probing", String::new, || async {
         let ready = client.get(d.url("/readyz")).send().await.ok()?;
         let m = scrape(&client, &d).await;
         (ready.status() == 200 && total_runs(&m) >= 4.0).then_some(())
@@ -423,7 +407,7 @@ async fn a_state_file_deleted_while_running_is_loud_and_its_data_is_saved_at_sto
     std::fs::remove_file(&db).unwrap();
     let deleted = Instant::now();
     // The watch runs every 5 s: /readyz turns 503 with the reason in JSON.
-    let why = poll(15, "/readyz to fail", || async {
+    let why = eventually(secs(15), "/readyz to fail", String::new, || async {
         let r = client.get(d.url("/readyz")).send().await.ok()?;
         if r.status() != 503 {
             return None;
@@ -448,7 +432,7 @@ async fn a_state_file_deleted_while_running_is_loud_and_its_data_is_saved_at_sto
     assert_eq!(sample(&m, "sentinel_store_file_ok", &[]), Some(0.0));
     // Probing continues.
     let before = total_runs(&m);
-    poll(10, "more runs", || async {
+    eventually(secs(10), "more runs", String::new, || async {
         (total_runs(&scrape(&client, &d).await) >= before + 4.0).then_some(())
     })
     .await;

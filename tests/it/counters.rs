@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Counters are counters, end to end: the real binary, a real target going
 //! down and up, the real SQLite file. Every `_sum`, `_count` and `_total` of
 //! the incident families is at least as high after the incident leaves the
@@ -10,10 +9,8 @@
 //! which kind it is, so a new one cannot slip through unclassified.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,8 +19,9 @@ use sentinel::clock::{Clock, SystemClock};
 use sentinel::incident::{Incident, ResolvedBy, State, Trigger};
 use sentinel::store::Store;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
 
 const TOKEN: &str = "counters-token-9a1e";
 
@@ -195,32 +193,6 @@ fn edge_mttd(m: &str) -> Option<f64> {
     )
 }
 
-fn promtool(scrape: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (Debian package `prometheus`)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).as_ref(),
-            String::from_utf8_lossy(&out.stderr).as_ref()
-        ),
-        (Some(0), "", ""),
-        "scrape was:\n{scrape}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incident_counters_never_drop_across_the_window_restarts_and_kill_9() {
     let up = Arc::new(AtomicBool::new(true));
@@ -299,7 +271,7 @@ async fn incident_counters_never_drop_across_the_window_restarts_and_kill_9() {
         sample(m, "sentinel_incident_mttr_seconds_count", &P1) == Some(3.0)
     })
     .await;
-    promtool(&resolved);
+    assert_promtool_accepts(&resolved);
     let a = cumulative(&resolved);
     for (name, v) in seeded {
         assert!(a[&format!("{name}{{service=\"shop\",severity=\"P1\"}}")] > v);
@@ -342,7 +314,7 @@ async fn incident_counters_never_drop_across_the_window_restarts_and_kill_9() {
         |m| sample(m, "sentinel_incidents_total", &P1).is_some(),
     )
     .await;
-    promtool(&restarted);
+    assert_promtool_accepts(&restarted);
     let c = cumulative(&restarted);
     assert_no_drops("restart", &b, &c);
     assert_eq!(c, b, "nothing happened between the two scrapes");

@@ -1,24 +1,18 @@
 //! Delivery through the outbox worker to a real HTTP receiver on loopback:
 //! retries, ordering per incident, dedup ids, drops on 4xx and on max_age.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
-
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use jiff::Timestamp;
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::eventually;
+use crate::support::servers::{hanging, refused_tcp};
+use crate::support::webhooks::{Hit, Receiver};
 use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, ServiceIncidents};
@@ -35,71 +29,13 @@ fn t(s: i64) -> Timestamp {
     Timestamp::from_second(BASE + s).unwrap()
 }
 
-#[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Vec<u8>,
-    status: u16,
-}
-
-/// Answers each request with the next status of `script`, then 200 forever.
-#[derive(Clone, Default)]
-struct Receiver {
-    script: Arc<Mutex<Vec<u16>>>,
-    got: Arc<Mutex<Vec<Received>>>,
-}
-
-async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let status = {
-        let mut s = r.script.lock().unwrap();
-        if s.is_empty() { 200 } else { s.remove(0) }
-    };
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
-    r.got.lock().unwrap().push(Received {
-        id: h("webhook-id"),
-        timestamp: h("webhook-timestamp"),
-        signature: h("webhook-signature"),
-        body: body.to_vec(),
-        status,
-    });
-    StatusCode::from_u16(status).unwrap()
-}
-
-async fn receiver(script: Vec<u16>) -> (Receiver, SocketAddr) {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(script)),
-        got: Arc::default(),
-    };
-    let app = Router::new()
-        .route("/hooks", post(hook))
-        .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (r, addr)
+/// A receiver answering the statuses of `script` in turn, then 200.
+async fn receiver(script: Vec<u16>) -> (Arc<Receiver>, SocketAddr) {
+    Receiver::scripted(script).await
 }
 
 fn secret() -> String {
     format!("whsec_{}", STANDARD.encode(b"delivery-test-key"))
-}
-
-/// Standard Webhooks verification from the spec text (independent of sentinel).
-fn verify(secret: &str, r: &Received) -> bool {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.", r.id, r.timestamp).as_bytes());
-    mac.update(&r.body);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    r.signature.split(' ').any(|s| s == expected)
 }
 
 fn tickets(addr: SocketAddr, max_age: Duration) -> Notifier {
@@ -183,16 +119,16 @@ async fn failing_receiver_gets_every_event_in_order_with_stable_ids() {
         passes += 1;
         assert!(passes < 50, "outbox did not drain");
     }
-    let got = rx.got.lock().unwrap().clone();
+    let got = rx.hits();
     assert_eq!(got.len(), 6 + 5, "6 events, 5 failed attempts");
     for r in &got {
-        assert!(verify(&secret(), r), "bad signature on {}", r.id);
+        assert!(r.verifies(&secret()), "bad signature on {}", r.id);
         let ev: Event = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(ev.id, r.id, "webhook-id is the event id");
     }
     for events in [&a, &b] {
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let attempts: Vec<&Received> = got
+        let attempts: Vec<&Hit> = got
             .iter()
             .filter(|r| ids.contains(&r.id.as_str()))
             .collect();
@@ -255,13 +191,7 @@ async fn a_4xx_drops_the_event_without_retry_and_the_next_one_goes_out() {
     assert_eq!((pass.due, pass.delivered), (1, 1));
     clock.advance(Duration::from_secs(600));
     assert_eq!(w.run_once().await.unwrap().due, 0);
-    let got: Vec<(String, u16)> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| (r.id.clone(), r.status))
-        .collect();
+    let got: Vec<(String, u16)> = rx.hits().iter().map(|r| (r.id.clone(), r.status)).collect();
     assert_eq!(
         got,
         vec![(events[0].id.clone(), 400), (events[1].id.clone(), 200)]
@@ -299,7 +229,7 @@ async fn events_older_than_max_age_are_dropped_after_the_last_failure() {
     assert_eq!(pass.dropped, 1);
     assert_eq!(w.store().rows()[0].dropped_at, Some(t(10)));
     assert_eq!(w.store().pending(), 0);
-    assert_eq!(rx.got.lock().unwrap().len(), 2);
+    assert_eq!(rx.count(), 2);
     let stats = w.stats().snapshot();
     assert_eq!(
         stats.get(&("tickets".to_string(), Attempt::Retry)),
@@ -349,11 +279,9 @@ async fn events_of_a_removed_notifier_are_dropped() {
 
 #[tokio::test]
 async fn send_classifies_network_errors_and_statuses() {
-    // A port nobody listens on: bind, note it, close it.
-    let closed = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port nobody listens on (held, so nobody else gets it meanwhile).
+    let refused = refused_tcp();
+    let closed = refused.addr;
     let req = |addr: SocketAddr| PreparedRequest {
         url: url::Url::parse(&format!("http://{addr}/hooks")).unwrap(),
         headers: vec![("content-type".into(), "application/json".into())],
@@ -411,13 +339,7 @@ async fn the_run_loop_delivers_when_woken_and_stops_on_shutdown() {
     }
     shutdown.cancel();
     task.await.unwrap();
-    let got: Vec<String> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.id.clone())
-        .collect();
+    let got: Vec<String> = rx.hits().iter().map(|r| r.id.clone()).collect();
     assert_eq!(got, vec![events[0].id.clone()]);
 }
 
@@ -455,7 +377,7 @@ async fn an_incident_storm_of_1000_services_drains_completely() {
         clock.advance(Duration::from_secs(301));
     }
     assert_eq!(w.store().pending(), 0);
-    let got = rx.got.lock().unwrap().clone();
+    let got = rx.hits();
     assert_eq!(got.len(), 1000 + 50);
     let mut delivered: Vec<String> = got
         .iter()
@@ -527,13 +449,7 @@ async fn the_worker_keeps_order_even_when_the_store_offers_later_events() {
     clock.advance(Duration::from_secs(301));
     let pass = w.run_once().await.unwrap();
     assert_eq!((pass.due, pass.delivered), (3, 3));
-    let got: Vec<(String, u16)> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| (r.id.clone(), r.status))
-        .collect();
+    let got: Vec<(String, u16)> = rx.hits().iter().map(|r| (r.id.clone(), r.status)).collect();
     assert_eq!(
         got,
         vec![
@@ -626,7 +542,7 @@ async fn a_store_that_cannot_write_never_gets_a_delivered_event_sent_twice() {
         let p = w.run_once().await.unwrap();
         assert_eq!((p.delivered, p.retried, p.dropped), (0, 0, 0));
     }
-    assert_eq!(rx.got.lock().unwrap().len(), 2);
+    assert_eq!(rx.count(), 2);
     // After the backoff step identity/opened goes out, then the event
     // queued behind it, although neither outcome reaches the store.
     clock.advance(Duration::from_secs(1));
@@ -647,13 +563,7 @@ async fn a_store_that_cannot_write_never_gets_a_delivered_event_sent_twice() {
     assert_eq!(w.stats().unstored().get("tickets"), Some(&0));
     let rows = w.store().inner.rows();
     assert!(rows.iter().all(|r| r.delivered_at.is_some()), "{rows:?}");
-    let got: Vec<(String, u16)> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| (r.id.clone(), r.status))
-        .collect();
+    let got: Vec<(String, u16)> = rx.hits().iter().map(|r| (r.id.clone(), r.status)).collect();
     assert_eq!(
         got,
         vec![
@@ -665,43 +575,13 @@ async fn a_store_that_cannot_write_never_gets_a_delivered_event_sent_twice() {
     );
 }
 
-/// A receiver that answers `status` with a `Location` while `moved` is set,
-/// 200 otherwise.
-async fn moved_receiver(
-    status: u16,
-    location: &'static str,
-) -> (Receiver, Arc<std::sync::atomic::AtomicBool>, SocketAddr) {
-    let r = Receiver::default();
-    let moved = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let (r2, m2) = (r.clone(), Arc::clone(&moved));
-    let app = Router::new().route(
-        "/hooks",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let (r, moved) = (r2.clone(), Arc::clone(&m2));
-            async move {
-                let st = if moved.load(std::sync::atomic::Ordering::SeqCst) {
-                    status
-                } else {
-                    200
-                };
-                r.got.lock().unwrap().push(Received {
-                    id: headers["webhook-id"].to_str().unwrap().to_string(),
-                    timestamp: String::new(),
-                    signature: String::new(),
-                    body: body.to_vec(),
-                    status: st,
-                });
-                (
-                    StatusCode::from_u16(st).unwrap(),
-                    [(axum::http::header::LOCATION, location)],
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (r, moved, addr)
+/// A receiver that answers `status` with a `Location` on `/hooks` until
+/// told otherwise (`set_status("/hooks", 200)`).
+async fn moved_receiver(status: u16, location: &str) -> (Arc<Receiver>, SocketAddr) {
+    let (r, addr) = Receiver::start().await;
+    r.set_status("/hooks", status);
+    r.set_location(location);
+    (r, addr)
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -713,7 +593,7 @@ fn no_redirects() -> reqwest::Client {
 
 #[tokio::test]
 async fn a_redirect_keeps_the_event_queued_with_backoff_until_the_receiver_answers() {
-    let (rx, moved, addr) = moved_receiver(301, "https://hooks.example.com/hooks").await;
+    let (rx, addr) = moved_receiver(301, "https://hooks.example.com/hooks").await;
     let client = no_redirects();
     let req = PreparedRequest {
         url: url::Url::parse(&format!("http://{addr}/hooks")).unwrap(),
@@ -728,7 +608,7 @@ async fn a_redirect_keeps_the_event_queued_with_backoff_until_the_receiver_answe
             location: Some("https://hooks.example.com/hooks".into())
         }
     );
-    rx.got.lock().unwrap().clear();
+    rx.clear();
 
     let clock = ManualClock::new(t(0));
     let events = lifecycle("identity", 0);
@@ -760,17 +640,11 @@ async fn a_redirect_keeps_the_event_queued_with_backoff_until_the_receiver_answe
     assert_eq!(count(Attempt::Redirected), 2);
     assert_eq!(w.store().rows()[0].row.attempts, 2);
     // The receiver answers again: both events arrive, in order.
-    moved.store(false, std::sync::atomic::Ordering::SeqCst);
+    rx.set_status("/hooks", 200);
     clock.advance(Duration::from_secs(2));
     assert_eq!(w.run_once().await.unwrap().delivered, 1);
     assert_eq!(w.run_once().await.unwrap().delivered, 1);
-    let got: Vec<(String, u16)> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| (r.id.clone(), r.status))
-        .collect();
+    let got: Vec<(String, u16)> = rx.hits().iter().map(|r| (r.id.clone(), r.status)).collect();
     assert_eq!(
         got,
         vec![
@@ -788,7 +662,7 @@ async fn a_redirect_keeps_the_event_queued_with_backoff_until_the_receiver_answe
 
 #[tokio::test]
 async fn a_redirect_past_max_age_expires_the_event() {
-    let (_rx, _moved, addr) = moved_receiver(308, "/elsewhere").await;
+    let (_rx, addr) = moved_receiver(308, "/elsewhere").await;
     let clock = ManualClock::new(t(0));
     let store = MemoryOutbox::default();
     push(&store, &lifecycle("identity", 0)[..1], t(0));
@@ -814,22 +688,6 @@ async fn a_redirect_past_max_age_expires_the_event() {
     assert_eq!(w.store().pending(), 0);
 }
 
-/// Accepts connections and never answers; counts them.
-async fn hanging_receiver() -> (Arc<std::sync::atomic::AtomicUsize>, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let a = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(sock);
-        }
-    });
-    (accepted, addr)
-}
-
 fn named(name: &str, addr: SocketAddr, timeout: Duration) -> Notifier {
     Notifier {
         name: name.into(),
@@ -848,24 +706,21 @@ fn push_for(store: &MemoryOutbox, notifiers: &[&str], e: &Event, at: Timestamp) 
     }
 }
 
-/// Polls `cond` every 10 ms for up to 10 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
+/// Polls `cond` for up to 10 s.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    eventually(Duration::from_secs(10), what, String::new, || async {
+        cond().then_some(())
+    })
+    .await
 }
 
 fn ids(r: &Receiver) -> Vec<String> {
-    r.got.lock().unwrap().iter().map(|g| g.id.clone()).collect()
+    r.ids()
 }
 
 #[tokio::test]
 async fn a_hanging_receiver_delays_only_its_own_queue() {
-    let (hang_accepted, hang) = hanging_receiver().await;
+    let (hang_accepted, hang) = hanging().await;
     let (ok, ok_addr) = receiver(vec![]).await;
     let clock = ManualClock::new(t(0));
     let w = Worker::new(
@@ -893,7 +748,7 @@ async fn a_hanging_receiver_delays_only_its_own_queue() {
         push_for(w.store(), &["hang", "ok"], e, clock.now());
         wake.notify_one();
         let want = e.id.clone();
-        eventually("the healthy receiver", || ids(&ok).contains(&want)).await;
+        until("the healthy receiver", || ids(&ok).contains(&want)).await;
     }
     // Every event reached the healthy receiver, in order per incident, while
     // the hanging receiver still holds its first attempts.
@@ -924,7 +779,7 @@ async fn a_hanging_receiver_delays_only_its_own_queue() {
 
 #[tokio::test]
 async fn a_reload_retries_a_changed_notifier_at_once_and_drops_a_removed_ones_events() {
-    let (old, _moved, old_addr) = moved_receiver(301, "/new").await;
+    let (old, old_addr) = moved_receiver(301, "/new").await;
     let (new, new_addr) = receiver(vec![]).await;
     let (other, other_addr) = receiver(vec![]).await;
     // The wall clock stands still: a backed-off event is never due by time.
@@ -956,7 +811,7 @@ async fn a_reload_retries_a_changed_notifier_at_once_and_drops_a_removed_ones_ev
             .copied()
             .unwrap_or(0)
     };
-    eventually("a redirect", || count("tickets", Attempt::Redirected) == 1).await;
+    until("a redirect", || count("tickets", Attempt::Redirected) == 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(ids(&old).len(), 1, "backing off: no second attempt");
 
@@ -969,7 +824,7 @@ async fn a_reload_retries_a_changed_notifier_at_once_and_drops_a_removed_ones_ev
         ],
         Secrets::default(),
     );
-    eventually("delivery at the new URL", || {
+    until("delivery at the new URL", || {
         ids(&new) == vec![a[0].id.clone()]
     })
     .await;
@@ -985,19 +840,19 @@ async fn a_reload_retries_a_changed_notifier_at_once_and_drops_a_removed_ones_ev
         ],
         Secrets::default(),
     );
-    eventually("the removed notifier's event dropped", || {
+    until("the removed notifier's event dropped", || {
         count("chat", Attempt::Expired) == 1
     })
     .await;
     push_for(w.store(), &["tickets", "pager"], &a[2], clock.now());
     wake.notify_one();
-    eventually("the added notifier's event", || {
+    until("the added notifier's event", || {
         ids(&added) == vec![a[2].id.clone()]
     })
     .await;
-    eventually("tickets' second event", || ids(&new).len() == 2).await;
+    until("tickets' second event", || ids(&new).len() == 2).await;
     assert!(ids(&other).is_empty(), "the removed notifier got nothing");
-    eventually("an empty outbox", || w.store().pending() == 0).await;
+    until("an empty outbox", || w.store().pending() == 0).await;
     shutdown.cancel();
     task.await.unwrap();
 }
@@ -1062,8 +917,8 @@ async fn a_panicking_delivery_task_is_counted_and_restarted_from_the_outbox() {
         Duration::from_secs(3600),
     ));
     // `chat` is served at once; `tickets` after its restart.
-    eventually("chat", || ids(&chat).len() == 1).await;
-    eventually("tickets after the restart", || {
+    until("chat", || ids(&chat).len() == 1).await;
+    until("tickets after the restart", || {
         ids(&rx) == vec![a[0].id.clone()]
     })
     .await;

@@ -1,7 +1,6 @@
 //! Plain TCP probe: connect, banner, send/expect, refused, unresolvable, silent.
 
-mod support;
-
+use crate::support::servers;
 use sentinel::config::{ProbeSpec, TcpSpec};
 use sentinel::probe::{Prober, Reason};
 
@@ -30,7 +29,7 @@ async fn check(
         spec.host, spec.port, spec.send, spec.expect
     );
     let out = prober
-        .run(&support::check(ProbeSpec::Tcp(spec), timeout_ms))
+        .run(&servers::check(ProbeSpec::Tcp(spec), timeout_ms))
         .await;
     assert_eq!(out.reason, reason, "{what}: {}", out.detail);
     assert_eq!(out.detail, detail, "{what}");
@@ -40,9 +39,10 @@ async fn check(
 #[tokio::test]
 async fn tcp_table() {
     let prober = Prober::new().unwrap();
-    let port = support::line_server("220 ready\r\n").await.port();
-    let closed = support::closed_port().await;
-    let silent = support::http_server(|_: &str| support::Reply::Silent)
+    let port = servers::line_server("220 ready\r\n").await.port();
+    let refused = servers::refused_tcp();
+    let closed = refused.port();
+    let silent = servers::http_server(|_: &str| servers::Reply::Silent)
         .await
         .port();
 

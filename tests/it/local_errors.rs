@@ -1,19 +1,18 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end: the real daemon under a descriptor limit too low for its
 //! checks, probing a healthy target. Probes that cannot get a socket are
 //! local errors: counted, logged at WARN (rate-limited), and never a bad run,
 //! an incident or a webhook.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
+use crate::support::webhooks::Receiver;
 
 /// Descriptors the daemon may hold: about 16 are its own (stdio, epoll,
 /// the store's three files, the listener, signal pipes), which leaves about
@@ -33,28 +32,7 @@ async fn slow_target() -> SocketAddr {
             "ok"
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-/// A webhook receiver that counts what it gets.
-async fn receiver(count: Arc<AtomicU64>) -> SocketAddr {
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let count = Arc::clone(&count);
-            async move {
-                count.fetch_add(1, Ordering::SeqCst);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve(app).await
 }
 
 fn write_config(dir: &std::path::Path, target: SocketAddr, hook: SocketAddr) -> std::path::PathBuf {
@@ -96,25 +74,10 @@ services:
     path
 }
 
-/// Sum of a family's samples over every check.
-fn total(metrics: &str, name: &str, labels: &[&str]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|lab| rest.contains(lab)))
-                .then(|| value.parse::<f64>().ok())?
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_descriptors_is_a_local_error_not_an_outage() {
     let target = slow_target().await;
-    let webhooks = Arc::new(AtomicU64::new(0));
-    let hook = receiver(Arc::clone(&webhooks)).await;
+    let (webhooks, hook) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), target, hook);
     let nofile = format!("--nofile={NOFILE}:{NOFILE}");
@@ -188,7 +151,12 @@ async fn out_of_descriptors_is_a_local_error_not_an_outage() {
         .sum();
     assert!(local >= 20, "{svc}");
 
-    assert_eq!(webhooks.load(Ordering::SeqCst), 0, "a webhook was sent");
+    assert_eq!(
+        webhooks.count(),
+        0,
+        "a webhook was sent: {:?}",
+        webhooks.hits()
+    );
     assert!(!stderr.contains("incident changed"), "{stderr}");
     // Logged at WARN, at most once per check within a minute.
     let warned: Vec<&str> = stderr

@@ -5,15 +5,11 @@
 //! Every case is derived from one seed, so a failure names the seed and case
 //! index that reproduce it (`FUZZ_SEED=... FUZZ_ONLY=<index>`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-mod support;
-
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::servers;
 use sentinel::config::{HttpExpect, ProbeSpec};
 use sentinel::engine::EngineState;
 use sentinel::probe::{Prober, Reason, jsonpath};
@@ -381,7 +377,7 @@ async fn hostile_http_bodies_never_panic() {
     let bodies: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
     let served = Arc::clone(&bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let addr = support::http_server(move |_req| {
+    let addr = servers::http_server(move |_req| {
         let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let list = served.lock().unwrap();
         let body = list.get(n).cloned().unwrap_or_default();
@@ -391,7 +387,7 @@ async fn hostile_http_bodies_never_panic() {
         )
         .into_bytes();
         head.extend_from_slice(&body);
-        support::Reply::Bytes(head)
+        servers::Reply::Bytes(head)
     })
     .await;
     let prober = Prober::new().unwrap();
@@ -416,7 +412,7 @@ async fn hostile_http_bodies_never_panic() {
         };
         bodies.lock().unwrap().push(body.clone());
         let needle = *rng.pick(&["ok", "UP", "\"a\"", "ü"]);
-        let mut spec = support::http_spec(&format!("http://{addr}/"));
+        let mut spec = servers::http_spec(&format!("http://{addr}/"));
         spec.expect = HttpExpect {
             body_contains: Some(needle.to_string()),
             body_regex: if rng.chance(2) {
@@ -434,7 +430,7 @@ async fn hostile_http_bodies_never_panic() {
         let has_regex = spec.expect.body_regex.is_some();
         let has_json = !spec.expect.json.is_empty();
         let out = prober
-            .run(&support::check(ProbeSpec::Http(spec), 2_000))
+            .run(&servers::check(ProbeSpec::Http(spec), 2_000))
             .await;
         let contains = body.windows(needle.len()).any(|w| w == needle.as_bytes());
         if !contains {
@@ -512,7 +508,7 @@ async fn hostile_dns_answers_never_panic() {
                 Vec::new()
             },
         };
-        let out = prober.run(&support::check(ProbeSpec::Dns(spec), 500)).await;
+        let out = prober.run(&servers::check(ProbeSpec::Dns(spec), 500)).await;
         if let Some(r) = out.reason {
             assert!(
                 matches!(
@@ -535,7 +531,8 @@ async fn hostile_api_requests_get_json_errors() {
     let cases = cases.min(5_000);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sentinel.yaml");
-    let closed = support::closed_port().await;
+    let refused = servers::refused_tcp();
+    let closed = refused.port();
     std::fs::write(
         &cfg,
         format!(
@@ -555,7 +552,7 @@ services:
         ),
     )
     .unwrap();
-    let d = common::Daemon::start(&cfg, &[("FUZZ_TOKEN", "t0ken")]);
+    let d = crate::support::daemon::Daemon::start(&cfg, &[("FUZZ_TOKEN", "t0ken")]);
     // A fresh connection per request: a server that answered an oversized
     // body early closes that connection, and a pooled reuse would race it.
     let client = reqwest::Client::builder()

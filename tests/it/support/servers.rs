@@ -1,12 +1,15 @@
-//! Loopback servers and builders shared by the `probe_*` tests. Every server
-//! listens on 127.0.0.1:0 and lives as long as the test's runtime.
-// Each test file uses a different subset of these helpers, and a helper that
-// cannot set up its server should fail the test loudly.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Loopback servers for probes and daemons to talk to, and the test PKI.
+//! Every server listens on `127.0.0.1:0`, reports the address it got, and
+//! lives as long as the test's runtime.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::A;
@@ -14,7 +17,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sentinel::config::{Check, HttpExpect, HttpSpec, ProbeSpec};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 
 /// The leaf certificate's notAfter: 2099-01-01T00:00:00Z.
@@ -91,7 +94,7 @@ pub async fn http_server(handler: impl Fn(&str) -> Reply + Send + Sync + 'static
                 return;
             };
             let handler = handler.clone();
-            tokio::spawn(async move { serve(stream, handler).await });
+            tokio::spawn(async move { serve_raw(stream, handler).await });
         }
     });
     addr
@@ -115,7 +118,7 @@ pub async fn https_server(
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(stream).await {
-                    serve(tls, handler).await;
+                    serve_raw(tls, handler).await;
                 }
             });
         }
@@ -123,7 +126,7 @@ pub async fn https_server(
     addr
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: Handler) {
+async fn serve_raw<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: Handler) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -222,12 +225,102 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, banner: &'static
     }
 }
 
-/// A port that refuses connections: bound, then released.
-pub async fn closed_port() -> u16 {
+/// A TCP port on 127.0.0.1 that refuses connections while this lives: a
+/// socket bound to it that never listens, so the kernel answers every SYN
+/// with a reset and no other socket can be given the port meanwhile.
+pub struct RefusedTcp {
+    _socket: TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl RefusedTcp {
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+pub fn refused_tcp() -> RefusedTcp {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    RefusedTcp {
+        _socket: socket,
+        addr,
+    }
+}
+
+/// A UDP port on 127.0.0.1 where every datagram meets "port unreachable"
+/// while this lives: the socket bound to it is connected to itself, so the
+/// kernel delivers it nothing from anyone else, and holds the port.
+pub struct RefusedUdp {
+    _socket: UdpSocket,
+    pub addr: SocketAddr,
+}
+
+pub async fn refused_udp() -> RefusedUdp {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket.connect(addr).await.unwrap();
+    RefusedUdp {
+        _socket: socket,
+        addr,
+    }
+}
+
+/// Serves `app` on a fresh loopback port.
+pub async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A target whose `/health` answers 200 "ok" while `up`, 503 "down"
+/// otherwise; `/echo` answers the request's `Authorization` header inside
+/// JSON, as a misbehaving target might.
+pub async fn start_target(up: Arc<AtomicBool>) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let up = Arc::clone(&up);
+                async move {
+                    if up.load(Ordering::SeqCst) {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "down")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/echo",
+            get(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                axum::Json(serde_json::json!({ "status": auth }))
+            }),
+        );
+    serve(app).await
+}
+
+/// Accepts connections and never answers (holding them open); counts them.
+pub async fn hanging() -> (Arc<AtomicUsize>, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (accepted, addr)
 }
 
 /// A test CA and a leaf it signed for `localhost` and `127.0.0.1`, valid

@@ -3,18 +3,13 @@
 //! and pending events delivered after the store is closed and reopened (a
 //! restart).
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
-
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use jiff::Timestamp;
 
+use crate::support::webhooks::Receiver;
 use sentinel::clock::ManualClock;
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, Change, Incident, ServiceIncidents};
@@ -26,32 +21,6 @@ const BASE: i64 = 1_800_000_000;
 
 fn t(s: i64) -> Timestamp {
     Timestamp::from_second(BASE + s).unwrap()
-}
-
-/// (statuses still to answer, (notifier, event id, status) per request)
-type Log = Arc<Mutex<(Vec<u16>, Vec<(String, String, u16)>)>>;
-
-async fn hook(
-    State(log): State<Log>,
-    Path(notifier): Path<String>,
-    headers: HeaderMap,
-) -> StatusCode {
-    let mut l = log.lock().unwrap();
-    let status = if l.0.is_empty() { 200 } else { l.0.remove(0) };
-    let id = headers["webhook-id"].to_str().unwrap().to_string();
-    l.1.push((notifier, id, status));
-    StatusCode::from_u16(status).unwrap()
-}
-
-async fn receiver(script: Vec<u16>) -> (Log, SocketAddr) {
-    let log: Log = Arc::new(Mutex::new((script, Vec::new())));
-    let app = Router::new()
-        .route("/hooks/{notifier}", post(hook))
-        .with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (log, addr)
 }
 
 fn notifiers(addr: SocketAddr) -> Vec<Notifier> {
@@ -134,7 +103,7 @@ fn assert_in_order(log: &[(String, String, u16)], ids: &[String], notifier: &str
 async fn events_survive_a_restart_and_arrive_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sentinel.db");
-    let (log, addr) = receiver(vec![500, 500, 503]).await;
+    let (rx, addr) = Receiver::scripted(vec![500, 500, 503]).await;
     let clock = ManualClock::new(t(40));
 
     let store = Store::open(&path).unwrap();
@@ -184,7 +153,18 @@ async fn events_survive_a_restart_and_arrive_in_order() {
         w.run_once().await.unwrap();
     }
     assert_eq!(store.outbox_depth().await.unwrap(), vec![]);
-    let log = log.lock().unwrap().1.clone();
+    // (notifier, event id, status) of every request, in arrival order.
+    let log: Vec<(String, String, u16)> = rx
+        .hits()
+        .into_iter()
+        .map(|h| {
+            (
+                h.path.trim_start_matches("/hooks/").to_string(),
+                h.id,
+                h.status,
+            )
+        })
+        .collect();
     assert_eq!(log.iter().filter(|(_, _, s)| *s != 200).count(), 3);
     assert_eq!(log.len(), 6 + 3);
     assert_in_order(&log, &ids, "a");

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Delivery as users live it, with the real binary: a receiver that accepts
 //! and never answers next to a healthy one, a state file on a disk that
 //! fills up, and a receiver that moved (3xx). Receivers are real HTTP
@@ -7,109 +6,21 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::IntoResponse;
-use serde_json::Value;
-
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::eventually;
+use crate::support::prom::*;
+use crate::support::servers::*;
+use crate::support::webhooks::{Hit, Receiver};
 
 const TOKEN: &str = "notify-e2e-token";
 
-/// One request a receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    id: String,
-    kind: String,
-    status: u16,
-}
-
-/// Records every request; answers the status set for its path (200 when
-/// none), with `location` as the `Location` header of a 3xx.
-#[derive(Default)]
-struct Hooks {
-    got: Mutex<Vec<Hit>>,
-    status: Mutex<HashMap<String, u16>>,
-    location: Mutex<String>,
-}
-
-impl Hooks {
-    fn set(&self, path: &str, status: u16) {
-        self.status.lock().unwrap().insert(path.to_string(), status);
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// Event types answered 200, in arrival order.
-    fn delivered(&self) -> Vec<String> {
-        self.hits()
-            .into_iter()
-            .filter(|h| h.status == 200)
-            .map(|h| h.kind)
-            .collect()
-    }
-}
-
-async fn hook(
-    State(h): State<Arc<Hooks>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let path = uri.path().to_string();
-    let status = h.status.lock().unwrap().get(&path).copied().unwrap_or(200);
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    h.got.lock().unwrap().push(Hit {
-        path,
-        id: headers
-            .get("webhook-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        kind: v["type"].as_str().unwrap_or_default().to_string(),
-        status,
-    });
-    let code = StatusCode::from_u16(status).unwrap();
-    if (300..400).contains(&status) {
-        let loc = h.location.lock().unwrap().clone();
-        (code, [(header::LOCATION, loc)]).into_response()
-    } else {
-        code.into_response()
-    }
-}
-
-async fn start_hooks(h: Arc<Hooks>) -> SocketAddr {
-    let app = Router::new().fallback(hook).with_state(h);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    addr
-}
-
-/// Accepts connections and never answers; counts them.
-async fn start_hanging() -> (Arc<AtomicUsize>, SocketAddr) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let a = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = l.accept().await {
-            a.fetch_add(1, Ordering::SeqCst);
-            held.push(sock);
-        }
-    });
-    (accepted, addr)
+/// Event types the receiver answered 200, in arrival order.
+fn delivered(r: &Receiver) -> Vec<String> {
+    r.delivered().into_iter().map(|h| h.kind).collect()
 }
 
 /// A config with one service checking `target` every 200 ms (open after 2
@@ -172,24 +83,21 @@ fn gauge(m: &str, name: &str, notifier: &str) -> f64 {
 
 /// Waits (up to `secs`) until `pred` holds on the receiver.
 async fn until(what: &str, secs: u64, d: &Daemon, pred: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !pred() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; stderr: {:?}",
-            d.stderr.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(secs),
+        what,
+        || format!("stderr: {:?}", d.log()),
+        || async { pred().then_some(()) },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let (hang_accepted, hang) = start_hanging().await;
-    let ok = Arc::new(Hooks::default());
-    let ok_addr = start_hooks(Arc::clone(&ok)).await;
+    let (hang_accepted, hang) = hanging().await;
+    let (ok, ok_addr) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     // Each attempt at the hanging receiver takes its whole 30 s timeout.
     let cfg = config(
@@ -212,16 +120,16 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
     // notifier, the second written while the first still hangs at `hang`.
     up.store(false, Ordering::SeqCst);
     until("incident.opened at the healthy receiver", 20, &d, || {
-        ok.delivered() == ["incident.opened"]
+        delivered(&ok) == ["incident.opened"]
     })
     .await;
     up.store(true, Ordering::SeqCst);
     // Generous bound: the property is checked below, not by this timeout.
     until("incident.resolved at the healthy receiver", 60, &d, || {
-        ok.delivered().len() == 2
+        delivered(&ok).len() == 2
     })
     .await;
-    assert_eq!(ok.delivered(), ["incident.opened", "incident.resolved"]);
+    assert_eq!(delivered(&ok), ["incident.opened", "incident.resolved"]);
     let m = scrape(&http, &d).await;
     // Not blocked behind the hanging receiver: when the healthy receiver
     // had both events, the first attempt at `hang` had not even finished.
@@ -301,15 +209,14 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
     let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "16m") else {
         // Not permitted here (not root): the same property is pinned by
         // `a_store_that_cannot_write_never_gets_a_delivered_event_sent_twice`
-        // in tests/notify_delivery.rs with an injected store failure.
+        // in the notify_delivery tests with an injected store failure.
         eprintln!("tmpfs mount not permitted; skipping the real full-disk run");
         return;
     };
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let hooks = Arc::new(Hooks::default());
-    hooks.set("/hooks", 500);
-    let raddr = start_hooks(Arc::clone(&hooks)).await;
+    let (hooks, raddr) = Receiver::start().await;
+    hooks.set_status("/hooks", 500);
     let cfg = config(
         dir.path(),
         &disk.0.join("state.db"),
@@ -334,9 +241,9 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
     // The disk fills up; then the receiver works again.
     let filler = disk.0.join("filler");
     assert!(fill(&filler) > 0);
-    hooks.set("/hooks", 200);
+    hooks.set_status("/hooks", 200);
     until("the opened event delivered", 20, &d, || {
-        hooks.delivered() == ["incident.opened"]
+        delivered(&hooks) == ["incident.opened"]
     })
     .await;
     // The delivered mark cannot be stored, yet the event is not sent again
@@ -368,7 +275,7 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
     )
     .await;
     assert!(sample(&m, "sentinel_store_write_errors_total", &[]).unwrap_or(0.0) >= 1.0);
-    assert_eq!(hooks.delivered(), ["incident.opened"]);
+    assert_eq!(delivered(&hooks), ["incident.opened"]);
 
     // Space comes back: the waiting change is stored and delivered, the held
     // outcome is stored, and nothing arrives twice.
@@ -378,7 +285,7 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
         "the resolved event after the disk recovered",
         20,
         &d,
-        || hooks.delivered().len() == 2,
+        || delivered(&hooks).len() == 2,
     )
     .await;
     // A figure for the log (`--nocapture`), not an assertion.
@@ -412,11 +319,10 @@ async fn a_full_disk_never_makes_a_receiver_see_a_delivered_event_again() {
 async fn a_moved_receiver_is_loud_keeps_the_events_and_gets_them_after_a_fix() {
     let up = Arc::new(AtomicBool::new(true));
     let target = start_target(Arc::clone(&up)).await;
-    let hooks = Arc::new(Hooks::default());
-    let raddr = start_hooks(Arc::clone(&hooks)).await;
+    let (hooks, raddr) = Receiver::start().await;
     let moved_to = format!("https://{raddr}/hooks");
-    *hooks.location.lock().unwrap() = moved_to.clone();
-    hooks.set("/hooks", 301);
+    hooks.set_location(&moved_to);
+    hooks.set_status("/hooks", 301);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let cfg = config(
@@ -447,16 +353,16 @@ async fn a_moved_receiver_is_loud_keeps_the_events_and_gets_them_after_a_fix() {
     );
 
     // The receiver answers again: the kept event is delivered, once.
-    hooks.set("/hooks", 200);
+    hooks.set_status("/hooks", 200);
     until("the opened event after the redirects", 20, &d, || {
-        hooks.delivered() == ["incident.opened"]
+        delivered(&hooks) == ["incident.opened"]
     })
     .await;
 
     // It moves for good; the operator points the notifier at the new path
     // and reloads: the queued event goes there.
-    hooks.set("/hooks", 308);
-    *hooks.location.lock().unwrap() = format!("http://{raddr}/v2/hooks");
+    hooks.set_status("/hooks", 308);
+    hooks.set_location(&format!("http://{raddr}/v2/hooks"));
     up.store(true, Ordering::SeqCst);
     wait_for(&http, &d, 20, "the resolved event redirected", |m| {
         counter(m, "tickets", "redirected") >= 2.0

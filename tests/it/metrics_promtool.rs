@@ -1,11 +1,8 @@
 //! The scrape we render is accepted by Prometheus' own linter.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns; a panic is the failure report
-
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::prom::assert_promtool_accepts;
 use sentinel::metrics::{CheckMetrics, Expo, render_process};
 use sentinel::probe::{Outcome, Reason};
 
@@ -65,29 +62,9 @@ fn empty_scrape() -> String {
     out.into_string()
 }
 
-/// Runs `promtool check metrics` on `text` and asserts it is silent and happy.
+/// `promtool check metrics` accepts `text` without a word.
 fn check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (Debian package `prometheus`)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        (out.status.code(), stdout.as_ref(), stderr.as_ref()),
-        (Some(0), "", ""),
-        "scrape was:\n{text}"
-    );
+    assert_promtool_accepts(text);
 }
 
 #[test]

@@ -2,15 +2,14 @@
 //! loopback servers whose leaf (signed by a test CA) expires 2099-01-01.
 //! A manual clock pinned 10 days before that makes days-left exact.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::servers;
+use crate::support::servers::{LEAF_NOT_AFTER, Pki, http_spec, response};
 use sentinel::clock::{Clock, ManualClock};
 use sentinel::config::{ProbeSpec, TcpSpec, TlsSpec};
 use sentinel::probe::{Outcome, Prober, Reason};
-use support::{LEAF_NOT_AFTER, Pki, http_spec, response};
 
 fn ten_days_before_expiry() -> Arc<dyn Clock> {
     let clock = ManualClock::new(jiff::Timestamp::UNIX_EPOCH);
@@ -53,15 +52,15 @@ fn tls(port: u16) -> TlsSpec {
 }
 
 async fn run(prober: &Prober, probe: ProbeSpec) -> Outcome {
-    prober.run(&support::check(probe, 1000)).await
+    prober.run(&servers::check(probe, 1000)).await
 }
 
 #[tokio::test]
 async fn https_verify_cert_days_and_not_after() {
     let pki = Pki::new();
-    let addr = support::https_server(&pki, |_: &str| response("200 OK", &[], "ok")).await;
+    let addr = servers::https_server(&pki, |_: &str| response("200 OK", &[], "ok")).await;
     let url = format!("https://{addr}/");
-    let trusting = support::prober_trusting(&pki, ten_days_before_expiry());
+    let trusting = servers::prober_trusting(&pki, ten_days_before_expiry());
     let plain = Prober::new_with_clock(ten_days_before_expiry()).unwrap();
     let known = Some(LEAF_NOT_AFTER);
 
@@ -115,7 +114,7 @@ async fn https_verify_cert_days_and_not_after() {
 #[tokio::test]
 async fn https_against_plain_http_is_a_tls_failure() {
     // A plaintext server that speaks first, like SMTP or a misconfigured port.
-    let addr = support::line_server("220 ready\r\n").await;
+    let addr = servers::line_server("220 ready\r\n").await;
     let prober = Prober::new().unwrap();
     let out = run(
         &prober,
@@ -128,9 +127,9 @@ async fn https_against_plain_http_is_a_tls_failure() {
 #[tokio::test]
 async fn tcp_with_tls_table() {
     let pki = Pki::new();
-    let addr = support::tls_line_server(&pki, "220 ready\r\n").await;
+    let addr = servers::tls_line_server(&pki, "220 ready\r\n").await;
     let port = addr.port();
-    let trusting = support::prober_trusting(&pki, ten_days_before_expiry());
+    let trusting = servers::prober_trusting(&pki, ten_days_before_expiry());
     let plain = Prober::new_with_clock(ten_days_before_expiry()).unwrap();
     let known = Some(LEAF_NOT_AFTER);
 
@@ -228,10 +227,11 @@ async fn tcp_with_tls_table() {
 #[tokio::test]
 async fn tls_kind_table() {
     let pki = Pki::new();
-    let addr = support::tls_line_server(&pki, "hi\r\n").await;
-    let plaintext = support::line_server("hi\r\n").await;
-    let closed = support::closed_port().await;
-    let trusting = support::prober_trusting(&pki, ten_days_before_expiry());
+    let addr = servers::tls_line_server(&pki, "hi\r\n").await;
+    let plaintext = servers::line_server("hi\r\n").await;
+    let refused = servers::refused_tcp();
+    let closed = refused.port();
+    let trusting = servers::prober_trusting(&pki, ten_days_before_expiry());
     let plain = Prober::new_with_clock(ten_days_before_expiry()).unwrap();
     let known = Some(LEAF_NOT_AFTER);
 
@@ -288,9 +288,9 @@ async fn tls_kind_table() {
     );
 
     // A server that accepts and never answers the ClientHello.
-    let silent = support::http_server(|_: &str| support::Reply::Silent).await;
+    let silent = servers::http_server(|_: &str| servers::Reply::Silent).await;
     let out = trusting
-        .run(&support::check(ProbeSpec::Tls(tls(silent.port())), 300))
+        .run(&servers::check(ProbeSpec::Tls(tls(silent.port())), 300))
         .await;
     check(
         "silent",
@@ -304,8 +304,8 @@ async fn tls_kind_table() {
 #[tokio::test]
 async fn expired_certificate_is_a_cert_failure() {
     let pki = Pki::valid_until(2021, 1, 1);
-    let addr = support::tls_line_server(&pki, "hi\r\n").await;
-    let trusting = support::prober_trusting(&pki, ten_days_before_expiry());
+    let addr = servers::tls_line_server(&pki, "hi\r\n").await;
+    let trusting = servers::prober_trusting(&pki, ten_days_before_expiry());
 
     // Verification on: rustls rejects it against the real clock.
     let out = run(&trusting, ProbeSpec::Tls(tls(addr.port()))).await;

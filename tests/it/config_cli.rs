@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The config as users live it, through the real binary: `validate` and its
 //! warnings and `--strict`, `run` refusing a check without its secret header,
 //! a reload with an out-of-range value refused while the old config keeps
@@ -13,8 +12,9 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
 
 /// Runs `sentinel validate` with exactly `envs` as the `_env` variables.
 fn validate(config: &std::path::Path, strict: bool, envs: &[(&str, &str)]) -> (i32, String) {
@@ -140,9 +140,7 @@ async fn recording_target() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(app).await;
     (addr, seen)
 }
 

@@ -1,7 +1,7 @@
 //! Strict local fakes of the SaaS APIs sentinel talks to, for tests.
 //!
-//! Include from a test file with `mod fakes;` (this directory is not a test
-//! target of its own). Every fake binds `127.0.0.1:0`, implements the
+//! Part of the integration-test harness: `use crate::support::fakes;` from a
+//! test module. Every fake binds `127.0.0.1:0`, implements the
 //! documented subset sentinel uses, and refuses what the real service would
 //! refuse (auth, required fields, content type) with that service's status
 //! code and error body shape. Each module's doc cites the pages it follows and

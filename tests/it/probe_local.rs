@@ -1,14 +1,12 @@
 //! Local errors through the real probes: with this process out of file
 //! descriptors, every probe kind reports `Reason::Local` (not `network`,
 //! `dns` or `tls`), and reports its real verdict again once descriptors are
-//! free. One test in this file on purpose: it lowers the process's own
-//! descriptor limit, which no other test may share.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
+//! free. It lowers the process's own descriptor limit, which no other test
+//! may share, so it runs in a process of its own ([`crate::support::isolated`]).
 
 use std::net::UdpSocket as StdUdpSocket;
 
+use crate::support::{isolated, servers};
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use sentinel::config::{DnsSpec, ProbeSpec, RecordType, TcpSpec, TlsSpec};
 use sentinel::probe::{Outcome, Prober, Reason};
@@ -58,34 +56,48 @@ struct Targets {
 async fn run_all(prober: &Prober, targets: &Targets) -> Vec<(&'static str, Outcome)> {
     let mut out = Vec::new();
     for (what, spec) in &targets.specs {
-        let outcome = prober.run(&support::check(spec.clone(), 2_000)).await;
+        let outcome = prober.run(&servers::check(spec.clone(), 2_000)).await;
         out.push((*what, outcome));
     }
     out
 }
 
-#[tokio::test]
-async fn every_probe_reports_a_local_error_when_this_host_is_out_of_descriptors() {
-    let pki = support::Pki::new();
+#[test]
+fn every_probe_reports_a_local_error_when_this_host_is_out_of_descriptors() {
+    if !isolated(
+        "probe_local::every_probe_reports_a_local_error_when_this_host_is_out_of_descriptors",
+    ) {
+        return;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(out_of_descriptors());
+}
+
+async fn out_of_descriptors() {
+    let pki = servers::Pki::new();
     let clock: std::sync::Arc<dyn sentinel::clock::Clock> =
         std::sync::Arc::new(sentinel::clock::SystemClock);
-    let prober = support::prober_trusting(&pki, clock);
-    let http = support::http_server(|_: &str| support::response("200 OK", &[], "ok")).await;
-    let line = support::line_server("220 ready\r\n").await;
-    let tls = support::tls_line_server(&pki, "220 ready\r\n").await;
-    let dns = support::dns_server().await;
-    let closed = support::closed_port().await;
+    let prober = servers::prober_trusting(&pki, clock);
+    let http = servers::http_server(|_: &str| servers::response("200 OK", &[], "ok")).await;
+    let line = servers::line_server("220 ready\r\n").await;
+    let tls = servers::tls_line_server(&pki, "220 ready\r\n").await;
+    let dns = servers::dns_server().await;
+    let refused = servers::refused_tcp();
+    let closed = refused.port();
     let targets = Targets {
         specs: vec![
             (
                 "http by address",
-                ProbeSpec::Http(support::http_spec(&format!("http://{http}/health"))),
+                ProbeSpec::Http(servers::http_spec(&format!("http://{http}/health"))),
             ),
             (
                 // Goes through the system resolver first (getaddrinfo fails
                 // with EAI_SYSTEM/EMFILE), which must not read as `dns`.
                 "http by name",
-                ProbeSpec::Http(support::http_spec(&format!(
+                ProbeSpec::Http(servers::http_spec(&format!(
                     "http://localhost:{}/health",
                     http.port()
                 ))),

@@ -1,19 +1,17 @@
 //! Wire formats of the four notifiers, asserted as exact JSON, and the
 //! Standard Webhooks signature checked by an independent implementation.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
-
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
+use crate::support::webhooks::verify;
 use sentinel::config::{IncidentPolicy, Notifier, NotifierKind, UrlSource};
 use sentinel::incident::{Ack, Change, ServiceIncidents};
+use sentinel::notify::webhook::SigningKey;
 use sentinel::notify::{Event, EventContext, NotifyError, PreparedRequest, Secrets, build_request};
 
 const BASE: i64 = 1_800_000_000;
@@ -83,24 +81,6 @@ fn header<'a>(req: &'a PreparedRequest, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-/// Standard Webhooks verification written from the spec text, independent
-/// of `notify::webhook`: key = base64-decode(secret without `whsec_`),
-/// signature = base64(HMAC-SHA256(key, "{msg_id}.{timestamp}.{body}")),
-/// header = space-separated list of `v1,<signature>`.
-fn verify(secret: &str, id: &str, ts: &str, body: &[u8], header: &str) -> bool {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut to_sign = format!("{id}.{ts}.").into_bytes();
-    to_sign.extend_from_slice(body);
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
-    mac.update(&to_sign);
-    let expected = STANDARD.encode(mac.finalize().into_bytes());
-    header
-        .split(' ')
-        .any(|s| s.split_once(',') == Some(("v1", expected.as_str())))
 }
 
 #[test]
@@ -193,6 +173,50 @@ fn webhook_signature_verifies_with_an_independent_implementation() {
     assert_eq!(res["incident"]["restored_at"], "2027-01-15T08:01:30Z");
     assert_eq!(res["incident"]["resolved_at"], "2027-01-15T08:01:40Z");
     assert_eq!(res["incident"]["resolved_by"], "auto");
+}
+
+/// The test vector published with the Standard Webhooks reference libraries
+/// (standard-webhooks/standard-webhooks, `libraries/javascript/src/webhook.test.ts`,
+/// "sign function works"): the harness's verifier accepts it, and sentinel's
+/// signing key produces exactly it.
+#[test]
+fn standard_webhooks_spec_test_vector() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const MSG_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TIMESTAMP: i64 = 1_614_265_330;
+    const PAYLOAD: &[u8] = br#"{"test": 2432232314}"#;
+    const EXPECTED: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    assert!(verify(SECRET, MSG_ID, "1614265330", PAYLOAD, EXPECTED));
+    // One of several signatures, as during a key rotation.
+    let rotated = format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= {EXPECTED}");
+    assert!(verify(SECRET, MSG_ID, "1614265330", PAYLOAD, &rotated));
+    // Any change to what is signed breaks it.
+    assert!(!verify(SECRET, MSG_ID, "1614265331", PAYLOAD, EXPECTED));
+    assert!(!verify(
+        SECRET,
+        "msg_other",
+        "1614265330",
+        PAYLOAD,
+        EXPECTED
+    ));
+    assert!(!verify(
+        SECRET,
+        MSG_ID,
+        "1614265330",
+        br#"{"test":2432232314}"#,
+        EXPECTED
+    ));
+    assert!(!verify(
+        SECRET,
+        MSG_ID,
+        "1614265330",
+        PAYLOAD,
+        &EXPECTED.replacen("v1,", "v2,", 1)
+    ));
+
+    let key = SigningKey::parse("spec", "SPEC_SECRET", SECRET).unwrap();
+    assert_eq!(key.sign(MSG_ID, TIMESTAMP, PAYLOAD), EXPECTED);
 }
 
 #[test]

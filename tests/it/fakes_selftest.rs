@@ -2,16 +2,13 @@
 //! and error bodies), keep records the way they do, act out the injected
 //! faults, and their signed senders agree with independent verifications.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers; a panic is the failure report
-
-mod fakes;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use fakes::servicenow::{self, ServiceNow};
-use fakes::{Fault, Match};
+use crate::support::fakes;
+use crate::support::fakes::servicenow::{self, ServiceNow};
+use crate::support::fakes::{Fault, Match};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -399,7 +396,7 @@ async fn servicenow_injected_statuses_hangs_and_drops() {
 
 // ---------------------------------------------------------------------- Jira
 
-use fakes::jira::{self, Jira, JiraUser};
+use crate::support::fakes::jira::{self, Jira, JiraUser};
 
 fn jira_req(jira: &Jira, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     client()
@@ -708,7 +705,7 @@ async fn jira_search_lags_until_indexed_unless_reconciled() {
 
 // ------------------------------------------------------------------ Opsgenie
 
-use fakes::opsgenie::{self, Opsgenie};
+use crate::support::fakes::opsgenie::{self, Opsgenie};
 
 const GENIE_KEY: &str = "eb243592-faa2-4ba2-a551-1afdf565c889";
 
@@ -968,7 +965,7 @@ async fn opsgenie_async_create_dedup_ack_note_priority_close() {
 
 // ----------------------------------------------------------------- PagerDuty
 
-use fakes::pagerduty::{self, PagerDuty};
+use crate::support::fakes::pagerduty::{self, PagerDuty};
 
 async fn enqueue(pd: &PagerDuty, event: &Value) -> (u16, Value) {
     body(
@@ -1080,7 +1077,7 @@ async fn pagerduty_keeps_alert_state_per_dedup_key() {
 
 // --------------------------------------------------------------------- Slack
 
-use fakes::slack::{self, Slack};
+use crate::support::fakes::slack::{self, Slack};
 
 #[tokio::test]
 async fn slack_webhook_answers_ok_or_its_error_strings() {

@@ -2,7 +2,6 @@
 
 // Helpers outside #[test] fns are not exempt from the unwrap lint; panicking
 // on a broken fixture is what a test should do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

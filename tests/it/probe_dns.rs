@@ -1,9 +1,8 @@
 //! DNS probe against a loopback server built with hickory-proto.
 
-mod support;
-
 use std::net::SocketAddr;
 
+use crate::support::servers;
 use sentinel::config::{DnsSpec, ProbeSpec, RecordType};
 use sentinel::probe::{Prober, Reason};
 
@@ -23,7 +22,7 @@ async fn check(
         server,
         expect: expect.iter().map(|s| s.to_string()).collect(),
     };
-    let out = prober.run(&support::check(ProbeSpec::Dns(spec), 300)).await;
+    let out = prober.run(&servers::check(ProbeSpec::Dns(spec), 300)).await;
     assert_eq!(
         out.reason, reason,
         "{name} {record:?} {expect:?}: {}",
@@ -40,7 +39,7 @@ async fn check(
 #[tokio::test]
 async fn dns_table() {
     let prober = Prober::new().unwrap();
-    let server = support::dns_server().await;
+    let server = servers::dns_server().await;
     use RecordType::*;
     let cases: Vec<(Question, Option<Reason>, &str)> = vec![
         (("svc.test", A, &[]), None, "svc.test A: 2 answers"),
@@ -94,7 +93,7 @@ async fn dns_table() {
 #[tokio::test]
 async fn dns_server_silent_or_closed() {
     let prober = Prober::new().unwrap();
-    let (_keep, silent) = support::silent_udp().await;
+    let (_keep, silent) = servers::silent_udp().await;
     check(
         &prober,
         silent,
@@ -104,15 +103,11 @@ async fn dns_server_silent_or_closed() {
     )
     .await;
 
-    // Nothing bound: the kernel answers with ICMP port unreachable.
-    let closed = {
-        let (sock, addr) = support::silent_udp().await;
-        drop(sock);
-        addr
-    };
+    // Nobody takes the datagram: the kernel answers with ICMP port unreachable.
+    let refused = servers::refused_udp().await;
     check(
         &prober,
-        closed,
+        refused.addr,
         ("svc.test", RecordType::A, &[]),
         Some(Reason::Refused),
         "connection refused",
@@ -125,7 +120,7 @@ async fn dns_server_silent_or_closed() {
 #[tokio::test(start_paused = true)]
 async fn timeout_latency_is_the_timeout() {
     let prober = Prober::new().unwrap();
-    let (_keep, silent) = support::silent_udp().await;
+    let (_keep, silent) = servers::silent_udp().await;
     let spec = DnsSpec {
         name: "svc.test".into(),
         record: RecordType::A,
@@ -133,7 +128,7 @@ async fn timeout_latency_is_the_timeout() {
         expect: Vec::new(),
     };
     let out = prober
-        .run(&support::check(ProbeSpec::Dns(spec), 5000))
+        .run(&servers::check(ProbeSpec::Dns(spec), 5000))
         .await;
     assert_eq!(out.reason, Some(Reason::Timeout));
     assert_eq!(out.detail, "no verdict within 5s");
@@ -152,7 +147,7 @@ fn run_future_is_send_and_prober_is_sync() {
         .unwrap();
     let _guard = rt.enter();
     let prober = Prober::new().unwrap();
-    let check = support::check(
+    let check = servers::check(
         ProbeSpec::Dns(DnsSpec {
             name: "svc.test".into(),
             record: RecordType::A,

@@ -1,15 +1,15 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end: the real `sentinel` binary on a config in a temp dir, probing a
 //! real HTTP target on 127.0.0.1 that goes down and comes back; `/metrics`
 //! read over HTTP and checked with the real `promtool`.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-mod common;
-use common::*;
+use crate::support::daemon::*;
+use crate::support::prom::*;
+use crate::support::servers::*;
 
 fn write_config(dir: &std::path::Path, target: SocketAddr) -> std::path::PathBuf {
     let cfg = format!(
@@ -137,24 +137,7 @@ async fn promtool_accepts_a_live_scrape() {
         sample(m, "sentinel_check_failures_total", &[r#"check="health""#]).unwrap_or(0.0) >= 1.0
     })
     .await;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/test.sh (Debian package `prometheus`)");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), m.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}\n--- scrape:\n{m}"
-    );
+    assert_promtool_accepts(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,11 +282,19 @@ fn bad_arguments_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(BIN)
-        .args(["validate", "-c", "/nonexistent/sentinel.yaml"])
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0));
+    // A missing config file is a bad argument too.
+    for verb in ["validate", "run"] {
+        let out = Command::new(BIN)
+            .args([verb, "-c", "/nonexistent/sentinel.yaml"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
