@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::support::daemon::*;
 use crate::support::prom::*;
 use crate::support::servers::*;
+use crate::support::{eventually, secs};
 
 fn write_config(dir: &std::path::Path, target: SocketAddr) -> std::path::PathBuf {
     let cfg = format!(
@@ -54,21 +55,16 @@ async fn target_goes_down_and_up_and_metrics_follow() {
 
     // The listen address is logged before checks are scheduled, so readiness
     // may take a moment to flip.
-    let mut ready = 0;
-    for _ in 0..100 {
-        ready = client
-            .get(d.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if ready == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(ready, 200, "/readyz never became ready");
+    eventually(
+        secs(5),
+        "/readyz to answer 200",
+        || format!("{:?}", d.log()),
+        || async {
+            let ready = client.get(d.url("/readyz")).send().await.unwrap().status();
+            (ready == 200).then_some(())
+        },
+    )
+    .await;
     let health = client.get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 

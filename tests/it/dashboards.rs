@@ -1285,20 +1285,24 @@ async fn every_panel_query_returns_series_from_a_real_prometheus() {
     assert_eq!(promtool_complaints(&scrape), "", "--- scrape:\n{scrape}");
 
     // Prometheus has the whole story once every panel query answers.
-    let mut last = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        last = failing_queries(&client, &prom).await;
-        if last.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(
-        last.is_empty(),
-        "panel queries without data:\n{}\n--- scrape:\n{scrape}",
-        last.join("\n")
-    );
+    let last = std::sync::Mutex::new(Vec::new());
+    eventually(
+        secs(20),
+        "every panel query to return data",
+        || {
+            format!(
+                "panel queries without data:\n{}\n--- scrape:\n{scrape}",
+                last.lock().unwrap().join("\n")
+            )
+        },
+        || async {
+            let failing = failing_queries(&client, &prom).await;
+            let done = failing.is_empty();
+            *last.lock().unwrap() = failing;
+            done.then_some(())
+        },
+    )
+    .await;
 
     // The owner and tier variables keep exactly the matching services.
     for (vars, expected) in [

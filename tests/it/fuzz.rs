@@ -7,9 +7,9 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::support::servers;
+use crate::support::{eventually, secs};
 use sentinel::config::{HttpExpect, ProbeSpec};
 use sentinel::engine::EngineState;
 use sentinel::probe::{Prober, Reason, jsonpath};
@@ -560,23 +560,23 @@ services:
         .build()
         .unwrap();
     // Wait for the incident so ack reaches the engine with a real id.
-    let mut id = String::new();
-    for _ in 0..100 {
-        let v: Value = client
-            .get(d.url("/api/v1/incidents?state=open"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(s) = v["incidents"][0]["id"].as_str() {
-            id = s.to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!id.is_empty(), "no incident opened");
+    let id = eventually(
+        secs(10),
+        "an open incident",
+        || format!("{:?}", d.log()),
+        || async {
+            let v: Value = client
+                .get(d.url("/api/v1/incidents?state=open"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["incidents"][0]["id"].as_str().map(str::to_string)
+        },
+    )
+    .await;
 
     let mut rng = case_rng(seed ^ 0x4, 0);
     let mut statuses = std::collections::BTreeMap::new();

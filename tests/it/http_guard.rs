@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use crate::support::daemon::*;
 use crate::support::prom::*;
 use crate::support::servers::*;
+use crate::support::{eventually, secs};
 
 const TOKEN: &str = "guard-token-0123456789";
 
@@ -431,18 +432,19 @@ async fn wait_check(
     what: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
-    for _ in 0..200 {
-        let c = check_json(client, d, name).await;
-        if pred(&c) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "timed out waiting for {what}: {}\nstderr: {:?}",
-        check_json(client, d, name).await,
-        d.stderr.lock().unwrap()
-    );
+    let last = std::sync::Mutex::new(Value::Null);
+    eventually(
+        secs(10),
+        what,
+        || format!("{}\nstderr: {:?}", last.lock().unwrap(), d.log()),
+        || async {
+            let c = check_json(client, d, name).await;
+            let done = pred(&c);
+            *last.lock().unwrap() = c.clone();
+            done.then_some(c)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::daemon::*;
-use crate::support::eventually;
 use crate::support::prom::*;
 use crate::support::servers::*;
 use crate::support::webhooks::{Hit, Receiver};
+use crate::support::{eventually, secs};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TOKEN: &str = "e2e-token-4f1d9c";
@@ -126,23 +126,23 @@ async fn outage_opens_ack_and_recovery_resolve_with_signed_webhooks() {
     );
 
     // The API lists it as open (snapshots are published within a second).
-    let mut listed = Value::Null;
-    for _ in 0..50 {
-        let list: Value = http
-            .get(d.url("/api/v1/incidents?state=open"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        listed = list["incidents"][0]["id"].clone();
-        if listed == id.as_str() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(listed, id.as_str());
+    eventually(
+        secs(5),
+        "the incident listed as open",
+        String::new,
+        || async {
+            let list: Value = http
+                .get(d.url("/api/v1/incidents?state=open"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (list["incidents"][0]["id"] == id.as_str()).then_some(())
+        },
+    )
+    .await;
     let svc: Value = http
         .get(d.url("/api/v1/services"))
         .send()

@@ -21,6 +21,7 @@ mod fakes_selftest;
 mod fuzz;
 mod http_guard;
 mod incidents;
+mod layout;
 mod local_errors;
 mod metrics_promtool;
 mod notify_alertmanager;

@@ -331,12 +331,7 @@ async fn the_run_loop_delivers_when_woken_and_stops_on_shutdown() {
     let events = lifecycle("identity", 0);
     push(w.store(), &events[..1], clock.now());
     wake.notify_one();
-    for _ in 0..500 {
-        if w.store().pending() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the event delivered", || w.store().pending() == 0).await;
     shutdown.cancel();
     task.await.unwrap();
     let got: Vec<String> = rx.hits().iter().map(|r| r.id.clone()).collect();
