@@ -59,7 +59,10 @@ async fn quiet_checks() -> String {
 }
 
 /// The soft descriptor limit of this process, raised to the hard one (the
-/// daemon it starts inherits it).
+/// daemon it starts inherits it). Every test of this binary shares the
+/// raise, which only gives them room: none depends on a low soft limit (the
+/// test that needs one sets it in a process of its own, and daemons run
+/// under a limit get it from `prlimit`).
 fn raise_own_limit() -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let lim = getrlimit(Resource::Nofile);

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// How often [`eventually`] asks again.
-const POLL: Duration = Duration::from_millis(25);
+const POLL: Duration = Duration::from_millis(50);
 
 /// Polls `probe` until it returns `Some`, and returns that; panics after
 /// `within` with `what` and, to explain the failure, `context()` (called only
