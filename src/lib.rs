@@ -12,7 +12,8 @@
 //! - [`engine`]: the single owner of SLO (and incident) state; consumes runs, persists, publishes snapshots.
 //! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
 //! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker.
-//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
+//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox, tickets.
+//! - [`tickets`]: ticket connectors' conversation (look up, create, update) and the incidents' external tickets.
 //! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload.
 //! - [`daemon`]: wires the pieces together for `sentinel run`; owns reload and shutdown.
 //! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
@@ -34,3 +35,4 @@ pub mod rules;
 pub mod scheduler;
 pub mod slo;
 pub mod store;
+pub mod tickets;

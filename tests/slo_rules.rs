@@ -45,6 +45,7 @@ fn config(services: Vec<Service>) -> Config {
             max_concurrency: 1024,
             max_connections: None,
             read_timeout: std::time::Duration::from_secs(10),
+            external_url: "http://127.0.0.1:9464".into(),
         },
         storage: Storage {
             path: "data/sentinel.db".into(),

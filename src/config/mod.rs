@@ -20,6 +20,7 @@ mod error;
 mod include;
 pub mod limits;
 mod raw;
+pub mod tickets;
 mod types;
 mod validate;
 

@@ -76,6 +76,7 @@ pub struct RawServer {
     pub max_concurrency: Opt<i64>,
     pub max_connections: Opt<i64>,
     pub read_timeout: Opt<String>,
+    pub external_url: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +106,20 @@ pub struct RawNotifier {
     pub routing_key_env: Opt<String>,
     pub max_age: Opt<String>,
     pub timeout: Opt<String>,
+    // Ticket connectors (`servicenow`, `jira`, `opsgenie`); checked in
+    // `validate::tickets`.
+    pub username_env: Opt<String>,
+    pub password_env: Opt<String>,
+    pub token_env: Opt<String>,
+    pub user_env: Opt<String>,
+    pub api_key_env: Opt<String>,
+    pub table: Opt<String>,
+    pub close_code: Opt<String>,
+    pub project: Opt<String>,
+    pub issue_type: Opt<String>,
+    pub resolve_transition: Opt<String>,
+    pub fields: Option<Spanned<OrderedMap<Spanned<serde_json::Value>>>>,
+    pub severity_map: Option<Spanned<OrderedMap<Spanned<serde_json::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]

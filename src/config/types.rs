@@ -78,6 +78,9 @@ pub struct Server {
     /// Time a client has to send a request head (from connecting, or from the
     /// previous response on a kept-alive connection) and then its body. Default 10s.
     pub read_timeout: Duration,
+    /// Base of every link sent out (acknowledge / resolve links in events,
+    /// ticket descriptions), without a trailing slash. Default `http://<listen>`.
+    pub external_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +130,23 @@ pub enum NotifierKind {
     Slack { url: UrlSource },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
     Alertmanager { url: UrlSource },
+    /// ServiceNow Table API: one record per incident.
+    ServiceNow(super::tickets::ServiceNowSpec),
+    /// Jira Cloud REST v3: one issue per incident.
+    Jira(super::tickets::JiraSpec),
+    /// Opsgenie / JSM Ops Alert API v2: one alert per incident.
+    Opsgenie(super::tickets::OpsgenieSpec),
+}
+
+impl NotifierKind {
+    /// Whether this notifier keeps a ticket per incident (a multi-request
+    /// conversation with the provider) rather than posting one request per event.
+    pub fn is_ticket(&self) -> bool {
+        matches!(
+            self,
+            NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_)
+        )
+    }
 }
 
 /// A URL given inline (`url:`) or through an environment variable (`url_env:`),

@@ -13,6 +13,7 @@
 
 mod db;
 mod schema;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use schema::SUPPORTED_VERSION;
+pub use tickets::TicketRow;
 
 use crate::incident::Entry;
 use crate::incident::totals::Entered;
