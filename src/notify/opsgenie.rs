@@ -33,7 +33,8 @@ use crate::store::TicketRow;
 use crate::tickets::{Conn, Failure, Found, join, text};
 
 /// How long sentinel waits between reads of a create request's status.
-const REQUEST_POLLS: [Duration; 3] = [
+const REQUEST_POLLS: [Duration; 4] = [
+    Duration::from_millis(20),
     Duration::from_millis(100),
     Duration::from_millis(300),
     Duration::from_millis(600),
