@@ -612,7 +612,16 @@ async fn incidents(client: &reqwest::Client, d: &common::Daemon) -> Vec<Value> {
     v["incidents"].as_array().cloned().unwrap_or_default()
 }
 
-async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+async fn until<T>(secs: u64, what: &str, f: impl AsyncFnMut() -> Option<T>) -> T {
+    poll_every(Duration::from_millis(50), secs, what, f).await
+}
+
+async fn poll_every<T>(
+    every: Duration,
+    secs: u64,
+    what: &str,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f().await {
@@ -622,7 +631,7 @@ async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) 
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -702,4 +711,162 @@ async fn kill_9_between_ticket_created_and_key_stored_leaves_one_record_resolved
     );
     assert!(snow.rejections().is_empty(), "{:?}", snow.rejections());
     drop(d);
+}
+
+// ---------------------------------------------------------------------
+// Figures: time from an incident change (its outbox write) to the ticket
+// created or updated in each fake, with the delivery task woken as the
+// engine wakes it. Printed, not asserted; what is asserted is that every
+// incident got exactly one record and its update.
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn measure(
+    name: &str,
+    n: Notifier,
+    incidents: usize,
+    created: impl Fn(&Event) -> bool,
+    updated: impl Fn(&Event) -> bool,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("sentinel.db")).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(sentinel::clock::SystemClock);
+    let worker = Worker::new(
+        store.clone(),
+        &[n],
+        secrets(),
+        reqwest::Client::new(),
+        Arc::clone(&clock),
+    );
+    worker.set_tickets(Arc::new(
+        Desk::load(store.clone(), Arc::clone(&clock)).await.unwrap(),
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(worker.clone().run(
+        stop.clone(),
+        Arc::clone(&wake),
+        Duration::from_secs(1),
+    ));
+    let (mut create, mut update) = (Vec::new(), Vec::new());
+    for k in 0..incidents {
+        let l = life(&format!("svc{k}"), 0);
+        for step in 0..2 {
+            let (event, done): (&Event, &dyn Fn(&Event) -> bool) = match step {
+                0 => (&l.opened, &created),
+                _ => (&l.acked, &updated),
+            };
+            let started = tokio::time::Instant::now();
+            store
+                .save_state(sentinel::store::StateWrite {
+                    events: vec![sentinel::store::OutboxInsert {
+                        event_id: event.id.clone(),
+                        notifier: name.into(),
+                        incident_id: event.incident.id.clone(),
+                        payload: event.to_payload().unwrap(),
+                        created_at: clock.now().as_second(),
+                    }],
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            wake.notify_one();
+            poll_every(
+                Duration::from_micros(200),
+                10,
+                "the ticket change",
+                async || done(event).then_some(()),
+            )
+            .await;
+            let took = started.elapsed();
+            if step == 0 {
+                create.push(took);
+            } else {
+                update.push(took);
+            }
+            // The conversation may still be finishing (reading back the
+            // alert id): let it, so the next event starts from a quiet worker.
+            poll_every(
+                Duration::from_millis(1),
+                10,
+                "the event to be delivered",
+                async || (store.outbox_depth().await.unwrap().is_empty()).then_some(()),
+            )
+            .await;
+        }
+    }
+    stop.cancel();
+    task.await.unwrap();
+    create.sort();
+    update.sort();
+    (create, update)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_time_from_incident_change_to_ticket_in_each_fake() {
+    const N: usize = 40;
+    let snow = ServiceNow::start(Default::default()).await;
+    let jira = Jira::start(Default::default()).await;
+    let genie = Opsgenie::start(Default::default()).await;
+    let mut rows = Vec::new();
+    let s = measure(
+        "snow",
+        snow_notifier(&snow.base_url()),
+        N,
+        |e| snow.by_correlation_id("incident", &e.incident.id).len() == 1,
+        |e| {
+            snow.by_correlation_id("incident", &e.incident.id)
+                .first()
+                .is_some_and(|r| r.work_notes().len() == 1)
+        },
+    )
+    .await;
+    rows.push(("servicenow", s));
+    let j = measure(
+        "jira",
+        jira_notifier(&jira.base_url(), "Done"),
+        N,
+        |e| {
+            jira.with_label(&format!("sentinel-{}", e.incident.id))
+                .len()
+                == 1
+        },
+        |e| {
+            jira.with_label(&format!("sentinel-{}", e.incident.id))
+                .first()
+                .is_some_and(|i| i.comments.len() == 1)
+        },
+    )
+    .await;
+    rows.push(("jira", j));
+    let g = measure(
+        "genie",
+        genie_notifier(&genie.base_url()),
+        N,
+        |e| genie.by_alias(&e.incident.dedup_key).len() == 1,
+        |e| {
+            genie
+                .by_alias(&e.incident.dedup_key)
+                .first()
+                .is_some_and(|a| a.acknowledged)
+        },
+    )
+    .await;
+    rows.push(("opsgenie", g));
+    assert_eq!(snow.records().len(), N);
+    assert_eq!(jira.issues().len(), N);
+    assert_eq!(genie.alerts().len(), N);
+    for (provider, (create, update)) in &rows {
+        assert_eq!((create.len(), update.len()), (N, N));
+        eprintln!(
+            "figure: {provider:<10} created p50 {:>6.1} ms p99 {:>6.1} ms | updated p50 {:>6.1} ms p99 {:>6.1} ms (n={N} each)",
+            percentile(create, 50.0).as_secs_f64() * 1e3,
+            percentile(create, 99.0).as_secs_f64() * 1e3,
+            percentile(update, 50.0).as_secs_f64() * 1e3,
+            percentile(update, 99.0).as_secs_f64() * 1e3,
+        );
+    }
 }
