@@ -82,8 +82,12 @@ pub async fn find(
         .append_pair("sysparm_fields", "sys_id,number,state")
         .append_pair("sysparm_limit", "1")
         .append_pair("sysparm_exclude_reference_link", "true");
-    let answer = c.call(Method::GET, url, None).await?.ok()?;
-    let v = answer.json();
+    let answer = c.call(Method::GET, url, None).await?;
+    if answer.status == 404 {
+        // Some instances answer an empty query result this way.
+        return Ok(None);
+    }
+    let v = answer.ok()?.json();
     let Some(list) = v.get("result").and_then(Value::as_array) else {
         return Err(malformed("a lookup"));
     };

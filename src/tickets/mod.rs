@@ -598,7 +598,7 @@ async fn converse(
     let pending = desk.book.get(incident, &notifier.name);
     let found = provider.find(conn, event).await?;
     let ticket = match found {
-        Some(f) => record_found(desk, provider, notifier, event, f, None).await,
+        Some(f) => record_found(desk, provider, notifier, event, f).await,
         None => {
             let sent = pending.as_ref().and_then(|t| t.create_sent_at);
             if !may_create(desk.now(), sent, provider.search_lag()) {
@@ -648,7 +648,7 @@ async fn create(
     };
     desk.record(intent.clone()).await;
     match provider.create(conn, event).await {
-        Ok(found) => Ok(record_found(desk, provider, notifier, event, found, None).await),
+        Ok(found) => Ok(record_found(desk, provider, notifier, event, found).await),
         Err(f) => {
             let maybe = matches!(
                 f,
@@ -671,13 +671,13 @@ async fn create(
     }
 }
 
+/// Stores the ticket the provider named (no create in doubt any more).
 async fn record_found(
     desk: &Desk,
     provider: Provider<'_>,
     notifier: &Notifier,
     event: &Event,
     f: Found,
-    create_sent_at: Option<i64>,
 ) -> TicketRow {
     let row = TicketRow {
         incident_id: event.incident.id.clone(),
@@ -687,7 +687,7 @@ async fn record_found(
         key: Some(f.key),
         ext_id: f.ext_id,
         url: f.url,
-        create_sent_at,
+        create_sent_at: None,
         updated_at: desk.now().as_second(),
     };
     desk.record(row.clone()).await;
