@@ -564,7 +564,31 @@ async fn opsgenie_alert_id_and_tiny_id_are_stored_once_processed() {
 
 const TOKEN: &str = "tickets-e2e-token";
 
-fn daemon_config(dir: &Path, target: std::net::SocketAddr, snow: &str) -> PathBuf {
+/// A webhook receiver that keeps every body it gets and answers 200.
+async fn receiver() -> (Arc<std::sync::Mutex<Vec<Value>>>, std::net::SocketAddr) {
+    let got: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&got);
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let sink = Arc::clone(&sink);
+        async move {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            axum::http::StatusCode::OK
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (got, addr)
+}
+
+fn daemon_config(
+    dir: &Path,
+    target: std::net::SocketAddr,
+    snow: &str,
+    hooks: std::net::SocketAddr,
+) -> PathBuf {
     let text = format!(
         r#"server:
   listen: 127.0.0.1:0
@@ -579,6 +603,9 @@ notifiers:
     username_env: SNOW_USER
     password_env: SNOW_PASSWORD
     timeout: 20s
+  - name: hooks
+    type: webhook
+    url: http://{hooks}/events
 services:
   - name: portal
     checks:
@@ -591,7 +618,7 @@ services:
       open_after: 2
       resolve_after: 2
       severity: P2
-      notify: [snow]
+      notify: [snow, hooks]
 "#,
         db = dir.join("sentinel.db").display()
     );
@@ -641,7 +668,8 @@ async fn kill_9_between_ticket_created_and_key_stored_leaves_one_record_resolved
     let up = Arc::new(AtomicBool::new(false));
     let target = common::start_target(Arc::clone(&up)).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = daemon_config(dir.path(), target, &snow.base_url());
+    let (hooks, hooks_addr) = receiver().await;
+    let config = daemon_config(dir.path(), target, &snow.base_url(), hooks_addr);
     let env = [
         ("TICKETS_E2E_TOKEN", TOKEN),
         ("SNOW_USER", SNOW_USER),
@@ -710,7 +738,49 @@ async fn kill_9_between_ticket_created_and_key_stored_leaves_one_record_resolved
         r.get("description")
     );
     assert!(snow.rejections().is_empty(), "{:?}", snow.rejections());
+    // Later events to every notifier carry the ticket.
+    let resolved = until(20, "the resolve event at the webhook", async || {
+        hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "incident.resolved")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        resolved["incident"]["tickets"],
+        serde_json::json!([{"notifier": "snow", "key": "INC0010001",
+            "url": format!("{}/incident.do?sys_id={}", snow.base_url(), record.sys_id())}])
+    );
+    assert_eq!(
+        resolved["incident"]["links"]["resolve"],
+        format!("https://sentinel.example.com/api/v1/incidents/{incident_id}/resolve")
+    );
     drop(d);
+}
+
+#[test]
+fn slack_messages_name_the_tickets() {
+    let mut ev = life("web", 0).acked;
+    ev.incident.tickets = vec![
+        TicketRef {
+            notifier: "snow".into(),
+            key: "INC0010001".into(),
+            url: Some("https://acme.service-now.com/incident.do?sys_id=abc".into()),
+        },
+        TicketRef {
+            notifier: "genie".into(),
+            key: "17".into(),
+            url: None,
+        },
+    ];
+    let body = sentinel::notify::slack::body(&ev);
+    assert_eq!(
+        body["blocks"][2]["text"]["text"],
+        "*Reason:* check `health` failed: status 503\n*Acknowledged by:* alice\n\
+         *Tickets:* <https://acme.service-now.com/incident.do?sys_id=abc|INC0010001> (snow), 17 (genie)"
+    );
 }
 
 // ---------------------------------------------------------------------
