@@ -940,3 +940,34 @@ async fn figures_time_from_incident_change_to_ticket_in_each_fake() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_stored_key_survives_a_restart_so_a_redelivered_open_sends_nothing() {
+    let snow = ServiceNow::start(Default::default()).await;
+    let n = snow_notifier(&snow.base_url());
+    let first = rig(n.clone()).await;
+    let l = life("web", 0);
+    push(first.worker.store(), "snow", &[&l.opened], t(0));
+    first.drain().await;
+    let before = snow.requests().len();
+    // A restart that lost the outbox outcome but kept the ticket: the
+    // opened event is delivered again by a new worker on the same state file.
+    let store = Store::open(&first.db).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(first.clock.clone());
+    let second = Worker::new(
+        MemoryOutbox::default(),
+        &[n],
+        secrets(),
+        reqwest::Client::new(),
+        Arc::clone(&clock),
+    );
+    second.set_tickets(Arc::new(Desk::load(store, clock).await.unwrap()));
+    push(second.store(), "snow", &[&l.opened], t(0));
+    let pass = second.run_once().await.unwrap();
+    assert_eq!(pass.delivered, 1);
+    assert_eq!(snow.requests().len(), before, "no lookup, no create");
+    push(second.store(), "snow", &[&l.resolved], t(0));
+    assert_eq!(second.run_once().await.unwrap().delivered, 1);
+    assert_eq!(snow.records().len(), 1);
+    assert_eq!(snow.records()[0].state(), servicenow::RESOLVED);
+}
