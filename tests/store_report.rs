@@ -99,6 +99,7 @@ fn config(path: &Path) -> Config {
             ),
             service("intranet", &["home"], None),
         ],
+        status_page: StatusPage::default(),
     }
 }
 

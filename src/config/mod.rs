@@ -9,6 +9,7 @@
 pub mod duration;
 mod error;
 mod raw;
+mod status_page;
 mod types;
 mod validate;
 

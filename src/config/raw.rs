@@ -33,6 +33,15 @@ pub struct RawConfig {
     pub maintenance: Vec<Spanned<RawMaintenance>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub services: Vec<Spanned<RawService>>,
+    pub status_page: Option<Spanned<RawStatusPage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatusPage {
+    pub title: Opt<String>,
+    pub services: Option<Spanned<Vec<Spanned<String>>>>,
+    pub show_incidents: Opt<bool>,
 }
 
 #[derive(Debug, Deserialize)]

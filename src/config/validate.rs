@@ -238,6 +238,9 @@ impl Validator<'_> {
         let response_targets = self.response_targets(&raw.response_targets);
         let services = self.services(&raw.services, &defaults, &notifiers);
         let maintenance = self.maintenance(&raw.maintenance, &services);
+        let (status_page, problems) =
+            super::status_page::validate(raw.status_page.as_ref(), &services, self.file);
+        self.problems.extend(problems);
         Config {
             server,
             storage,
@@ -246,6 +249,7 @@ impl Validator<'_> {
             response_targets,
             maintenance,
             services,
+            status_page,
         }
     }
 
