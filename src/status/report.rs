@@ -317,7 +317,9 @@ table{border-collapse:collapse;width:100%;font-size:.88rem}
 th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:right;vertical-align:top;font-variant-numeric:tabular-nums}
 th:first-child,td:first-child{text-align:left}
 th{background:var(--card);font-weight:600}
-td small{display:block;color:var(--mut)}
+td small,th small{display:block;color:var(--mut);font-weight:400;white-space:nowrap}
+tbody th{font-weight:600;max-width:260px;overflow-wrap:anywhere}
+tbody th small{white-space:normal}
 .met{color:var(--ok);font-weight:600}
 .missed{color:var(--bad);font-weight:600}
 .notes{color:var(--mut);font-size:.8rem;margin-top:20px}
