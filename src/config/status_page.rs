@@ -100,3 +100,95 @@ pub(super) fn validate(
     }
     (page, problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, StatusPage, parse_str};
+
+    const SERVICES: &str = r#"
+services:
+  - name: identity
+    checks: [{ name: a, tcp: { host: 127.0.0.1, port: 1 } }]
+  - name: vpn
+    checks: [{ name: a, tcp: { host: 127.0.0.1, port: 1 } }]
+"#;
+
+    /// The problems of `block` appended to two services, as printed.
+    fn problems(block: &str) -> Vec<String> {
+        match parse_str(&format!("{SERVICES}{block}"), "t.yaml") {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid(p)) => p.0.iter().map(ToString::to_string).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The README's status page example is a whole, valid config.
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|b| b.split_once("```").map(|(y, _)| y))
+            .filter(|y| y.contains("status_page:"))
+            .collect();
+        assert_eq!(blocks.len(), 1);
+        let cfg = parse_str(blocks[0], "README.md").unwrap();
+        assert_eq!(cfg.status_page.title, "ACME IT service status");
+        assert_eq!(
+            cfg.status_page.services.as_deref(),
+            Some(&["identity".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn defaults_show_every_service_and_incidents() {
+        let cfg = parse_str(SERVICES, "t.yaml").unwrap();
+        assert_eq!(cfg.status_page, StatusPage::default());
+        assert_eq!(cfg.status_page.title, "Service status");
+        assert!(cfg.status_page.shows("vpn") && cfg.status_page.show_incidents);
+    }
+
+    #[test]
+    fn a_valid_block_is_taken_as_written() {
+        let cfg = parse_str(
+            &format!(
+                "{SERVICES}status_page:\n  title: \"  IT <status>  \"\n  services: [vpn]\n  show_incidents: false\n"
+            ),
+            "t.yaml",
+        )
+        .unwrap();
+        let p = &cfg.status_page;
+        assert_eq!(p.title, "IT <status>");
+        assert_eq!(p.services.as_deref(), Some(&["vpn".to_string()][..]));
+        assert!(!p.show_incidents);
+        assert!(p.shows("vpn") && !p.shows("identity"));
+    }
+
+    #[test]
+    fn unknown_duplicate_and_empty_entries_name_their_line() {
+        assert_eq!(
+            problems("status_page:\n  services: [identity, vnp, identity]\n"),
+            [
+                "t.yaml:8:24: status_page.services[1]: unknown service `vnp` in status_page — did you mean `vpn`?",
+                "t.yaml:8:29: status_page.services[2]: service `identity` is listed twice",
+            ]
+        );
+        assert_eq!(
+            problems("status_page:\n  services: []\n  title: \"\"\n"),
+            [
+                "t.yaml:8:13: status_page.services: empty `services` list — leave `services` out to show every service",
+                "t.yaml:9:10: status_page.title: `title` is empty",
+            ]
+        );
+        assert_eq!(
+            problems("status_page:\n  titel: x\n"),
+            ["t.yaml:8:3: status_page.titel: unknown key `titel` — did you mean `title`?"]
+        );
+        let long = "x".repeat(201);
+        assert_eq!(
+            problems(&format!("status_page:\n  title: {long}\n")),
+            ["t.yaml:8:10: status_page.title: `title` is longer than 200 characters"]
+        );
+    }
+}

@@ -46,3 +46,6 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.write_all(body)?;
     enc.finish()
 }
+
+#[cfg(test)]
+mod tests;
