@@ -139,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .find(|o| &o.service == name)
                 .map(|o| o.id.clone()),
+            alerts_team: true,
         })
         .collect();
     let updates = HashMap::new();

@@ -23,9 +23,9 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::ApiError;
-use crate::config::Config;
+use crate::config::{Config, Service};
 use crate::daemon::Shared;
-use crate::engine::Snapshot;
+use crate::engine::{ServiceView, Snapshot};
 use crate::status::history::{MonthCache, Reader};
 use crate::status::report::{self, Month, ReportServiceInput};
 use crate::status::{self, History, HistoryCache, Page, PageInput, ServiceInput, SloInput, badge};
@@ -86,15 +86,8 @@ async fn root() -> Redirect {
 }
 
 /// The plain inputs of one service.
-fn service_input(
-    cfg: &Config,
-    snap: &Snapshot,
-    shared: &Shared,
-    name: &str,
-) -> Option<ServiceInput> {
-    let svc = cfg.services.iter().find(|s| s.name == name)?;
-    let view = snap.services.iter().find(|v| v.name == name);
-    Some(ServiceInput {
+fn service_input(svc: &Service, view: Option<&ServiceView>, shared: &Shared) -> ServiceInput {
+    ServiceInput {
         name: svc.name.clone(),
         description: svc.description.clone(),
         checks_up: svc
@@ -116,7 +109,8 @@ fn service_input(
         }),
         in_maintenance: view.is_some_and(|v| v.in_maintenance),
         open_incident: view.and_then(|v| v.open_incident.clone()),
-    })
+        alerts_team: !svc.incident.notify.is_empty(),
+    }
 }
 
 /// Names of the services on the page, in page order.
@@ -146,9 +140,19 @@ impl StatusState {
         }) {
             return Ok(b);
         }
+        let configured: HashMap<&str, &Service> =
+            cfg.services.iter().map(|s| (s.name.as_str(), s)).collect();
+        let views: HashMap<&str, &ServiceView> = snapshot
+            .services
+            .iter()
+            .map(|v| (v.name.as_str(), v))
+            .collect();
         let services: Vec<ServiceInput> = shown(&cfg)
             .into_iter()
-            .filter_map(|name| service_input(&cfg, &snapshot, &self.shared, name))
+            .filter_map(|name| {
+                let svc = configured.get(name)?;
+                Some(service_input(svc, views.get(name).copied(), &self.shared))
+            })
             .collect();
         let (title, show_incidents) = (
             cfg.status_page.title.clone(),

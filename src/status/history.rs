@@ -63,6 +63,11 @@ impl History {
         self.days.get(service)?.get(&day).copied()
     }
 
+    /// Every stored day of `service`, by day start.
+    pub fn days_of(&self, service: &str) -> Option<&BTreeMap<i64, Counts>> {
+        self.days.get(service)
+    }
+
     /// Whether the history must be re-read at `now`: never loaded, a minute
     /// old, or an hour (so also a day) has closed since it was loaded.
     pub fn stale(&self, now: Timestamp) -> bool {

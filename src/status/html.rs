@@ -272,9 +272,10 @@ fn open_incident(o: &mut String, inc: &PublicIncident, p: &Page) -> std::fmt::Re
             "<strong>The IT team is aware and working on it</strong> (acknowledged {})",
             text::time(at)
         )?,
-        None => {
+        None if inc.team_alerted => {
             o.push_str("<strong>Not yet acknowledged</strong>; the on-call team has been alerted")
         }
+        None => o.push_str("<strong>Not yet acknowledged</strong>"),
     }
     o.push_str("</p>");
     timeline(o, inc)?;

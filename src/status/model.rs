@@ -166,6 +166,8 @@ pub struct PublicIncident {
     pub status: &'static str,
     /// Whether a person of the IT team has acknowledged it.
     pub acknowledged: bool,
+    /// Whether opening it notified the IT team.
+    pub team_alerted: bool,
     pub impact_started_at: Timestamp,
     pub opened_at: Timestamp,
     pub acknowledged_at: Option<Timestamp>,
@@ -183,10 +185,10 @@ impl PublicIncident {
     pub fn from_incident(
         inc: &Incident,
         updates: &[IncidentUpdate],
-        checks: usize,
-        all_down: bool,
+        svc: &ServiceInput,
         now: Timestamp,
     ) -> PublicIncident {
+        let (checks, all_down) = (svc.checks_up.len(), svc.all_down());
         let open = inc.state == State::Open;
         let impact = match (&inc.trigger, open && all_down) {
             (_, true) => Impact::Unavailable,
@@ -202,7 +204,11 @@ impl PublicIncident {
             TimelineEntry {
                 at: inc.opened_at,
                 kind: "opened",
-                text: "Detected by monitoring; the IT team was alerted".into(),
+                text: if svc.alerts_team {
+                    "Detected by monitoring; the IT team was alerted".into()
+                } else {
+                    "Detected by monitoring".into()
+                },
             },
         ];
         if let Some(at) = inc.acknowledged_at {
@@ -269,6 +275,7 @@ impl PublicIncident {
             state: inc.state.as_str(),
             status,
             acknowledged: inc.acknowledged_at.is_some(),
+            team_alerted: svc.alerts_team,
             impact_started_at: inc.impact_started_at,
             opened_at: inc.opened_at,
             acknowledged_at: inc.acknowledged_at,
@@ -400,6 +407,9 @@ pub struct ServiceInput {
     pub in_maintenance: bool,
     /// Id of the service's open incident in the engine's snapshot.
     pub open_incident: Option<String>,
+    /// Whether the service's incidents notify someone (`incident.notify` is
+    /// not empty); the page only says "the IT team was alerted" when true.
+    pub alerts_team: bool,
 }
 
 impl ServiceInput {
@@ -469,13 +479,7 @@ pub fn build(input: &PageInput<'_>) -> Page {
                 continue;
             }
             let updates = input.updates.get(&inc.id).unwrap_or(&no_updates);
-            let p = PublicIncident::from_incident(
-                inc,
-                updates,
-                svc.checks_up.len(),
-                svc.all_down(),
-                now,
-            );
+            let p = PublicIncident::from_incident(inc, updates, svc, now);
             // Only what touched the 90 days shown (open ones always).
             if p.is_open() || p.span(now).1 >= first {
                 incidents.push(p);
@@ -528,12 +532,15 @@ fn service_status(
         .map_or(DEFAULT_BAR_OBJECTIVE, |s| s.objective);
     let spans: Vec<((i64, i64), &PublicIncident)> =
         incidents.iter().map(|p| (p.span(now), *p)).collect();
+    let stored = history.days_of(&svc.name);
     let mut total_valid = 0u64;
     let mut total_good = 0u64;
     let days: Vec<DayBar> = (0..DAYS as i64)
         .map(|i| {
             let day = first + i * DAY_SECS;
-            let c = history.day(&svc.name, day).unwrap_or_default();
+            let c = stored
+                .and_then(|m| m.get(&day).copied())
+                .unwrap_or_default();
             total_valid += c.valid;
             total_good += c.good;
             let availability = ratio(c.good, c.valid);

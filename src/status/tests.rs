@@ -71,6 +71,7 @@ fn service(name: &str, checks: usize) -> ServiceInput {
         }),
         in_maintenance: false,
         open_incident: None,
+        alerts_team: true,
     }
 }
 
@@ -254,11 +255,32 @@ fn incidents_show_impact_and_severity_never_their_reason_or_people() {
 }
 
 #[test]
+fn the_page_says_the_team_was_alerted_only_when_someone_was() {
+    let mut open = incident("web", 1, NOW - 600, None);
+    open.acknowledged_at = None;
+    let mut case = Case::new(vec![service("web", 1)], History::default());
+    case.snapshot = vec![open];
+    let alerted = html::page(&case.page());
+    assert!(alerted.contains("Detected by monitoring; the IT team was alerted"));
+    assert!(alerted.contains("the on-call team has been alerted"));
+    case.services[0].alerts_team = false;
+    let page = case.page();
+    assert!(!page.open_incidents[0].team_alerted);
+    let quiet = html::page(&page);
+    assert!(quiet.contains("Detected by monitoring</li>"));
+    assert!(!quiet.contains("alerted"));
+}
+
+#[test]
 fn impact_follows_checks_and_trigger() {
     let now = ts(NOW);
     let mut inc = incident("x", 1, NOW - 600, None);
-    let impact = |inc: &Incident, checks, all_down| {
-        PublicIncident::from_incident(inc, &[], checks, all_down, now).impact
+    let impact = |inc: &Incident, checks: usize, all_down: bool| {
+        let mut svc = service("x", checks);
+        if all_down {
+            svc.checks_up = vec![Some(false); checks];
+        }
+        PublicIncident::from_incident(inc, &[], &svc, now).impact
     };
     assert_eq!(impact(&inc, 1, false), Impact::Unavailable);
     assert_eq!(impact(&inc, 3, false), Impact::Degraded);
