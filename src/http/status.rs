@@ -37,7 +37,7 @@ const PAGE_MAX_AGE_SECS: i64 = 5;
 /// What the status routes keep between requests.
 struct StatusState {
     shared: Arc<Shared>,
-    history: HistoryCache,
+    history: Arc<HistoryCache>,
     months: MonthCache,
     page: Mutex<Option<Arc<Built>>>,
 }
@@ -64,9 +64,19 @@ struct Encoded {
 /// The status routes, with their own state; merged into the main router.
 pub fn routes<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>) -> Router<S> {
     let reader = Reader::default();
+    let history = HistoryCache::new(reader.clone());
+    // Load the 90 days now, so the first visitor after a restart does not wait.
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let (cache, path, now) = (
+            Arc::clone(&history),
+            shared.config().storage.path.clone(),
+            shared.clock.now(),
+        );
+        rt.spawn(async move { cache.get(&path, now).await });
+    }
     let state = Arc::new(StatusState {
         shared,
-        history: HistoryCache::new(reader.clone()),
+        history,
         months: MonthCache::new(reader),
         page: Mutex::new(None),
     });

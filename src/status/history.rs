@@ -173,27 +173,22 @@ impl Reader {
     }
 }
 
-/// The cached [`History`] and the reader that refreshes it.
+/// The cached [`History`] and the reader that refreshes it. Shared (`Arc`)
+/// so a refresh can run in the background while requests are answered.
 pub struct HistoryCache {
     current: RwLock<Arc<History>>,
     reader: Reader,
-    /// One refresh at a time; other requests meanwhile serve the old history.
-    refreshing: tokio::sync::Mutex<()>,
-}
-
-impl Default for HistoryCache {
-    fn default() -> Self {
-        Self::new(Reader::default())
-    }
+    /// One refresh at a time.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl HistoryCache {
-    pub fn new(reader: Reader) -> Self {
-        Self {
+    pub fn new(reader: Reader) -> Arc<Self> {
+        Arc::new(Self {
             current: RwLock::new(Arc::new(History::default())),
             reader,
-            refreshing: tokio::sync::Mutex::new(()),
-        }
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     fn current(&self) -> Arc<History> {
@@ -203,29 +198,38 @@ impl HistoryCache {
         }
     }
 
-    /// The history at `now` from the state file at `path`: the cached one
-    /// while it is fresh; otherwise one request refreshes it while the others
-    /// keep serving the previous one. A failed read is logged and the old
-    /// history stays (and is retried a minute later): the page still shows
-    /// the live state.
-    pub async fn get(&self, path: &Path, now: Timestamp) -> Arc<History> {
+    /// The history at `now` from the state file at `path`. While it is fresh,
+    /// the cached one. When it is stale, the cached one too, while one
+    /// background task re-reads it (a day change re-reads 90 days: most of a
+    /// second for 1 000 checks, which no request should wait for). Only a
+    /// cache that was never loaded makes the request wait. A failed read is
+    /// logged and the old history stays (retried a minute later): the page
+    /// still shows the live state.
+    pub async fn get(self: &Arc<Self>, path: &Path, now: Timestamp) -> Arc<History> {
         let cur = self.current();
         if !cur.stale(now) {
             return cur;
         }
-        let _guard = match self.refreshing.try_lock() {
-            Ok(g) => g,
-            // Someone is refreshing: serve what we have, unless that is nothing.
-            Err(_) if cur.loaded_at.is_some() => return cur,
-            Err(_) => {
-                let g = self.refreshing.lock().await;
-                let cur = self.current();
-                if !cur.stale(now) {
-                    return cur;
-                }
-                g
+        if cur.loaded_at.is_some() {
+            if let Ok(guard) = Arc::clone(&self.refreshing).try_lock_owned() {
+                let this = Arc::clone(self);
+                let path = path.to_path_buf();
+                tokio::spawn(async move {
+                    this.refresh(&path, now, cur).await;
+                    drop(guard);
+                });
             }
-        };
+            return self.current();
+        }
+        let _guard = self.refreshing.lock().await;
+        let cur = self.current();
+        if !cur.stale(now) {
+            return cur;
+        }
+        self.refresh(path, now, cur).await
+    }
+
+    async fn refresh(&self, path: &Path, now: Timestamp, cur: Arc<History>) -> Arc<History> {
         let base = Arc::clone(&cur);
         let next = match self
             .reader

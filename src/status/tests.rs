@@ -694,3 +694,39 @@ async fn history_refreshes_reread_only_yesterday_and_today_within_a_day() {
     assert_eq!(h4.today, TODAY + DAY);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stale_history_is_served_while_one_background_read_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let delta = |at: i64, valid: u64| BucketDelta {
+        service: "web".into(),
+        check: "home".into(),
+        at_minute: at,
+        counts: counts(valid, valid),
+    };
+    store.add_counts(vec![delta(TODAY + 60, 7)]).await.unwrap();
+    let cache = super::HistoryCache::new(super::history::Reader::default());
+    // Cold: the request waits for the read.
+    let first = cache.get(&path, ts(NOW)).await;
+    assert_eq!(first.day("web", TODAY), Some(counts(7, 7)));
+    // Fresh for a minute: the same history, no read.
+    store.add_counts(vec![delta(TODAY + 120, 3)]).await.unwrap();
+    let again = cache.get(&path, ts(NOW + 59)).await;
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    // Stale: answered at once with the old history; the new one follows.
+    let stale = cache.get(&path, ts(NOW + 60)).await;
+    assert_eq!(stale.day("web", TODAY), Some(counts(7, 7)));
+    let mut fresh = stale;
+    for _ in 0..200 {
+        fresh = cache.get(&path, ts(NOW + 61)).await;
+        if fresh.loaded_at == Some(ts(NOW + 60)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fresh.loaded_at, Some(ts(NOW + 60)));
+    assert_eq!(fresh.day("web", TODAY), Some(counts(10, 10)));
+    store.close().await.unwrap();
+}
