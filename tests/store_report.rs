@@ -102,6 +102,7 @@ fn config(path: &Path) -> Config {
             service("intranet", &["home"], None),
         ],
         metrics: Default::default(),
+        status_page: StatusPage::default(),
     }
 }
 

@@ -20,6 +20,7 @@ mod error;
 mod include;
 pub mod limits;
 mod raw;
+mod status_page;
 mod types;
 mod validate;
 
