@@ -227,13 +227,13 @@ async fn reload(
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint; see the README's API section",
+        "method not allowed on this endpoint; the endpoints are listed in docs/api.md",
     )
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint; see the README's API section",
+        "no such endpoint; the endpoints are listed in docs/api.md",
     )
 }
