@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentinel::config::{
-    Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, Storage,
+    Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, StatusPage,
+    Storage,
 };
 use sentinel::rules::{alert_expr, error_ratio_expr, generate};
 use sentinel::slo::{
@@ -61,6 +62,7 @@ fn config(services: Vec<Service>) -> Config {
         maintenance: vec![],
         services,
         metrics: Default::default(),
+        status_page: StatusPage::default(),
     }
 }
 

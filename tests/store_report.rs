@@ -103,6 +103,7 @@ fn config(path: &Path) -> Config {
             service("intranet", &["home"], None),
         ],
         metrics: Default::default(),
+        status_page: StatusPage::default(),
     }
 }
 

@@ -37,6 +37,15 @@ pub struct RawConfig {
     #[serde(default, deserialize_with = "null_as_empty")]
     pub services: Vec<Spanned<RawService>>,
     pub metrics: Option<Spanned<RawMetrics>>,
+    pub status_page: Option<Spanned<RawStatusPage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatusPage {
+    pub title: Opt<String>,
+    pub services: Option<Spanned<Vec<Spanned<String>>>>,
+    pub show_incidents: Opt<bool>,
 }
 
 /// An included file: only the lists that merge across files.
@@ -53,13 +62,14 @@ pub struct RawFragment {
 
 /// Keys only the main file may set (an included file that sets one gets a
 /// precise message instead of "unknown key").
-pub const MAIN_ONLY_KEYS: [&str; 6] = [
+pub const MAIN_ONLY_KEYS: [&str; 7] = [
     "include",
     "server",
     "storage",
     "defaults",
     "response_targets",
     "metrics",
+    "status_page",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,29 @@ pub struct Config {
     pub maintenance: Vec<Maintenance>,
     pub services: Vec<Service>,
     pub metrics: Metrics,
+    pub status_page: StatusPage,
+}
+
+/// The public status page (`/status`, its JSON, Atom feed and badges).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusPage {
+    /// Page heading and feed title. Default `Service status`.
+    pub title: String,
+    /// Services shown, in this order (validated to exist). `None`: every
+    /// service, in config order.
+    pub services: Option<Vec<String>>,
+    /// Show open and past incidents (and the feed's entries). Default true.
+    pub show_incidents: bool,
+}
+
+impl Default for StatusPage {
+    fn default() -> Self {
+        Self {
+            title: "Service status".to_string(),
+            services: None,
+            show_incidents: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +61,15 @@ impl Default for Metrics {
         Metrics {
             check_histograms: true,
         }
+    }
+}
+
+impl StatusPage {
+    /// Whether `service` appears on the page.
+    pub fn shows(&self, service: &str) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == service))
     }
 }
 

@@ -458,6 +458,9 @@ impl<'a> Validator<'a> {
             maintenance.extend(self.maintenance(&part.maintenance, &services));
         }
         self.file = main;
+        let (status_page, problems) =
+            super::status_page::validate(raw.status_page.as_ref(), &services, self.file);
+        self.problems.extend(problems);
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;
@@ -470,6 +473,7 @@ impl<'a> Validator<'a> {
             maintenance,
             services,
             metrics,
+            status_page,
         }
     }
 

@@ -11,6 +11,7 @@
 //!
 //! Timestamps are unix seconds (`i64`) everywhere in this API.
 
+mod daily;
 mod db;
 mod schema;
 mod tickets;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use daily::DayCounts;
 pub use schema::SUPPORTED_VERSION;
 pub use tickets::TicketRow;
 
