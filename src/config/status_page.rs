@@ -122,10 +122,10 @@ services:
         }
     }
 
-    /// The README's status page example is a whole, valid config.
+    /// The status page doc's example is a whole, valid config.
     #[test]
     fn the_readme_example_loads() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/status-page.md");
         let blocks: Vec<&str> = readme
             .split("```yaml\n")
             .skip(1)
