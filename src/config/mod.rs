@@ -20,6 +20,8 @@ mod error;
 mod include;
 pub mod limits;
 mod raw;
+mod status_page;
+pub mod tickets;
 mod types;
 mod validate;
 

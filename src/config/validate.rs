@@ -17,6 +17,8 @@ use super::limits::{self, DurationRange, IntRange};
 use super::raw::{self, Opt, RawConfig, RawFragment};
 use super::types::*;
 
+mod tickets;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 const DEFAULT_STORAGE_PATH: &str = "data/sentinel.db";
 /// The SLO math reads minute buckets for windows up to 6h only; one more hour
@@ -37,7 +39,15 @@ const DEFAULT_RESOLVE_AFTER: u32 = 2;
 const DEFAULT_SEVERITY: &str = "P2";
 /// The longest calendar month: what a `month` window needs of history.
 const MONTH_SPAN: Duration = Duration::from_secs(31 * 86_400);
-const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
+const NOTIFIER_TYPES: [&str; 7] = [
+    "webhook",
+    "pagerduty",
+    "slack",
+    "alertmanager",
+    "servicenow",
+    "jira",
+    "opsgenie",
+];
 const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "PTR", "SOA"];
 
 /// Location used when a problem has nothing better to point at (a key
@@ -448,6 +458,9 @@ impl<'a> Validator<'a> {
             maintenance.extend(self.maintenance(&part.maintenance, &services));
         }
         self.file = main;
+        let (status_page, problems) =
+            super::status_page::validate(raw.status_page.as_ref(), &services, self.file);
+        self.problems.extend(problems);
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;
@@ -460,6 +473,7 @@ impl<'a> Validator<'a> {
             maintenance,
             services,
             metrics,
+            status_page,
         }
     }
 
@@ -470,6 +484,7 @@ impl<'a> Validator<'a> {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_connections: None,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            external_url: format!("http://{DEFAULT_LISTEN}"),
         };
         let Some(raw) = raw.map(|s| &s.value) else {
             return server;
@@ -515,7 +530,34 @@ impl<'a> Validator<'a> {
         ) {
             server.read_timeout = d;
         }
+        server.external_url = match &raw.external_url {
+            None => format!("http://{}", server.listen),
+            Some(s) => self
+                .external_url(s)
+                .unwrap_or_else(|| format!("http://{}", server.listen)),
+        };
         server
+    }
+
+    /// `server.external_url`: an http(s) URL without credentials, query or
+    /// fragment; kept without a trailing slash so links append `/api/...`.
+    fn external_url(&mut self, s: &Spanned<String>) -> Option<String> {
+        let path = "server.external_url";
+        let u = self.url(
+            s,
+            path,
+            "links sent out must not carry credentials: protect the API with `api_token_env`",
+        )?;
+        if u.query().is_some() || u.fragment().is_some() {
+            self.report(
+                pos(&s.referenced),
+                path,
+                format!("external_url `{u}` has a query or fragment"),
+                Some("give the base URL people reach sentinel at, e.g. `https://sentinel.example.com` or `https://ops.example.com/sentinel`".into()),
+            );
+            return None;
+        }
+        Some(u.as_str().trim_end_matches('/').to_string())
     }
 
     fn storage(&mut self, raw: Option<&Spanned<raw::RawStorage>>) -> Storage {
@@ -650,7 +692,7 @@ impl<'a> Validator<'a> {
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
                 let hint = match raw::suggest(&kind, NOTIFIER_TYPES) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "one of `webhook`, `pagerduty`, `slack`, `alertmanager`".into(),
+                    None => "one of `webhook`, `pagerduty`, `slack`, `alertmanager`, `servicenow`, `jira`, `opsgenie`".into(),
                 };
                 self.report(
                     kind_at,
@@ -700,6 +742,19 @@ impl<'a> Validator<'a> {
                 if let (Some(key), Some(var)) = (key, var) {
                     self.env_value(key, var, &sub(&path, key_name), &consequence);
                 }
+            }
+            self.misplaced_ticket_keys(n, &kind_lc, &path);
+            if tickets::TICKET_TYPES.contains(&kind_lc.as_str()) {
+                let kind = self.ticket_kind(&kind_lc, n, at, &path, url);
+                if let (Some(name), Some(kind)) = (name, kind) {
+                    out.push(Notifier {
+                        name,
+                        kind,
+                        max_age,
+                        timeout,
+                    });
+                }
+                continue;
             }
             let (Some(name), Some(url)) = (name, url) else {
                 continue;

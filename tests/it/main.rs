@@ -14,9 +14,11 @@ mod support;
 
 mod config;
 mod config_cli;
+mod config_tickets;
 mod counters;
 mod daemon;
 mod dashboards;
+mod docs;
 mod fakes_selftest;
 mod fuzz;
 mod http_guard;
@@ -36,4 +38,6 @@ mod probe_local;
 mod probe_tcp;
 mod probe_tls;
 mod slo_rules;
+mod status_page;
 mod store_report;
+mod tickets;

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentinel::config::{
-    Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, Storage,
+    Config, Defaults, IncidentPolicy, LatencySlo, Server, Service, Slo, SloWindow, StatusPage,
+    Storage,
 };
 use sentinel::rules::{alert_expr, error_ratio_expr, generate};
 use sentinel::slo::{
@@ -43,6 +44,7 @@ fn config(services: Vec<Service>) -> Config {
             max_concurrency: 1024,
             max_connections: None,
             read_timeout: std::time::Duration::from_secs(10),
+            external_url: "http://127.0.0.1:9464".into(),
         },
         storage: Storage {
             path: "data/sentinel.db".into(),
@@ -58,6 +60,7 @@ fn config(services: Vec<Service>) -> Config {
         maintenance: vec![],
         services,
         metrics: Default::default(),
+        status_page: StatusPage::default(),
     }
 }
 

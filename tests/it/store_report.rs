@@ -60,6 +60,7 @@ fn config(path: &Path) -> Config {
             max_concurrency: 16,
             max_connections: None,
             read_timeout: std::time::Duration::from_secs(10),
+            external_url: "http://127.0.0.1:0".into(),
         },
         storage: Storage {
             path: path.to_path_buf(),
@@ -101,6 +102,7 @@ fn config(path: &Path) -> Config {
             service("intranet", &["home"], None),
         ],
         metrics: Default::default(),
+        status_page: StatusPage::default(),
     }
 }
 
