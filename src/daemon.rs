@@ -41,6 +41,8 @@ pub struct Shared {
     pub engine: EngineHandle,
     /// Delivery counters of the outbox worker.
     pub deliveries: Arc<crate::notify::worker::DeliveryStats>,
+    /// The incidents' external tickets (ServiceNow, Jira, Opsgenie).
+    pub tickets: crate::tickets::Book,
     /// Open HTTP connections and their cap.
     pub connections: Arc<ConnectionStats>,
     /// Asks the daemon loop to reload the config (from `/-/reload` or SIGHUP);
@@ -286,6 +288,12 @@ pub async fn run(
         client,
         Arc::clone(&clock),
     );
+    // Ticket keys known from earlier runs, before anything is delivered.
+    let desk = crate::tickets::Desk::load(store.clone(), Arc::clone(&clock))
+        .await
+        .context("loading stored tickets")?;
+    worker.set_tickets(Arc::new(desk));
+    let tickets = worker.tickets().book();
     let deliveries = worker.stats();
     let worker_handle = worker.clone();
     let worker_task = tokio::spawn(supervise_worker(
@@ -318,6 +326,7 @@ pub async fn run(
         clock,
         engine,
         deliveries,
+        tickets,
         connections: Arc::new(ConnectionStats::default()),
         reload_tx,
     });

@@ -12,8 +12,10 @@
 //! - [`engine`]: the single owner of SLO (and incident) state; consumes runs, persists, publishes snapshots.
 //! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
 //! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker.
-//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
-//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload.
+//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox, tickets.
+//! - [`tickets`]: ticket connectors' conversation (look up, create, update) and the incidents' external tickets.
+//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload, the status page routes.
+//! - [`status`]: the public status page, its JSON / Atom / badge views and the monthly report (pure rendering + a history cache).
 //! - [`daemon`]: wires the pieces together for `sentinel run`; owns reload and shutdown.
 //! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
 //! - [`rules`]: `sentinel rules`: Prometheus recording + alerting rules equivalent to the SLOs.
@@ -33,4 +35,6 @@ pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod slo;
+pub mod status;
 pub mod store;
+pub mod tickets;

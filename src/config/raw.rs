@@ -35,6 +35,15 @@ pub struct RawConfig {
     #[serde(default, deserialize_with = "null_as_empty")]
     pub services: Vec<Spanned<RawService>>,
     pub metrics: Option<Spanned<RawMetrics>>,
+    pub status_page: Option<Spanned<RawStatusPage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatusPage {
+    pub title: Opt<String>,
+    pub services: Option<Spanned<Vec<Spanned<String>>>>,
+    pub show_incidents: Opt<bool>,
 }
 
 /// An included file: only the lists that merge across files.
@@ -58,13 +67,14 @@ pub struct IncludedFile {
 
 /// Keys only the main file may set (an included file that sets one gets a
 /// precise message instead of "unknown key").
-pub const MAIN_ONLY_KEYS: [&str; 6] = [
+pub const MAIN_ONLY_KEYS: [&str; 7] = [
     "include",
     "server",
     "storage",
     "defaults",
     "response_targets",
     "metrics",
+    "status_page",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +91,7 @@ pub struct RawServer {
     pub max_concurrency: Opt<i64>,
     pub max_connections: Opt<i64>,
     pub read_timeout: Opt<String>,
+    pub external_url: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +121,20 @@ pub struct RawNotifier {
     pub routing_key_env: Opt<String>,
     pub max_age: Opt<String>,
     pub timeout: Opt<String>,
+    // Ticket connectors (`servicenow`, `jira`, `opsgenie`); checked in
+    // `validate::tickets`.
+    pub username_env: Opt<String>,
+    pub password_env: Opt<String>,
+    pub token_env: Opt<String>,
+    pub user_env: Opt<String>,
+    pub api_key_env: Opt<String>,
+    pub table: Opt<String>,
+    pub close_code: Opt<String>,
+    pub project: Opt<String>,
+    pub issue_type: Opt<String>,
+    pub resolve_transition: Opt<String>,
+    pub fields: Option<Spanned<OrderedMap<Spanned<serde_json::Value>>>>,
+    pub severity_map: Option<Spanned<OrderedMap<Spanned<serde_json::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,29 @@ pub struct Config {
     pub maintenance: Vec<Maintenance>,
     pub services: Vec<Service>,
     pub metrics: MetricsExport,
+    pub status_page: StatusPage,
+}
+
+/// The public status page (`/status`, its JSON, Atom feed and badges).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusPage {
+    /// Page heading and feed title. Default `Service status`.
+    pub title: String,
+    /// Services shown, in this order (validated to exist). `None`: every
+    /// service, in config order.
+    pub services: Option<Vec<String>>,
+    /// Show open and past incidents (and the feed's entries). Default true.
+    pub show_incidents: bool,
+}
+
+impl Default for StatusPage {
+    fn default() -> Self {
+        Self {
+            title: "Service status".to_string(),
+            services: None,
+            show_incidents: true,
+        }
+    }
 }
 
 /// The `metrics:` section: what `/metrics` exports (not the metrics
@@ -43,6 +66,15 @@ impl Default for MetricsExport {
         MetricsExport {
             check_histograms: true,
         }
+    }
+}
+
+impl StatusPage {
+    /// Whether `service` appears on the page.
+    pub fn shows(&self, service: &str) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == service))
     }
 }
 
@@ -83,6 +115,9 @@ pub struct Server {
     /// Time a client has to send a request head (from connecting, or from the
     /// previous response on a kept-alive connection) and then its body. Default 10s.
     pub read_timeout: Duration,
+    /// Base of every link sent out (acknowledge / resolve links in events,
+    /// ticket descriptions), without a trailing slash. Default `http://<listen>`.
+    pub external_url: String,
 }
 
 impl Server {
@@ -100,6 +135,7 @@ impl Default for Server {
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             max_connections: None,
             read_timeout: Self::DEFAULT_READ_TIMEOUT,
+            external_url: format!("http://{}", Self::DEFAULT_LISTEN),
         }
     }
 }
@@ -188,6 +224,23 @@ pub enum NotifierKind {
     Slack { url: UrlSource },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
     Alertmanager { url: UrlSource },
+    /// ServiceNow Table API: one record per incident.
+    ServiceNow(super::tickets::ServiceNowSpec),
+    /// Jira Cloud REST v3: one issue per incident.
+    Jira(super::tickets::JiraSpec),
+    /// Opsgenie / JSM Ops Alert API v2: one alert per incident.
+    Opsgenie(super::tickets::OpsgenieSpec),
+}
+
+impl NotifierKind {
+    /// Whether this notifier keeps a ticket per incident (a multi-request
+    /// conversation with the provider) rather than posting one request per event.
+    pub fn is_ticket(&self) -> bool {
+        matches!(
+            self,
+            NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_)
+        )
+    }
 }
 
 /// A URL given inline (`url:`) or through an environment variable (`url_env:`),

@@ -12,6 +12,7 @@
 mod api;
 mod auth;
 pub mod server;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
+        .merge(status::routes(Arc::clone(&shared)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -225,13 +227,13 @@ async fn reload(
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint; see the README's API section",
+        "method not allowed on this endpoint; the endpoints are listed in docs/api.md",
     )
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint; see the README's API section",
+        "no such endpoint; the endpoints are listed in docs/api.md",
     )
 }

@@ -12,6 +12,7 @@ mod checks;
 mod parse;
 mod policy;
 mod probes;
+mod tickets;
 mod top;
 
 use std::collections::HashMap;
@@ -161,6 +162,9 @@ impl<'a> Validator<'a> {
             maintenance.extend(self.maintenance(&part.raw.maintenance, &services));
         }
         self.file = main;
+        let (status_page, problems) =
+            crate::config::status_page::validate(raw.status_page.as_ref(), &services, self.file);
+        self.problems.extend(problems);
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;
@@ -173,6 +177,7 @@ impl<'a> Validator<'a> {
             maintenance,
             services,
             metrics,
+            status_page,
         }
     }
 

@@ -13,7 +13,15 @@ use crate::config::raw::{self, RawConfig};
 use crate::config::suggest::suggest;
 use crate::config::types::*;
 
-const NOTIFIER_TYPES: [&str; 4] = ["webhook", "pagerduty", "slack", "alertmanager"];
+const NOTIFIER_TYPES: [&str; 7] = [
+    "webhook",
+    "pagerduty",
+    "slack",
+    "alertmanager",
+    "servicenow",
+    "jira",
+    "opsgenie",
+];
 
 impl<'a> Validator<'a> {
     pub(super) fn server(&mut self, raw: Option<&Spanned<raw::RawServer>>) -> Server {
@@ -60,7 +68,34 @@ impl<'a> Validator<'a> {
         ) {
             server.read_timeout = d;
         }
+        server.external_url = match &raw.external_url {
+            None => format!("http://{}", server.listen),
+            Some(s) => self
+                .external_url(s)
+                .unwrap_or_else(|| format!("http://{}", server.listen)),
+        };
         server
+    }
+
+    /// `server.external_url`: an http(s) URL without credentials, query or
+    /// fragment; kept without a trailing slash so links append `/api/...`.
+    fn external_url(&mut self, s: &Spanned<String>) -> Option<String> {
+        let path = "server.external_url";
+        let u = self.url(
+            s,
+            path,
+            "links sent out must not carry credentials: protect the API with `api_token_env`",
+        )?;
+        if u.query().is_some() || u.fragment().is_some() {
+            self.report(
+                pos(&s.referenced),
+                path,
+                format!("external_url `{u}` has a query or fragment"),
+                Some("give the base URL people reach sentinel at, e.g. `https://sentinel.example.com` or `https://ops.example.com/sentinel`".into()),
+            );
+            return None;
+        }
+        Some(u.as_str().trim_end_matches('/').to_string())
     }
 
     pub(super) fn storage(&mut self, raw: Option<&Spanned<raw::RawStorage>>) -> Storage {
@@ -183,7 +218,7 @@ impl<'a> Validator<'a> {
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
                 let hint = match suggest(&kind, NOTIFIER_TYPES) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "one of `webhook`, `pagerduty`, `slack`, `alertmanager`".into(),
+                    None => "one of `webhook`, `pagerduty`, `slack`, `alertmanager`, `servicenow`, `jira`, `opsgenie`".into(),
                 };
                 self.report(
                     kind_at,
@@ -233,6 +268,19 @@ impl<'a> Validator<'a> {
                 if let (Some(key), Some(var)) = (key, var) {
                     self.env_value(key, var, &join_key(&path, key_name), &consequence);
                 }
+            }
+            self.misplaced_ticket_keys(n, &kind_lc, &path);
+            if super::tickets::TICKET_TYPES.contains(&kind_lc.as_str()) {
+                let kind = self.ticket_kind(&kind_lc, n, at, &path, url);
+                if let (Some(name), Some(kind)) = (name, kind) {
+                    out.push(Notifier {
+                        name,
+                        kind,
+                        max_age,
+                        timeout,
+                    });
+                }
+                continue;
             }
             let (Some(name), Some(url)) = (name, url) else {
                 continue;
