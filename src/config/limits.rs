@@ -3,7 +3,7 @@
 //! Validation checks each value against its range here, so a hostile or
 //! mistyped number (`window: 100000000w`, `max_body_bytes: 9223372036854775807`)
 //! is a config error at `validate` and at reload, never an allocation failure
-//! at run time. The README's configuration table lists the same ranges.
+//! at run time. `docs/configuration.md` lists the same ranges (a test checks it).
 //! `sentinel report --window` uses [`SLO_WINDOW`] too.
 
 use std::time::Duration;

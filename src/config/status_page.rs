@@ -133,7 +133,7 @@ services:
             .filter(|y| y.contains("status_page:"))
             .collect();
         assert_eq!(blocks.len(), 1);
-        let cfg = parse_str(blocks[0], "README.md").unwrap();
+        let cfg = parse_str(blocks[0], "docs/status-page.md").unwrap();
         assert_eq!(cfg.status_page.title, "ACME IT service status");
         assert_eq!(
             cfg.status_page.services.as_deref(),

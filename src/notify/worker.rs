@@ -1,6 +1,6 @@
 //! The delivery worker: drains the durable outbox into the notifiers.
 //!
-//! Guarantees (the delivery contract in the README):
+//! Guarantees (the delivery contract in `docs/webhooks.md`):
 //! - **independent notifiers**: every notifier has its own delivery task, so
 //!   a receiver that hangs or is down delays only its own queue. The engine
 //!   wakes the worker when it writes events, and the worker wakes every
