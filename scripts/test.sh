@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Tests"; CI runs it too). Installs the Debian
-# packages the integration tests use when they are missing, then runs every test.
+# packages the integration tests use when they are missing (Prometheus,
+# Alertmanager, Chromium, poppler-utils), then runs every test.
 #
 # Packages are installed without starting or enabling any system service: a
 # policy-rc.d denies starts during the install, and every service unit or init
@@ -53,8 +54,15 @@ install_quietly() {
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# The status page tests drive headless Chromium and read its PDFs back.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 if [ "${#need[@]}" -gt 0 ]; then
   install_quietly "${need[@]}"
 fi
 
 cargo test --locked --no-fail-fast --all-targets "$@"
+# `--all-targets` leaves the doc tests out; run them too (for a full run).
+if [ "$#" -eq 0 ]; then
+  cargo test --locked --no-fail-fast --doc
+fi

@@ -13,9 +13,10 @@
 //! - [`engine`]: the single owner of SLO and incident state: pure [`engine::EngineState`],
 //!   its IO task, and the [`engine::Snapshot`] it publishes through a `watch` channel.
 //! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
-//! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker.
-//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox.
-//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload; reads [`http::AppState`].
+//! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker. Ticket connectors (ServiceNow, Jira, Opsgenie) live in `notify::tickets`.
+//! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox, tickets.
+//! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload, the status page routes; reads [`http::AppState`].
+//! - [`status`]: the public status page, its JSON / Atom / badge views and the monthly report (pure rendering + a history cache).
 //! - [`daemon`]: wires the pieces together for `sentinel run`; [`daemon::run`] takes the
 //!   store, listener, clock and shutdown token; owns reload.
 //! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
@@ -36,4 +37,5 @@ pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod slo;
+pub mod status;
 pub mod store;

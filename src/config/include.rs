@@ -18,16 +18,24 @@ pub(crate) enum Expanded {
     Missing(PathBuf),
 }
 
+/// A pattern that cannot name files; the text is the problem's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PatternError {
+    #[error("empty include pattern")]
+    Empty,
+    /// Quotes the pattern, trimmed.
+    #[error("include pattern `{0}`: `**` is not supported; use `*` within one directory")]
+    RecursiveWildcard(String),
+}
+
 /// Expand `pattern` against `base` (the including file's directory).
-pub(crate) fn expand(base: &Path, pattern: &str) -> Result<Expanded, String> {
+pub(crate) fn expand(base: &Path, pattern: &str) -> Result<Expanded, PatternError> {
     let pattern = pattern.trim();
     if pattern.is_empty() {
-        return Err("empty include pattern".to_string());
+        return Err(PatternError::Empty);
     }
     if pattern.contains("**") {
-        return Err(format!(
-            "include pattern `{pattern}`: `**` is not supported; use `*` within one directory"
-        ));
+        return Err(PatternError::RecursiveWildcard(pattern.to_string()));
     }
     let rel = Path::new(pattern);
     let full = if rel.is_absolute() {
@@ -161,6 +169,13 @@ mod tests {
             expand(dir.path(), "*/b.yaml").unwrap(),
             Expanded::Files(vec![d.join("b.yaml")])
         );
-        assert!(expand(dir.path(), "conf.d/**/*.yaml").is_err());
+        assert_eq!(
+            expand(dir.path(), " conf.d/**/*.yaml ").map_err(|e| e.to_string()),
+            Err(
+                "include pattern `conf.d/**/*.yaml`: `**` is not supported; use `*` within one directory"
+                    .to_string()
+            )
+        );
+        assert_eq!(expand(dir.path(), "  "), Err(PatternError::Empty));
     }
 }

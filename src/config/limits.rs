@@ -3,7 +3,7 @@
 //! Validation checks each value against its range here, so a hostile or
 //! mistyped number (`window: 100000000w`, `max_body_bytes: 9223372036854775807`)
 //! is a config error at `validate` and at reload, never an allocation failure
-//! at run time. The README's configuration table lists the same ranges.
+//! at run time. `docs/configuration.md` lists the same ranges (a test checks it).
 //! `sentinel report --window` uses [`SLO_WINDOW`] too.
 
 use std::time::Duration;
@@ -158,8 +158,9 @@ pub const PORT: IntRange = IntRange {
 /// difference (30 days of one run every 30s allow 0.86 bad runs at 99.999).
 pub const MAX_OBJECTIVE_PERCENT: f64 = 99.999;
 
-/// Names (services, checks, notifiers) become metric labels and URL segments.
-pub const MAX_NAME_LEN: usize = 128;
+/// Names (services, checks, notifiers) become metric labels and URL segments;
+/// they are ASCII, so characters and bytes are the same count.
+pub const MAX_NAME_CHARS: usize = 128;
 
 /// A config file (the main one or an included one) larger than this is refused
 /// before parsing; 100 000 checks take about 20 MiB.

@@ -20,8 +20,12 @@ mod error;
 mod include;
 pub mod limits;
 mod raw;
+mod status_page;
+mod suggest;
+pub mod tickets;
 mod types;
 mod validate;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -94,13 +98,13 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
 /// [`parse_str`] with the environment given (tests, and callers that must
 /// not read the process environment).
 pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, ConfigError> {
-    let raw = raw::parse(text, file).map_err(|p| ConfigError::Invalid(Problems(vec![p])))?;
+    let raw = yaml::parse(text, file).map_err(|p| ConfigError::Invalid(Problems(vec![p])))?;
     let base = Path::new(file)
         .parent()
         .map_or_else(PathBuf::new, Path::to_path_buf);
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let mut includes: Vec<(String, raw::RawFragment)> = Vec::new();
+    let mut includes: Vec<raw::IncludedFile> = Vec::new();
     let mut seen: Vec<PathBuf> = vec![canonical(Path::new(file))];
     // Every file read, in include order: problems are sorted by it.
     let mut order: Vec<String> = vec![file.to_string()];
@@ -115,8 +119,8 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             hint,
         };
         let files = match include::expand(&base, &pattern.value) {
-            Err(message) => {
-                problems.push(here(message, None));
+            Err(e) => {
+                problems.push(here(e.to_string(), None));
                 continue;
             }
             Ok(include::Expanded::Missing(p)) => {
@@ -148,8 +152,8 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             let name = path.display().to_string();
             order.push(name.clone());
             match read(&path) {
-                Ok(text) => match raw::parse_fragment(&text, &name) {
-                    Ok(fragment) => includes.push((name, fragment)),
+                Ok(text) => match yaml::parse_fragment(&text, &name) {
+                    Ok(raw) => includes.push(raw::IncludedFile { file: name, raw }),
                     Err(p) => problems.push(p),
                 },
                 Err(ReadError::TooLarge(p)) => problems.push(p),
@@ -159,9 +163,9 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
             }
         }
     }
-    let checked = validate::validate(raw, file, &includes, env);
-    problems.extend(checked.problems);
-    warnings.extend(checked.warnings);
+    let validated = validate::validate(raw, file, &includes, env);
+    problems.extend(validated.problems);
+    warnings.extend(validated.warnings);
     // File order reads best: the main file, then each included file; within
     // a file by position. The sort is stable, so same-place entries keep the
     // order they were found in.
@@ -172,7 +176,7 @@ pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Loaded, Co
     }
     warnings.sort_by_key(|w| (order(&w.problem.file), w.problem.line, w.problem.column));
     Ok(Loaded {
-        config: checked.config,
+        config: validated.config,
         warnings,
     })
 }

@@ -2,9 +2,12 @@
 //! works on these types and never re-checks them: durations are positive,
 //! names are unique, references (notifiers, maintenance services) resolve,
 //! timeouts are not longer than intervals, regexes compile, URLs parse.
+//!
+//! What a key becomes when the file leaves it out is defined here, next to
+//! the type that holds it (`Default` impls and `DEFAULT_*` constants).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,7 +25,8 @@ pub struct Config {
     pub response_targets: BTreeMap<String, ResponseTarget>,
     pub maintenance: Vec<Maintenance>,
     pub services: Vec<Service>,
-    pub metrics: Metrics,
+    pub metrics: MetricsExport,
+    pub status_page: StatusPage,
 }
 
 impl Config {
@@ -35,19 +39,52 @@ impl Config {
     }
 }
 
+/// The public status page (`/status`, its JSON, Atom feed and badges).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metrics {
+pub struct StatusPage {
+    /// Page heading and feed title. Default `Service status`.
+    pub title: String,
+    /// Services shown, in this order (validated to exist). `None`: every
+    /// service, in config order.
+    pub services: Option<Vec<String>>,
+    /// Show open and past incidents (and the feed's entries). Default true.
+    pub show_incidents: bool,
+}
+
+impl Default for StatusPage {
+    fn default() -> Self {
+        Self {
+            title: "Service status".to_string(),
+            services: None,
+            show_incidents: true,
+        }
+    }
+}
+
+/// The `metrics:` section: what `/metrics` exports (not the metrics
+/// themselves, which live in `crate::metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsExport {
     /// Export the `le` buckets of `sentinel_check_duration_seconds` (11 series
     /// per check). Default true; `false` keeps only `+Inf`, `_sum` and `_count`
     /// for very large fleets.
     pub check_histograms: bool,
 }
 
-impl Default for Metrics {
+impl Default for MetricsExport {
     fn default() -> Self {
-        Metrics {
+        MetricsExport {
             check_histograms: true,
         }
+    }
+}
+
+impl StatusPage {
+    /// Whether `service` appears on the page.
+    pub fn shows(&self, service: &str) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == service))
     }
 }
 
@@ -88,6 +125,29 @@ pub struct Server {
     /// Time a client has to send a request head (from connecting, or from the
     /// previous response on a kept-alive connection) and then its body. Default 10s.
     pub read_timeout: Duration,
+    /// Base of every link sent out (acknowledge / resolve links in events,
+    /// ticket descriptions), without a trailing slash. Default `http://<listen>`.
+    pub external_url: String,
+}
+
+impl Server {
+    pub const DEFAULT_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 1024;
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: Self::DEFAULT_LISTEN,
+            api_token_env: None,
+            max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            max_connections: None,
+            read_timeout: Self::DEFAULT_READ_TIMEOUT,
+            external_url: format!("http://{}", Self::DEFAULT_LISTEN),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +161,24 @@ pub struct Storage {
     pub retention: Duration,
 }
 
+impl Storage {
+    pub const DEFAULT_PATH: &str = "data/sentinel.db";
+    /// The SLO math reads minute buckets for windows up to 6h only; one more
+    /// hour of margin. Longer windows use hour buckets, kept for `retention`.
+    pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(7 * 3600);
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            path: PathBuf::from(Self::DEFAULT_PATH),
+            minute_retention: Self::DEFAULT_MINUTE_RETENTION,
+            retention: Self::DEFAULT_RETENTION,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Defaults {
     /// Default 30s.
@@ -108,6 +186,20 @@ pub struct Defaults {
     /// Default 5s (clamped to the interval when the interval is shorter and no
     /// timeout is given explicitly).
     pub timeout: Duration,
+}
+
+impl Defaults {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            interval: Self::DEFAULT_INTERVAL,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// `PartialEq` lets a reload tell a changed notifier from an unchanged one.
@@ -119,6 +211,11 @@ pub struct Notifier {
     pub max_age: Duration,
     /// Per-attempt HTTP timeout. Default 10s.
     pub timeout: Duration,
+}
+
+impl Notifier {
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +234,23 @@ pub enum NotifierKind {
     Slack { url: UrlSource },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
     Alertmanager { url: UrlSource },
+    /// ServiceNow Table API: one record per incident.
+    ServiceNow(super::tickets::ServiceNowSpec),
+    /// Jira Cloud REST v3: one issue per incident.
+    Jira(super::tickets::JiraSpec),
+    /// Opsgenie / JSM Ops Alert API v2: one alert per incident.
+    Opsgenie(super::tickets::OpsgenieSpec),
+}
+
+impl NotifierKind {
+    /// Whether this notifier keeps a ticket per incident (a multi-request
+    /// conversation with the provider) rather than posting one request per event.
+    pub fn is_ticket(&self) -> bool {
+        matches!(
+            self,
+            NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_)
+        )
+    }
 }
 
 /// A URL given inline (`url:`) or through an environment variable (`url_env:`),
@@ -210,7 +324,7 @@ pub struct HttpSpec {
     /// Upper-case method, default `GET`.
     pub method: String,
     /// In file order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<HttpHeader>,
     /// `headers_env`: headers whose value comes from an environment variable
     /// (tokens), in file order, sent after `headers`.
     pub env_headers: Vec<EnvHeader>,
@@ -222,6 +336,34 @@ pub struct HttpSpec {
     /// Stop reading the body after this many bytes. Default 1 MiB.
     pub max_body_bytes: usize,
     pub expect: HttpExpect,
+}
+
+impl HttpSpec {
+    pub const DEFAULT_METHOD: &str = "GET";
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
+}
+
+/// One `headers` entry: a header sent with every request of the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl HttpHeader {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Compares with a `(name, value)` pair, the shape the file writes it in.
+impl PartialEq<(String, String)> for HttpHeader {
+    fn eq(&self, (name, value): &(String, String)) -> bool {
+        self.name == *name && self.value == *value
+    }
 }
 
 /// One `headers_env` entry. `value` is `None` only when the variable was
@@ -240,10 +382,48 @@ pub struct HttpExpect {
     pub status: Vec<u16>,
     pub body_contains: Option<String>,
     pub body_regex: Option<Regex>,
-    /// JSON path (`$.a.b[0].c`) → expected value, in file order.
-    pub json: Vec<(String, serde_json::Value)>,
+    /// In file order.
+    pub json: Vec<JsonExpectation>,
     pub max_latency: Option<Duration>,
     pub cert_min_days: Option<u32>,
+}
+
+/// One `expect.json` entry: the value a JSON path must select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonExpectation {
+    /// `$.a.b[0].c`; starts with `$`.
+    pub path: String,
+    pub value: serde_json::Value,
+}
+
+impl JsonExpectation {
+    pub fn new(path: impl Into<String>, value: serde_json::Value) -> Self {
+        JsonExpectation {
+            path: path.into(),
+            value,
+        }
+    }
+}
+
+/// Compares with a `(path, value)` pair, the shape the file writes it in.
+impl PartialEq<(String, serde_json::Value)> for JsonExpectation {
+    fn eq(&self, (path, value): &(String, serde_json::Value)) -> bool {
+        self.path == *path && self.value == *value
+    }
+}
+
+impl Default for HttpExpect {
+    /// Any 2xx answer is good; nothing else is looked at.
+    fn default() -> Self {
+        HttpExpect {
+            status: (200..=299).collect(),
+            body_contains: None,
+            body_regex: None,
+            json: Vec::new(),
+            max_latency: None,
+            cert_min_days: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +454,10 @@ pub struct DnsSpec {
     pub expect: Vec<String>,
 }
 
+impl DnsSpec {
+    pub const DEFAULT_RECORD: RecordType = RecordType::A;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordType {
     A,
@@ -298,12 +482,21 @@ pub struct TlsSpec {
     pub cert_min_days: u32,
 }
 
+impl TlsSpec {
+    pub const DEFAULT_PORT: u16 = 443;
+    pub const DEFAULT_CERT_MIN_DAYS: u32 = 14;
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     /// As a ratio in (0, 1): `objective: 99.9` in the file becomes 0.999.
     pub objective: f64,
     pub window: SloWindow,
     pub latency: Option<LatencySlo>,
+}
+
+impl Slo {
+    pub const DEFAULT_WINDOW: SloWindow = SloWindow::Rolling(Duration::from_secs(30 * 86_400));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,4 +535,22 @@ pub struct IncidentPolicy {
     pub severity: String,
     /// Notifier names (validated to exist).
     pub notify: Vec<String>,
+}
+
+impl IncidentPolicy {
+    pub const DEFAULT_OPEN_AFTER: u32 = 3;
+    pub const DEFAULT_RESOLVE_AFTER: u32 = 2;
+    pub const DEFAULT_SEVERITY: &str = "P2";
+}
+
+impl Default for IncidentPolicy {
+    fn default() -> Self {
+        IncidentPolicy {
+            open_after: Self::DEFAULT_OPEN_AFTER,
+            resolve_after: Self::DEFAULT_RESOLVE_AFTER,
+            burn_rate_alerts: true,
+            severity: Self::DEFAULT_SEVERITY.to_string(),
+            notify: Vec::new(),
+        }
+    }
 }

@@ -218,6 +218,12 @@ pub async fn run(
         client,
         Arc::clone(&clock),
     );
+    // Ticket keys known from earlier runs, before anything is delivered.
+    let desk = crate::notify::tickets::Desk::load(store.clone(), Arc::clone(&clock))
+        .await
+        .context("loading stored tickets")?;
+    worker.set_tickets(Arc::new(desk));
+    let tickets = worker.tickets().book();
     let deliveries = worker.stats();
     let worker_task = tokio::spawn(supervise_worker(
         worker.clone(),
@@ -245,6 +251,7 @@ pub async fn run(
         engine: engine.clone(),
         deliveries,
         start_lag: Arc::clone(&start_lag),
+        tickets,
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),
         reload: reload_tx,

@@ -134,7 +134,7 @@ impl EngineState {
         let ctx = EventContext {
             availability_ratio: latest.availability,
             error_budget_remaining_ratio: has_slo.then_some(latest.budget_remaining),
-            api_base: format!("http://{}", self.cfg.server.listen),
+            api_base: self.cfg.server.external_url.clone(),
         };
         let events = match crate::notify::outbox_inserts(change, notify, &ctx, now) {
             Ok(e) => e,

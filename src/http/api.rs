@@ -150,12 +150,23 @@ pub async fn incidents(
         }
     };
     let snap = app.engine.snapshot();
-    let list: Vec<&Incident> = snap
+    let list: Vec<Value> = snap
         .incidents
         .iter()
         .filter(|i| !only_open || i.state == crate::incident::State::Open)
+        .map(|i| with_tickets(&app.tickets, i))
         .collect();
     Ok(Json(json!({ "incidents": list })))
+}
+
+/// An incident as the API shows it: its fields plus `tickets`, the external
+/// records the ticket connectors keep for it (`[{notifier, key, url}]`).
+fn with_tickets(book: &crate::notify::tickets::Book, incident: &Incident) -> Value {
+    let mut v = serde_json::to_value(incident).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("tickets".into(), json!(book.refs(&incident.id)));
+    }
+    v
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -251,9 +262,9 @@ async fn run(app: &AppState, cmd: IncidentCommand) -> Result<Json<Value>, ApiErr
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",
         )),
-        Some(Ok((incident, changed))) => {
-            Ok(Json(json!({ "changed": changed, "incident": incident })))
-        }
+        Some(Ok((incident, changed))) => Ok(Json(
+            json!({ "changed": changed, "incident": with_tickets(&app.tickets, &incident) }),
+        )),
         Some(Err(e @ IncidentError::NotFound { .. })) => {
             Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
         }

@@ -16,6 +16,7 @@ pub mod server;
 mod state;
 
 pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +76,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
+        .merge(status::routes(Arc::clone(&app)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -227,13 +229,13 @@ async fn reload(
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint; see the README's API section",
+        "method not allowed on this endpoint; the endpoints are listed in docs/api.md",
     )
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint; see the README's API section",
+        "no such endpoint; the endpoints are listed in docs/api.md",
     )
 }

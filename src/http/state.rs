@@ -34,6 +34,8 @@ pub struct AppState {
     /// Snapshots, API commands and the engine's counters.
     pub engine: EngineHandle,
     pub deliveries: Arc<DeliveryStats>,
+    /// The incidents' external tickets (ServiceNow, Jira, Opsgenie).
+    pub tickets: crate::notify::tickets::Book,
     pub start_lag: Arc<StartLag>,
     pub connections: Arc<ConnectionStats>,
     pub health: Arc<Health>,

@@ -1,4 +1,5 @@
-//! The per-service incident state machine (SPEC §4).
+//! The per-service incident state machine: one open incident per service,
+//! opened by check streaks or burn-rate alerts, resolved by recovery or by hand.
 
 use std::collections::BTreeMap;
 

@@ -7,7 +7,7 @@
 //! burn-rate alert states, persists the returned [`Change`]s together with
 //! their outbox events in one transaction, and hands snapshots to the API.
 //!
-//! Severity policy (SPEC §4 leaves it open, so we decide): a check streak and a
+//! Severity policy (our choice; `docs/semantics.md` documents it): a check streak and a
 //! page-level burn alert are *page-level* triggers and open the incident at the
 //! configured `incident.severity`. A ticket-level burn alert alone opens it one
 //! step lower (`P1` → `P2`, …; a name not of the form `P<n>` stays as is, `P5`

@@ -1,4 +1,4 @@
-//! MTTD / MTTA / MTTR and response-target attainment (SPEC §3, §4).
+//! MTTD / MTTA / MTTR and response-target attainment over a window of incidents.
 //!
 //! The statistics are a pure function of the incidents in the SLO window, so
 //! we keep those incidents (few: one open at a time per service) and derive

@@ -6,7 +6,7 @@
 //! ([`OPEN_ALERT_TTL`] after the event is sent); each retry and each later
 //! event (ack, escalation) pushes it out again, and the resolution sets
 //! `endsAt` to `resolved_at`. An incident open for longer than the TTL with no
-//! further event expires in Alertmanager (documented in the README).
+//! further event expires in Alertmanager (documented in `docs/webhooks.md`).
 //!
 //! Labels are `alertname="SentinelIncident"`, `service`, `severity` and
 //! `incident_id` (so two incidents of a service are two alerts). An escalation

@@ -7,14 +7,21 @@
 //! - One file per format ([`webhook`], [`pagerduty`], [`slack`],
 //!   [`alertmanager`]) turns an event into a [`PreparedRequest`]; [`send`]
 //!   performs it and classifies the answer; [`worker`] drives the outbox.
+//! - The ticket connectors ([`servicenow`], [`jira`], [`opsgenie`]) keep one
+//!   external record per incident: each event is a short conversation (look
+//!   up, create or update) driven by [`crate::notify::tickets`].
 //!
 //! Secrets (webhook signing secrets, PagerDuty routing keys, Slack URLs) come
 //! from the environment into [`Secrets`], whose `Debug` prints names only, and
 //! a [`PreparedRequest`] never prints its URL path/query or header values.
 
 pub mod alertmanager;
+pub mod jira;
+pub mod opsgenie;
 pub mod pagerduty;
+pub mod servicenow;
 pub mod slack;
+pub mod tickets;
 pub mod webhook;
 pub mod worker;
 
@@ -47,6 +54,10 @@ pub enum NotifyError {
     Payload(#[from] serde_json::Error),
     #[error("outbox store: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "notifier `{notifier}` is a ticket connector: it holds a conversation per event, not one request"
+    )]
+    TicketConnector { notifier: String },
 }
 
 /// Links a receiver can follow to act on the incident.
@@ -71,6 +82,9 @@ pub struct IncidentSnapshot {
     pub acknowledged_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_by: Option<String>,
+    /// The note given with the acknowledgement, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_note: Option<String>,
     pub restored_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +94,11 @@ pub struct IncidentSnapshot {
     pub availability_ratio: Option<f64>,
     pub error_budget_remaining_ratio: Option<f64>,
     pub links: Links,
+    /// The external tickets known when the event is sent (not stored in
+    /// the outbox: added at each attempt, so a ticket created after the
+    /// change still shows up in later deliveries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<crate::notify::tickets::TicketRef>,
 }
 
 /// One outbox event; its JSON is the outbox `payload` and the `webhook` body.
@@ -176,6 +195,7 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
         opened_at: inc.opened_at,
         acknowledged_at: inc.acknowledged_at,
         acknowledged_by: inc.acknowledged_by.clone(),
+        ack_note: inc.ack_note.clone(),
         restored_at: inc.restored_at,
         resolved_at: inc.resolved_at,
         resolved_by: inc.resolved_by.as_ref().map(|b| match b {
@@ -188,6 +208,7 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
             ack: format!("{base}/api/v1/incidents/{}/ack", inc.id),
             resolve: format!("{base}/api/v1/incidents/{}/resolve", inc.id),
         },
+        tickets: Vec::new(),
     }
 }
 
@@ -243,7 +264,7 @@ impl Secrets {
             .collect()
     }
 
-    fn require(&self, notifier: &str, var: &str) -> Result<&str, NotifyError> {
+    pub(crate) fn require(&self, notifier: &str, var: &str) -> Result<&str, NotifyError> {
         self.0
             .get(var)
             .map(String::as_str)
@@ -271,6 +292,9 @@ fn env_vars(n: &Notifier) -> Vec<String> {
             url
         }
         NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => url,
+        NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
+            return crate::notify::tickets::env_vars(&n.kind);
+        }
     };
     if let UrlSource::Env(v) = url {
         vars.push(v.clone());
@@ -286,6 +310,10 @@ pub fn url_is_secret(n: &Notifier) -> bool {
         | NotifierKind::PagerDuty { url, .. }
         | NotifierKind::Slack { url }
         | NotifierKind::Alertmanager { url } => url,
+        // Instance URLs are not secret; credentials travel in headers.
+        NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
+            return false;
+        }
     };
     matches!(url, UrlSource::Env(_))
 }
@@ -387,6 +415,11 @@ pub fn build_request(
                 &alertmanager::body(event, now),
                 notifier.timeout,
             )
+        }
+        NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
+            Err(NotifyError::TicketConnector {
+                notifier: name.to_string(),
+            })
         }
     }
 }

@@ -37,6 +37,17 @@ pub fn body(event: &Event) -> Value {
     if let Some(from) = &event.previous_severity {
         detail.push_str(&format!("\n*Escalated from:* {from}"));
     }
+    if !inc.tickets.is_empty() {
+        let list: Vec<String> = inc
+            .tickets
+            .iter()
+            .map(|t| match &t.url {
+                Some(u) => format!("<{u}|{}> ({})", t.key, t.notifier),
+                None => format!("{} ({})", t.key, t.notifier),
+            })
+            .collect();
+        detail.push_str(&format!("\n*Tickets:* {}", list.join(", ")));
+    }
     json!({
         "text": format!("{head} — {}", inc.reason),
         "blocks": [

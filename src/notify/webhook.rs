@@ -7,7 +7,7 @@
 //!
 //! The secret is written `whsec_<base64>`; the key is the decoded part. A
 //! secret without the prefix is used as raw bytes (what most receivers do when
-//! an operator pastes a plain shared secret); documented in the README.
+//! an operator pastes a plain shared secret); documented in `docs/webhooks.md`.
 
 use std::time::Duration;
 

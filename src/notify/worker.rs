@@ -1,6 +1,6 @@
 //! The delivery worker: drains the durable outbox into the notifiers.
 //!
-//! Guarantees (the delivery contract in the README):
+//! Guarantees (the delivery contract in `docs/webhooks.md`):
 //! - **independent notifiers**: every notifier has its own delivery task, so
 //!   a receiver that hangs or is down delays only its own queue. The engine
 //!   wakes the worker when it writes events, and the worker wakes every
@@ -276,6 +276,9 @@ struct Inner<S> {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     /// The set of notifiers changed (reload).
     reconfigured: Notify,
+    /// The ticket connectors' state (the daemon sets one backed by the
+    /// store; without it, a memory-only desk is made on first use).
+    tickets: std::sync::OnceLock<Arc<crate::notify::tickets::Desk>>,
 }
 
 /// The outbox delivery worker. Cheap to clone.
@@ -320,10 +323,22 @@ impl<S: OutboxStore> Worker<S> {
                 stats: Arc::new(DeliveryStats::default()),
                 queues: Mutex::new(HashMap::new()),
                 reconfigured: Notify::new(),
+                tickets: std::sync::OnceLock::new(),
             }),
             batch: 500,
             concurrency: 32,
         }
+    }
+
+    /// Use `desk` for the ticket connectors (before the first delivery;
+    /// later calls are ignored).
+    pub fn set_tickets(&self, desk: Arc<crate::notify::tickets::Desk>) {
+        let _ = self.inner.tickets.set(desk);
+    }
+
+    /// The ticket connectors' state.
+    pub fn tickets(&self) -> Arc<crate::notify::tickets::Desk> {
+        desk(&self.inner)
     }
 
     pub fn stats(&self) -> Arc<DeliveryStats> {
@@ -813,7 +828,16 @@ async fn flush<S: OutboxStore>(inner: &Inner<S>, q: &Queue) {
     lock(&inner.stats.unstored).insert(q.name.clone(), held);
 }
 
-/// One attempt at `row`: what to count and what to record. Does no store IO.
+fn desk<S>(inner: &Inner<S>) -> Arc<crate::notify::tickets::Desk> {
+    Arc::clone(inner.tickets.get_or_init(|| {
+        Arc::new(crate::notify::tickets::Desk::memory(Arc::clone(
+            &inner.clock,
+        )))
+    }))
+}
+
+/// One attempt at `row`: what to count and what to record. Outbox outcomes
+/// are not stored here; a ticket connector stores the ticket it learns.
 async fn attempt<S>(inner: &Inner<S>, row: &OutboxRow) -> (Attempt, Outcome) {
     let targets = current(inner);
     let Some(notifier) = targets.notifiers.get(&row.notifier) else {
@@ -825,7 +849,7 @@ async fn attempt<S>(inner: &Inner<S>, row: &OutboxRow) -> (Attempt, Outcome) {
             },
         );
     };
-    let event = match Event::from_payload(&row.payload) {
+    let mut event = match Event::from_payload(&row.payload) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(notifier = %row.notifier, event = %row.event_id, error = %e, "undecodable outbox payload; event dropped");
@@ -837,12 +861,27 @@ async fn attempt<S>(inner: &Inner<S>, row: &OutboxRow) -> (Attempt, Outcome) {
             );
         }
     };
-    let (result, url) = match build_request(notifier, &event, &targets.secrets, inner.clock.now()) {
-        Ok(req) => (send(&inner.client, &req).await, Some(req.url)),
-        Err(e) => {
-            // A missing secret may be fixed by a reload: retry until max_age.
-            tracing::error!(notifier = %row.notifier, event = %row.event_id, error = %e, "cannot build notification");
-            (DeliveryResult::Retry(RetryReason::Network), None)
+    let desk = desk(inner);
+    event.incident.tickets = desk.book().refs(&event.incident.id);
+    let (result, url) = if notifier.kind.is_ticket() {
+        // A conversation with the provider; it logs its own refusals.
+        let r = crate::notify::tickets::deliver(
+            &desk,
+            &inner.client,
+            notifier,
+            &event,
+            &targets.secrets,
+        )
+        .await;
+        (r, None)
+    } else {
+        match build_request(notifier, &event, &targets.secrets, inner.clock.now()) {
+            Ok(req) => (send(&inner.client, &req).await, Some(req.url)),
+            Err(e) => {
+                // A missing secret may be fixed by a reload: retry until max_age.
+                tracing::error!(notifier = %row.notifier, event = %row.event_id, error = %e, "cannot build notification");
+                (DeliveryResult::Retry(RetryReason::Network), None)
+            }
         }
     };
     let now = inner.clock.now();
@@ -854,6 +893,7 @@ async fn attempt<S>(inner: &Inner<S>, row: &OutboxRow) -> (Attempt, Outcome) {
             tracing::warn!(notifier = %row.notifier, event = %row.event_id, status, "receiver rejected event; dropped");
             return (Attempt::Rejected, Outcome::Dropped { at: now });
         }
+        DeliveryResult::Redirect { .. } if notifier.kind.is_ticket() => Attempt::Redirected,
         DeliveryResult::Redirect { status, location } => {
             let secret = url_is_secret(notifier);
             let shown = match (&url, &location) {

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::net::{self, Failure, ResolveFailure, TlsConfigs};
 use super::{Outcome, ProbeInitError, Reason, jsonpath};
 use crate::clock::Clock;
-use crate::config::{HttpExpect, HttpSpec};
+use crate::config::{HttpExpect, HttpSpec, JsonExpectation};
 
 /// The four reqwest clients, one per (verify, follow redirects) profile.
 #[derive(Debug, Clone)]
@@ -114,7 +114,7 @@ fn redact(detail: &mut String, spec: &HttpSpec) {
     let secrets = spec
         .headers
         .iter()
-        .map(|(_, v)| v.as_str())
+        .map(|h| h.value.as_str())
         .chain(
             spec.env_headers
                 .iter()
@@ -177,7 +177,8 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
         )
     })?;
     let mut req = client.request(method, spec.url.clone());
-    for (k, v) in &spec.headers {
+    for header in &spec.headers {
+        let (k, v) = (&header.name, &header.value);
         let name = HeaderName::from_bytes(k.as_bytes());
         let value = HeaderValue::from_str(v);
         match (name, value) {
@@ -372,7 +373,7 @@ fn judge_body(expect: &HttpExpect, body: &[u8]) -> Option<Failure> {
             return Some(Failure::new(Reason::Body, format!("body is not JSON: {e}")));
         }
     };
-    for (path, want) in &expect.json {
+    for JsonExpectation { path, value: want } in &expect.json {
         let segs = match jsonpath::parse(path) {
             Ok(s) => s,
             Err(e) => return Some(Failure::new(Reason::Body, e.to_string())),
@@ -420,7 +421,7 @@ mod tests {
             method: "GET".into(),
             headers: headers
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| crate::config::HttpHeader::new(*k, *v))
                 .collect(),
             env_headers: vec![crate::config::EnvHeader {
                 name: "X-Env-Token".into(),

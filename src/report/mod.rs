@@ -294,8 +294,8 @@ fn cumulative_doc(service: &str, totals: &Totals) -> CumulativeDoc {
 /// A `--window` that is neither `month` nor a duration in range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowArgError {
-    #[error("{0}")]
-    Duration(String),
+    #[error(transparent)]
+    Duration(#[from] config::duration::DurationError),
     #[error("{given} is out of range {min}..={max} (or `month`)")]
     OutOfRange {
         given: String,

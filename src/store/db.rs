@@ -212,8 +212,15 @@ pub fn prune_incidents(conn: &mut Connection, before: i64) -> Result<u64, StoreE
             params![before],
         )
         .map_err(write_err(OP))?;
+    // A ticket lives as long as its incident.
+    let tickets = tx
+        .execute(
+            "DELETE FROM tickets WHERE incident_id NOT IN (SELECT id FROM incidents)",
+            [],
+        )
+        .map_err(write_err(OP))?;
     tx.commit().map_err(write_err(OP))?;
-    Ok((incidents + events) as u64)
+    Ok((incidents + events + tickets) as u64)
 }
 
 pub fn save_state(conn: &mut Connection, w: &StateWrite) -> Result<(), StoreError> {

@@ -11,15 +11,19 @@
 //!
 //! Timestamps are unix seconds (`i64`) everywhere in this API.
 
+mod daily;
 mod db;
 mod schema;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use daily::DayCounts;
 pub use schema::SUPPORTED_VERSION;
+pub use tickets::TicketRow;
 
 use crate::incident::Entry;
 use crate::incident::totals::Entered;

@@ -93,6 +93,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
         body    TEXT NOT NULL -- JSON owned by the incident module
     );
     ",
+    // v4: the external ticket each ticket connector (ServiceNow, Jira,
+    // Opsgenie) keeps per incident. Written as soon as the provider names
+    // it, before the outbox row that created it is marked delivered; a row
+    // whose `key` is NULL records a create that was sent but not answered,
+    // so the next attempt looks the record up before creating another.
+    // Inbound hooks map a provider object back to the incident through the
+    // indexes (sys_id / issue id / alert id, number / issue key / tiny id,
+    // correlation id / label / alias).
+    "
+    CREATE TABLE tickets (
+        incident_id    TEXT    NOT NULL,
+        notifier       TEXT    NOT NULL,
+        provider       TEXT    NOT NULL, -- servicenow, jira, opsgenie
+        lookup         TEXT    NOT NULL, -- correlation id, label or alias
+        key            TEXT    NULL,     -- INC0010001, OPS-12, tiny id
+        ext_id         TEXT    NULL,     -- sys_id, issue id, alert id
+        url            TEXT    NULL,
+        create_sent_at INTEGER NULL,     -- unix seconds; NULL once answered
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (incident_id, notifier)
+    ) WITHOUT ROWID;
+    CREATE INDEX tickets_by_ext_id ON tickets (provider, ext_id);
+    CREATE INDEX tickets_by_key ON tickets (provider, key);
+    CREATE INDEX tickets_by_lookup ON tickets (provider, lookup);
+    ",
 ];
 
 /// The newest schema version this binary knows.

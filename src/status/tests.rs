@@ -1,0 +1,732 @@
+//! The page model, renderers and report on fixed inputs, with exact numbers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::model::*;
+use super::report::{self, Month, ReportInput, ReportServiceInput};
+use super::{DAYS, History, atom, badge, html};
+use crate::config::ResponseTarget;
+use crate::incident::{AlertLevel, Incident, ResolvedBy, State, Trigger};
+use crate::slo::Counts;
+use crate::store::{BucketDelta, ReadOnlyStore, Store};
+
+const DAY: i64 = 86_400;
+/// 2026-03-20T15:00:00Z: "now" in these tests.
+const NOW: i64 = 1_774_018_800;
+const TODAY: i64 = NOW - NOW % DAY;
+const REASON: &str = "check `sso-login` failed 3 times in a row: connect 10.9.8.7:443 refused";
+
+fn ts(s: i64) -> Timestamp {
+    Timestamp::from_second(s).unwrap()
+}
+
+fn counts(valid: u64, good: u64) -> Counts {
+    Counts {
+        valid,
+        good,
+        latency_good: good,
+    }
+}
+
+fn incident(service: &str, n: u32, start: i64, end: Option<i64>) -> Incident {
+    let id = format!("inc-{service}-{start}-{n}");
+    Incident {
+        dedup_key: format!("sentinel/{service}/{id}"),
+        id,
+        service: service.into(),
+        severity: "P1".into(),
+        title: format!("{service} is failing"),
+        reason: REASON.into(),
+        state: if end.is_some() {
+            State::Resolved
+        } else {
+            State::Open
+        },
+        trigger: Trigger::ChecksFailing,
+        page_level: true,
+        impact_started_at: ts(start),
+        opened_at: ts(start + 60),
+        acknowledged_at: Some(ts(start + 300)),
+        acknowledged_by: Some("bob.secret-person".into()),
+        ack_note: Some("private note".into()),
+        restored_at: end.map(ts),
+        resolved_at: end.map(|e| ts(e + 60)),
+        resolved_by: end.map(|_| ResolvedBy::User("carol".into())),
+        events_emitted: 2,
+    }
+}
+
+fn service(name: &str, checks: usize) -> ServiceInput {
+    ServiceInput {
+        name: name.into(),
+        description: Some(format!("{name} for everyone")),
+        checks_up: vec![Some(true); checks],
+        slo: Some(SloInput {
+            objective: 0.999,
+            window: "30d".into(),
+            availability: Some(0.9995),
+        }),
+        in_maintenance: false,
+        open_incident: None,
+        alerts_team: true,
+    }
+}
+
+struct Case {
+    services: Vec<ServiceInput>,
+    snapshot: Vec<Incident>,
+    history: History,
+    updates: HashMap<String, Vec<IncidentUpdate>>,
+    show_incidents: bool,
+}
+
+impl Case {
+    fn new(services: Vec<ServiceInput>, history: History) -> Case {
+        Case {
+            services,
+            snapshot: Vec::new(),
+            history,
+            updates: HashMap::new(),
+            show_incidents: true,
+        }
+    }
+
+    fn page(&self) -> Page {
+        build(&PageInput {
+            title: "IT <status> & more".into(),
+            show_incidents: self.show_incidents,
+            now: ts(NOW),
+            services: self.services.clone(),
+            snapshot_incidents: &self.snapshot,
+            history: &self.history,
+            updates: &self.updates,
+        })
+    }
+}
+
+#[test]
+fn ninety_bars_carry_exact_daily_figures_from_bucket_sums() {
+    // web: 2 days ago 2877 of 2880 good, 10 days ago 2000 of 2880, yesterday
+    // 1440 of 1440, today so far 600 of 600; 89 days ago 1 of 2; 90 days ago
+    // (one day before the first bar) is not shown.
+    let history = History::from_days(
+        [
+            ("web".to_string(), TODAY - 2 * DAY, counts(2880, 2877)),
+            (
+                "web".to_string(),
+                TODAY - 10 * DAY + 7200,
+                counts(2880, 2000),
+            ),
+            ("web".to_string(), TODAY - DAY, counts(1440, 1440)),
+            ("web".to_string(), TODAY, counts(600, 600)),
+            ("web".to_string(), TODAY - 89 * DAY, counts(2, 1)),
+            ("web".to_string(), TODAY - 90 * DAY, counts(1000, 0)),
+        ],
+        vec![],
+    );
+    let page = Case::new(vec![service("web", 2)], history).page();
+    let web = &page.services[0];
+    assert_eq!(web.days.len(), DAYS);
+    assert_eq!(page.first_day.to_string(), "2025-12-21");
+    assert_eq!(page.last_day.to_string(), "2026-03-20");
+    assert_eq!(web.days[0].date, page.first_day);
+    assert_eq!(web.days[89].date, page.last_day);
+
+    let d = &web.days[87];
+    assert_eq!((d.valid, d.good), (2880, 2877));
+    assert_eq!(d.availability, Some(2877.0 / 2880.0));
+    assert_eq!(d.grade, Grade::Below);
+    let d = &web.days[79];
+    assert_eq!(d.availability, Some(2000.0 / 2880.0));
+    assert_eq!(d.grade, Grade::FarBelow);
+    assert_eq!(web.days[88].grade, Grade::Met);
+    assert!(web.days[89].partial && !web.days[88].partial);
+    assert_eq!((web.days[0].valid, web.days[0].good), (2, 1));
+    assert_eq!(web.days[1].grade, Grade::NoData);
+    assert_eq!(web.days[1].availability, None);
+    assert_eq!(
+        web.availability_90d,
+        Some((2877.0 + 2000.0 + 1440.0 + 600.0 + 1.0) / (2880.0 * 2.0 + 1440.0 + 600.0 + 2.0))
+    );
+
+    let out = html::page(&page);
+    assert_eq!(out.matches("<ol class=bars").count(), 1);
+    assert_eq!(out.matches("<li class=").count(), 90);
+    assert!(out.contains("<span>18 Mar 2026: 99.895% available, below objective</span>"));
+    assert!(out.contains("<span>20 Mar 2026 (today so far): 100% available</span>"));
+    assert!(out.contains("<span>22 Dec 2025: no data</span>"));
+    assert!(out.contains(
+        "<li class=b tabindex=0><span>10 Mar 2026: 69.444% available, far below objective"
+    ));
+}
+
+#[test]
+fn grades_are_relative_to_the_objective() {
+    for (a, want) in [
+        (None, Grade::NoData),
+        (Some(1.0), Grade::Met),
+        (Some(0.999), Grade::Met),
+        (Some(0.99899), Grade::Below),
+        (Some(0.99), Grade::Below),
+        (Some(0.98999), Grade::FarBelow),
+        (Some(0.0), Grade::FarBelow),
+    ] {
+        assert_eq!(Grade::of(a, 0.999), want, "{a:?}");
+    }
+    // A service without an SLO is coloured against 99.9 %.
+    let mut s = service("plain", 1);
+    s.slo = None;
+    let page = Case::new(
+        vec![s],
+        History::from_days([("plain".to_string(), TODAY, counts(1000, 998))], vec![]),
+    )
+    .page();
+    assert_eq!(page.services[0].bar_objective, DEFAULT_BAR_OBJECTIVE);
+    assert_eq!(page.services[0].days[89].grade, Grade::Below);
+    assert!(html::page(&page).contains("<b>99.8%</b> available over 90 days"));
+}
+
+#[test]
+fn incidents_show_impact_and_severity_never_their_reason_or_people() {
+    let resolved = incident(
+        "web",
+        1,
+        TODAY - 5 * DAY + 3600,
+        Some(TODAY - 5 * DAY + 5400),
+    );
+    let open = incident("mail", 2, NOW - 1800, None);
+    let mut case = Case::new(
+        vec![service("web", 2), service("mail", 1)],
+        History::from_days([], vec![resolved.clone()]),
+    );
+    case.snapshot = vec![open.clone()];
+    case.services[1].open_incident = Some(open.id.clone());
+    case.services[1].checks_up = vec![Some(false)];
+    let page = case.page();
+
+    assert_eq!(page.open_incidents.len(), 1);
+    assert_eq!(page.past_incidents.len(), 1);
+    let o = &page.open_incidents[0];
+    assert_eq!(o.title, "mail: Service unavailable");
+    assert_eq!(o.status, "investigating");
+    assert!(o.acknowledged);
+    let p = &page.past_incidents[0];
+    // Two checks, not all down: degraded. Restored 30 min after impact start.
+    assert_eq!(p.impact, Impact::Degraded);
+    assert_eq!(p.duration_seconds, 1800);
+    assert_eq!(p.status, "resolved");
+    let kinds: Vec<&str> = p.timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        ["started", "opened", "acknowledged", "restored", "resolved"]
+    );
+    assert_eq!(page.services[1].state, PublicState::Outage);
+    assert_eq!(page.services[0].state, PublicState::Operational);
+    assert_eq!(page.overall.state, PublicState::Outage);
+    assert_eq!(
+        page.overall.text,
+        "Outage: 1 of 2 services affected: mail (outage)"
+    );
+    // The resolved incident marks its day's bar.
+    assert_eq!(page.services[0].days[84].incidents.len(), 1);
+    assert_eq!(page.services[0].days[85].incidents.len(), 0);
+    // The open one marks today only.
+    assert_eq!(page.services[1].days[89].incidents.len(), 1);
+    assert_eq!(page.services[1].days[88].incidents.len(), 0);
+
+    let json = serde_json::to_string(&page).unwrap();
+    let out = html::page(&page);
+    let feed = atom::feed(&page);
+    for text in [&json, &out, &feed] {
+        for secret in [
+            "sso-login",
+            "10.9.8.7",
+            "refused",
+            "bob",
+            "private note",
+            "carol",
+        ] {
+            assert!(!text.contains(secret), "`{secret}` leaked");
+        }
+    }
+}
+
+#[test]
+fn the_page_says_the_team_was_alerted_only_when_someone_was() {
+    let mut open = incident("web", 1, NOW - 600, None);
+    open.acknowledged_at = None;
+    let mut case = Case::new(vec![service("web", 1)], History::default());
+    case.snapshot = vec![open];
+    let alerted = html::page(&case.page());
+    assert!(alerted.contains("Detected by monitoring; the IT team was alerted"));
+    assert!(alerted.contains("the on-call team has been alerted"));
+    case.services[0].alerts_team = false;
+    let page = case.page();
+    assert!(!page.open_incidents[0].team_alerted);
+    let quiet = html::page(&page);
+    assert!(quiet.contains("Detected by monitoring</li>"));
+    assert!(!quiet.contains("alerted"));
+}
+
+#[test]
+fn impact_follows_checks_and_trigger() {
+    let now = ts(NOW);
+    let mut inc = incident("x", 1, NOW - 600, None);
+    let impact = |inc: &Incident, checks: usize, all_down: bool| {
+        let mut svc = service("x", checks);
+        if all_down {
+            svc.checks_up = vec![Some(false); checks];
+        }
+        PublicIncident::from_incident(inc, &[], &svc, now).impact
+    };
+    assert_eq!(impact(&inc, 1, false), Impact::Unavailable);
+    assert_eq!(impact(&inc, 3, false), Impact::Degraded);
+    assert_eq!(impact(&inc, 3, true), Impact::Unavailable);
+    inc.trigger = Trigger::BurnRate {
+        level: AlertLevel::Ticket,
+    };
+    assert_eq!(impact(&inc, 1, false), Impact::Degraded);
+    // Resolved: "all down now" says nothing about the past.
+    let done = incident("x", 1, NOW - 600, Some(NOW - 300));
+    assert_eq!(impact(&done, 3, true), Impact::Degraded);
+}
+
+#[test]
+fn human_updates_join_the_timeline_set_the_status_and_are_escaped() {
+    let open = incident("web", 1, NOW - 3600, None);
+    let mut case = Case::new(vec![service("web", 1)], History::default());
+    case.snapshot = vec![open.clone()];
+    case.updates.insert(
+        open.id.clone(),
+        vec![
+            IncidentUpdate {
+                at: ts(NOW - 600),
+                status: UpdateStatus::Monitoring,
+                message: "Fix deployed <b>now</b> & watching".into(),
+            },
+            IncidentUpdate {
+                at: ts(NOW - 3000),
+                status: UpdateStatus::Identified,
+                message: "Certificate expired".into(),
+            },
+        ],
+    );
+    let page = case.page();
+    let o = &page.open_incidents[0];
+    assert_eq!(o.status, "monitoring", "the latest update's status");
+    assert_eq!(o.updates.len(), 2);
+    assert_eq!(o.updates[0].message, "Certificate expired", "oldest first");
+    let texts: Vec<&str> = o.timeline.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Problems began",
+            "Detected by monitoring; the IT team was alerted",
+            "Acknowledged: the IT team is working on it",
+            "Identified: Certificate expired",
+            "Monitoring: Fix deployed <b>now</b> & watching",
+        ]
+    );
+    let out = html::page(&page);
+    assert!(out.contains("Monitoring: Fix deployed &lt;b&gt;now&lt;/b&gt; &amp; watching"));
+    assert!(!out.contains("<b>now</b>"));
+    // One feed entry for the incident and one per update.
+    let feed = atom::feed(&page);
+    let doc = roxmltree::Document::parse(&feed).unwrap();
+    let ids: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "entry")
+        .filter_map(|e| {
+            e.children()
+                .find(|c| c.tag_name().name() == "id")
+                .and_then(|c| c.text())
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("urn:sentinel:incident:{}:update:2", open.id),
+            format!("urn:sentinel:incident:{}", open.id),
+            format!("urn:sentinel:incident:{}:update:1", open.id),
+        ],
+        "newest first: the monitoring update, the incident (updated by it), the first update"
+    );
+    assert!(feed.contains("Fix deployed &lt;b&gt;now&lt;/b&gt; &amp; watching"));
+}
+
+#[test]
+fn the_snapshot_copy_of_an_incident_wins_over_the_store_copy() {
+    let stored_open = incident("web", 1, NOW - 7200, None);
+    let mut resolved = stored_open.clone();
+    resolved.state = State::Resolved;
+    resolved.restored_at = Some(ts(NOW - 3600));
+    resolved.resolved_at = Some(ts(NOW - 3500));
+    let mut case = Case::new(
+        vec![service("web", 1)],
+        History::from_days([], vec![stored_open]),
+    );
+    case.snapshot = vec![resolved];
+    let page = case.page();
+    assert!(page.open_incidents.is_empty());
+    assert_eq!(page.past_incidents.len(), 1);
+    assert_eq!(page.services[0].state, PublicState::Operational);
+}
+
+#[test]
+fn old_incidents_and_hidden_services_are_left_out() {
+    let old = incident("web", 1, TODAY - 100 * DAY, Some(TODAY - 100 * DAY + 600));
+    let edge = incident(
+        "web",
+        2,
+        TODAY - 89 * DAY - 600,
+        Some(TODAY - 89 * DAY + 60),
+    );
+    let hidden = incident("db", 3, NOW - 600, None);
+    let case = Case::new(
+        vec![service("web", 1)],
+        History::from_days([], vec![old, edge.clone(), hidden]),
+    );
+    let page = case.page();
+    let ids: Vec<&str> = page.incidents().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [edge.id.as_str()],
+        "only what touched the 90 days of shown services"
+    );
+}
+
+#[test]
+fn with_incidents_hidden_the_state_still_says_something_is_wrong() {
+    let open = incident("web", 1, NOW - 600, None);
+    let mut case = Case::new(vec![service("web", 2)], History::default());
+    case.snapshot = vec![open.clone()];
+    case.services[0].open_incident = Some(open.id.clone());
+    case.show_incidents = false;
+    let page = case.page();
+    assert!(page.open_incidents.is_empty() && page.past_incidents.is_empty());
+    assert!(page.services[0].days.iter().all(|d| d.incidents.is_empty()));
+    assert_eq!(page.services[0].state, PublicState::Degraded);
+    assert_eq!(page.services[0].open_incident, None);
+    let out = html::page(&page);
+    assert!(!out.contains("Past incidents") && !out.contains(&open.id));
+    assert!(!atom::feed(&page).contains("<entry>"));
+}
+
+#[test]
+fn the_header_summarises_every_state() {
+    let check = |states: &[(bool, Option<bool>)], want: &str| {
+        let services: Vec<ServiceInput> = states
+            .iter()
+            .enumerate()
+            .map(|(i, (maintenance, up))| {
+                let mut s = service(&format!("s{i}"), 1);
+                s.in_maintenance = *maintenance;
+                s.checks_up = vec![*up];
+                s
+            })
+            .collect();
+        let page = Case::new(services, History::default()).page();
+        assert_eq!(page.overall.text, want);
+    };
+    check(
+        &[(false, Some(true)), (false, None)],
+        "All systems operational",
+    );
+    check(&[(false, None)], "Waiting for the first checks");
+    check(&[], "No services are shown on this page");
+    check(
+        &[(true, Some(true)), (false, Some(true))],
+        "Maintenance: 1 of 2 services affected: s0 (under maintenance)",
+    );
+    let many: Vec<(bool, Option<bool>)> = vec![(true, Some(true)); 7];
+    check(
+        &many,
+        "Maintenance: 7 of 7 services affected: s0 (under maintenance), s1 (under maintenance), \
+         s2 (under maintenance), s3 (under maintenance), s4 (under maintenance), and 2 more",
+    );
+}
+
+#[test]
+fn config_text_is_escaped_everywhere() {
+    let mut s = service("web", 1);
+    s.description = Some("<script>alert('x')</script> & co".into());
+    let page = Case::new(vec![s], History::default()).page();
+    let out = html::page(&page);
+    assert!(!out.contains("<script"));
+    assert!(out.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"));
+    assert!(out.contains("<title>IT &lt;status&gt; &amp; more</title>"));
+    let feed = atom::feed(&page);
+    roxmltree::Document::parse(&feed).expect("escaped title keeps the feed well-formed");
+    assert!(feed.contains("<title>IT &lt;status&gt; &amp; more: incidents</title>"));
+}
+
+#[test]
+fn badges_show_the_state_or_the_figure_as_svg_text() {
+    let mut down = service("mail", 1);
+    down.checks_up = vec![Some(false)];
+    let open = incident("mail", 1, NOW - 600, None);
+    let mut case = Case::new(
+        vec![service("web", 1), down],
+        History::from_days([("mail".to_string(), TODAY, counts(400, 300))], vec![]),
+    );
+    case.snapshot = vec![open];
+    case.services[1].slo = None;
+    let page = case.page();
+    let text_of = |svg: &str| -> Vec<String> {
+        let doc = roxmltree::Document::parse(svg).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "svg");
+        assert_eq!(root.attribute("role"), Some("img"));
+        doc.descendants()
+            .filter(|n| n.tag_name().name() == "text")
+            .filter_map(|n| n.text().map(str::to_string))
+            .collect()
+    };
+    let web = page.service("web").unwrap();
+    assert_eq!(
+        badge::parts(web, badge::Metric::Status),
+        ("web".into(), "operational".into(), "#44cc11")
+    );
+    assert_eq!(
+        badge::parts(web, badge::Metric::Availability),
+        ("web 30d".into(), "99.95%".into(), "#44cc11")
+    );
+    let mail = page.service("mail").unwrap();
+    assert_eq!(
+        badge::parts(mail, badge::Metric::Status),
+        ("mail".into(), "outage".into(), "#e05d44")
+    );
+    // No SLO: the 90-day figure, 300 of 400 = 75 %, far below 99.9 %.
+    assert_eq!(
+        badge::parts(mail, badge::Metric::Availability),
+        ("mail 90d".into(), "75%".into(), "#e05d44")
+    );
+    let texts = text_of(&badge::svg(mail, badge::Metric::Availability));
+    assert_eq!(texts, ["mail 90d", "mail 90d", "75%", "75%"]);
+    assert!(badge::svg(mail, badge::Metric::Status).contains("aria-label=\"mail: outage\""));
+    assert_eq!(badge::Metric::parse("latency"), None);
+}
+
+#[test]
+fn the_monthly_report_has_exact_budget_response_and_attainment() {
+    let month = Month::parse("2026-02").unwrap();
+    let (start, end) = month.bounds();
+    assert_eq!((start, end), (1_769_904_000, 1_772_323_200));
+    assert_eq!(month.label(), "February 2026");
+    assert_eq!(month.prev().key(), "2026-01");
+    assert_eq!(month.next().key(), "2026-03");
+    assert_eq!(Month::parse("2025-12").unwrap().next().key(), "2026-01");
+    for bad in [
+        "2026-13",
+        "2026-00",
+        "26-02",
+        "2026-2",
+        "x",
+        "1969-12",
+        "2026-02-01",
+    ] {
+        assert_eq!(Month::parse(bad), None, "{bad}");
+    }
+    assert_eq!(Month::of(ts(start + 5)).key(), "2026-02");
+
+    // web: 28 days × 2880 runs expected; 80 640 seen, 40 bad.
+    // Budget: 1 − 40 / (0.001 × 80 640) = 1 − 40/80.64.
+    // Incidents: a P1 acked after 5 min (target 10m, met) and restored
+    // after 30 min (target 2h, met); a P2 acked after 50 min (target 30m,
+    // missed), restored after 9h (target 8h, missed).
+    let mut p1 = incident("web", 1, start + DAY, Some(start + DAY + 1800));
+    p1.acknowledged_at = Some(p1.opened_at + jiff::SignedDuration::from_secs(300));
+    let mut p2 = incident("web", 2, start + 3 * DAY, Some(start + 3 * DAY + 9 * 3600));
+    p2.severity = "P2".into();
+    p2.acknowledged_at = Some(p2.opened_at + jiff::SignedDuration::from_secs(3000));
+    let incidents = vec![p1, p2];
+    let targets = BTreeMap::from([
+        (
+            "P1".to_string(),
+            ResponseTarget {
+                acknowledge: Duration::from_secs(600),
+                restore: Duration::from_secs(7200),
+            },
+        ),
+        (
+            "P2".to_string(),
+            ResponseTarget {
+                acknowledge: Duration::from_secs(1800),
+                restore: Duration::from_secs(8 * 3600),
+            },
+        ),
+    ]);
+    let r = report::build(&ReportInput {
+        title: "IT".into(),
+        month,
+        now: ts(NOW),
+        services: vec![
+            ReportServiceInput {
+                name: "web".into(),
+                description: None,
+                objective: Some(0.999),
+                counts: counts(80_640, 80_600),
+                expected: 80_640.0,
+            },
+            ReportServiceInput {
+                name: "young".into(),
+                description: None,
+                objective: Some(0.99),
+                // Started late in the month: 1000 runs seen of 10 000 scheduled.
+                counts: counts(1000, 990),
+                expected: 10_000.0,
+            },
+            ReportServiceInput {
+                name: "plain".into(),
+                description: None,
+                objective: None,
+                counts: counts(0, 0),
+                expected: 0.0,
+            },
+        ],
+        incidents: &incidents,
+        targets: &targets,
+    });
+    assert!(r.complete);
+    let web = &r.rows[0];
+    assert_eq!(web.availability, Some(80_600.0 / 80_640.0));
+    assert_eq!(web.meets_objective, Some(true), "99.950% ≥ 99.9%");
+    assert_eq!(
+        web.budget_remaining,
+        Some(1.0 - 40.0 / ((1.0 - 0.999) * 80_640.0))
+    );
+    assert_eq!(
+        web.incidents,
+        BTreeMap::from([("P1".to_string(), 1), ("P2".to_string(), 1)])
+    );
+    assert_eq!(web.mtta_mean_seconds, Some((300.0 + 3000.0) / 2.0));
+    assert_eq!(web.mttr_mean_seconds, Some((1800.0 + 9.0 * 3600.0) / 2.0));
+    assert_eq!((web.acknowledge.met, web.acknowledge.missed), (1, 1));
+    assert_eq!((web.restore.met, web.restore.missed), (1, 1));
+    // The young service: 10 bad of an allowance of 1 % of 10 000 scheduled runs.
+    assert_eq!(
+        r.rows[1].budget_remaining,
+        Some(1.0 - 10.0 / ((1.0 - 0.99) * 10_000.0))
+    );
+    assert_eq!(r.rows[1].meets_objective, Some(true));
+    assert_eq!(r.rows[2].availability, None);
+    assert_eq!(r.rows[2].budget_remaining, None);
+    assert_eq!(
+        r.meeting(),
+        (2, 2),
+        "services without an objective are not judged"
+    );
+    assert_eq!(r.incidents(), 2);
+    let sev: Vec<(&str, u64, Option<f64>)> = r
+        .severities
+        .iter()
+        .map(|s| (s.severity.as_str(), s.incidents, s.mtta_mean_seconds))
+        .collect();
+    assert_eq!(sev, [("P1", 1, Some(300.0)), ("P2", 1, Some(3000.0))]);
+
+    let out = report::html(&r);
+    assert!(out.contains("IT: monthly operations report"));
+    assert!(out.contains("February 2026 · generated"));
+    assert!(out.contains("<b>2 of 2</b><span>services met their availability objective"));
+    assert!(out.contains("<b>50%</b><span>acknowledged within target (1 of 2)"));
+    assert!(out.contains("@page{size:A4 landscape"));
+    assert!(
+        out.contains("href=\"report?month=2026-01\"")
+            && out.contains("href=\"report?month=2026-03\"")
+    );
+    // 1 − 40/80.64 = 50.396…% left.
+    assert!(out.contains("50.396%"), "{out}");
+}
+
+#[tokio::test]
+async fn history_refreshes_reread_only_yesterday_and_today_within_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let delta = |at: i64, valid: u64, good: u64| BucketDelta {
+        service: "web".into(),
+        check: "home".into(),
+        at_minute: at,
+        counts: counts(valid, good),
+    };
+    store
+        .add_counts(vec![
+            delta(TODAY - 30 * DAY + 60, 100, 99),
+            delta(TODAY - DAY + 23 * 3600 + 3540, 10, 10),
+            delta(TODAY + 600, 5, 4),
+        ])
+        .await
+        .unwrap();
+    let ro = ReadOnlyStore::open(&path).unwrap();
+    let h = History::default().refreshed(&ro, ts(NOW)).unwrap();
+    assert_eq!(h.day("web", TODAY - 30 * DAY), Some(counts(100, 99)));
+    assert_eq!(h.day("web", TODAY - DAY), Some(counts(10, 10)));
+    assert_eq!(h.day("web", TODAY), Some(counts(5, 4)));
+    assert_eq!(h.today, TODAY);
+    assert!(!h.stale(ts(NOW + 59)));
+    assert!(h.stale(ts(NOW + 60)), "a minute old");
+    let mut h2 = h.clone();
+    h2.loaded_at = Some(ts(NOW - 10));
+    assert!(h2.stale(ts(NOW)), "an hour closed at 15:00 since 14:59:50");
+
+    // Same day: a late flush into yesterday's last minute and more runs
+    // today are picked up; a (hypothetical) change to an old day is not
+    // re-read until the date changes.
+    store
+        .add_counts(vec![
+            delta(TODAY - DAY + 23 * 3600 + 3540, 2, 1),
+            delta(TODAY + 900, 5, 5),
+            delta(TODAY - 30 * DAY + 60, 100, 0),
+        ])
+        .await
+        .unwrap();
+    let h3 = h.refreshed(&ro, ts(NOW + 60)).unwrap();
+    assert_eq!(h3.day("web", TODAY - DAY), Some(counts(12, 11)));
+    assert_eq!(h3.day("web", TODAY), Some(counts(10, 9)));
+    assert_eq!(h3.day("web", TODAY - 30 * DAY), Some(counts(100, 99)));
+    // Next day: everything is re-read.
+    let h4 = h3.refreshed(&ro, ts(NOW + DAY)).unwrap();
+    assert_eq!(h4.day("web", TODAY - 30 * DAY), Some(counts(200, 99)));
+    assert_eq!(h4.today, TODAY + DAY);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_history_is_served_while_one_background_read_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let delta = |at: i64, valid: u64| BucketDelta {
+        service: "web".into(),
+        check: "home".into(),
+        at_minute: at,
+        counts: counts(valid, valid),
+    };
+    store.add_counts(vec![delta(TODAY + 60, 7)]).await.unwrap();
+    let cache = super::HistoryCache::new(super::history::Reader::default());
+    // Cold: the request waits for the read.
+    let first = cache.get(&path, ts(NOW)).await;
+    assert_eq!(first.day("web", TODAY), Some(counts(7, 7)));
+    // Fresh for a minute: the same history, no read.
+    store.add_counts(vec![delta(TODAY + 120, 3)]).await.unwrap();
+    let again = cache.get(&path, ts(NOW + 59)).await;
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    // Stale: answered at once with the old history; the new one follows.
+    let stale = cache.get(&path, ts(NOW + 60)).await;
+    assert_eq!(stale.day("web", TODAY), Some(counts(7, 7)));
+    let mut fresh = stale;
+    for _ in 0..200 {
+        fresh = cache.get(&path, ts(NOW + 61)).await;
+        if fresh.loaded_at == Some(ts(NOW + 60)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fresh.loaded_at, Some(ts(NOW + 60)));
+    assert_eq!(fresh.day("web", TODAY), Some(counts(10, 10)));
+    store.close().await.unwrap();
+}
