@@ -87,6 +87,7 @@ fn incident(
         resolved_at: restored.map(|r| ts(r + 60)),
         resolved_by: restored.map(|_| ResolvedBy::Auto),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
