@@ -7,7 +7,6 @@
 //! Prints `key=value` figures. No network, no probes; the store file lives
 //! in a temp dir and is removed at exit.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -61,6 +60,7 @@ fn incident(service: &str, n: usize, start: i64, open: bool) -> Incident {
         resolved_at: (!open).then(|| ts(start + 2460)),
         resolved_by: (!open).then_some(ResolvedBy::Auto),
         events_emitted: 3,
+        updates: Vec::new(),
     }
 }
 
@@ -142,7 +142,6 @@ async fn main() -> anyhow::Result<()> {
             alerts_team: true,
         })
         .collect();
-    let updates = HashMap::new();
     let input = PageInput {
         title: "Benchmark status".into(),
         show_incidents: true,
@@ -150,7 +149,6 @@ async fn main() -> anyhow::Result<()> {
         services: inputs,
         snapshot_incidents: &open,
         history: &history,
-        updates: &updates,
     };
 
     let (build, page) = best_of(5, || status::build(&input));

@@ -112,6 +112,7 @@ fn old_incident(ago: SignedDuration) -> Incident {
         resolved_at: Some(restored + SignedDuration::from_secs(10)),
         resolved_by: Some(ResolvedBy::Auto),
         events_emitted: 3,
+        updates: Vec::new(),
     }
 }
 

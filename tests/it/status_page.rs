@@ -87,6 +87,7 @@ fn incident(
         resolved_at: restored.map(|r| ts(r + 60)),
         resolved_by: restored.map(|_| ResolvedBy::Auto),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
@@ -281,7 +282,7 @@ services:
 
 /// Headless Chromium with the flags this machine needs, a fresh profile, and
 /// every host name except 127.0.0.1 unresolvable.
-fn chromium(args: &[String], url: &str) -> std::process::Output {
+pub(crate) fn chromium(args: &[String], url: &str) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
         .arg("90")

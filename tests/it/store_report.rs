@@ -163,6 +163,7 @@ fn incident(
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
