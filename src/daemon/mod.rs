@@ -34,7 +34,7 @@ struct RealProbe(Prober);
 
 impl Probe for RealProbe {
     fn run(&self, check: &Arc<Check>) -> impl std::future::Future<Output = Outcome> + Send {
-        self.0.run_shared(Arc::clone(check))
+        self.0.run(check)
     }
 }
 
