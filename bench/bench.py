@@ -231,7 +231,7 @@ def metric_sum(text, name, label_filter=None):
 
 
 def sentinel_yaml(n, urls, interval_ms, timeout_ms, db_path, listen="127.0.0.1:0",
-                  max_concurrency=None, per_service=10):
+                  max_concurrency=None, per_service=10, worker_threads=None):
     """N HTTP checks, 10 per service, each service with an SLO as a real team would have."""
     mc = max_concurrency or max(1024, n)
     out = [
@@ -239,6 +239,7 @@ def sentinel_yaml(n, urls, interval_ms, timeout_ms, db_path, listen="127.0.0.1:0
         "server:",
         f"  listen: {listen}",
         f"  max_concurrency: {mc}",
+        *([f"  worker_threads: {worker_threads}"] if worker_threads else []),
         "storage:",
         f"  path: {db_path}",
         "defaults:",
@@ -413,7 +414,8 @@ def bench_sentinel(args, work, rate, target):
     d = tempfile.mkdtemp(prefix=f"sentinel-{rate}-", dir=work)
     cfg = os.path.join(d, "sentinel.yaml")
     with open(cfg, "w") as f:
-        f.write(sentinel_yaml(n, urls, interval_ms, timeout_ms, os.path.join(d, "state.db")))
+        f.write(sentinel_yaml(n, urls, interval_ms, timeout_ms, os.path.join(d, "state.db"),
+                              worker_threads=args.worker_threads))
     log_path = os.path.join(d, "sentinel.log")
     env = dict(os.environ, RUST_LOG="info")
     for kv in args.env:
@@ -975,6 +977,8 @@ def main():
                     help="one run of each, 10 s measured after 3 s warm-up: a look, not the table")
     ap.add_argument("--perf", metavar="DIR",
                     help="`perf record -g` each sentinel run's measured window into DIR/perf-RATE-RUN.data")
+    ap.add_argument("--worker-threads", type=int,
+                    help="server.worker_threads of the probe stage (default: unset, sentinel derives it)")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for sentinel (repeatable), e.g. TOKIO_WORKER_THREADS=1")
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
