@@ -542,8 +542,13 @@ def bench_blackbox(args, work, rate, target):
     time.sleep(args.duration)
     t1 = time.time()
     elapsed, cpu = m.finish()
+    mem = {"blackbox": mem_kib(bbe.pid), "prometheus": mem_kib(prom.pid)}
     # Every scrape is one probe and writes one `up` sample stamped with its
     # start, so counting samples over the window counts the probes run in it.
+    # A scrape that started just before t1 is written only when it ends:
+    # wait one interval + timeout before counting, or the window's last
+    # second is missing from the count.
+    time.sleep((interval_ms + timeout_ms) / 1000 + 0.5)
     window = f"{int(round(elapsed))}s"
 
     def query(expr):
@@ -559,7 +564,6 @@ def bench_blackbox(args, work, rate, target):
     except (OSError, ValueError, KeyError, IndexError) as e:
         log(f"querying prometheus failed: {e}")
     rate_window = int(round(elapsed))
-    mem = {"blackbox": mem_kib(bbe.pid), "prometheus": mem_kib(prom.pid)}
     stop(prom)
     stop(bbe)
     bbe_log.close()
