@@ -222,10 +222,10 @@ async fn exchange(
     spec: &HttpSpec,
 ) -> Result<Exchanged, (Failure, Option<i64>)> {
     let (method, headers) = request_parts(spec).map_err(|f| (f, None))?;
-    if http1::eligible(spec) {
+    if let Some(uri) = http1::eligible(spec) {
         match http1::resolve(spec).await {
             Ok(Some(addr)) => {
-                return http1::exchange(addr, spec, method, headers)
+                return http1::exchange(addr, uri, spec, method, headers)
                     .await
                     .map_err(|f| (f, None));
             }

@@ -25,7 +25,6 @@
 use std::future::{Future, poll_fn};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::task::Poll;
 
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -42,13 +41,20 @@ use crate::config::HttpSpec;
 /// `User-Agent` of every probe request, the same as the reqwest clients'.
 pub(crate) const USER_AGENT_VALUE: &str = concat!("sentinel/", env!("CARGO_PKG_VERSION"));
 
-/// Whether the spec may take the lean path (the host is looked at later, by
-/// [`resolve`]).
-pub(crate) fn eligible(spec: &HttpSpec) -> bool {
-    spec.url.scheme() == "http"
-        && !spec.follow_redirects
-        && spec.url.username().is_empty()
-        && spec.url.password().is_none()
+/// The request target (path and query) when the spec may take the lean
+/// path; the host is looked at later, by [`resolve`]. `None` also for a
+/// target hyper would not parse: reqwest then reports it as it always did.
+pub(crate) fn eligible(spec: &HttpSpec) -> Option<hyper::Uri> {
+    if spec.url.scheme() != "http"
+        || spec.follow_redirects
+        || !spec.url.username().is_empty()
+        || spec.url.password().is_some()
+    {
+        return None;
+    }
+    spec.url[url::Position::BeforePath..url::Position::AfterQuery]
+        .parse()
+        .ok()
 }
 
 /// The one address to connect to; `Ok(None)` when the host has several
@@ -82,10 +88,11 @@ pub(crate) async fn resolve(spec: &HttpSpec) -> Result<Option<SocketAddr>, Failu
     }
 }
 
-/// One request on a fresh connection to `addr`. `headers` are the check's
-/// own, already validated.
+/// One request for `uri` (from [`eligible`]) on a fresh connection to
+/// `addr`. `headers` are the check's own, already validated.
 pub(crate) async fn exchange(
     addr: SocketAddr,
+    uri: hyper::Uri,
     spec: &HttpSpec,
     method: Method,
     mut headers: HeaderMap,
@@ -109,10 +116,6 @@ pub(crate) async fn exchange(
             headers.insert(HOST, v);
         }
     }
-    let target = &spec.url[url::Position::BeforePath..url::Position::AfterQuery];
-    let uri: hyper::Uri = target
-        .parse()
-        .map_err(|_| Failure::new(Reason::Protocol, "invalid request target"))?;
     let body = spec
         .body
         .as_ref()
@@ -174,10 +177,7 @@ where
         if !conn_done && conn.as_mut().poll(cx).is_ready() {
             conn_done = true;
         }
-        match work.as_mut().poll(cx) {
-            Poll::Ready(v) => Poll::Ready(v),
-            Poll::Pending => Poll::Pending,
-        }
+        work.as_mut().poll(cx)
     })
     .await
 }
