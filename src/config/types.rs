@@ -27,6 +27,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub metrics: MetricsExport,
     pub status_page: StatusPage,
+    /// Inbound hooks: acknowledgements and resolutions from providers.
+    pub inbound: super::Inbound,
 }
 
 impl Config {

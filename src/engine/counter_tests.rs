@@ -289,8 +289,11 @@ fn a_reload_or_a_late_ack_never_rejudges_a_verdict() {
             .iter()
             .map(|e| e.figure)
             .collect::<Vec<_>>(),
-        vec![crate::incident::totals::Figure::Acknowledge],
-        "MTTA enters; the verdict was given at 00:12"
+        vec![
+            crate::incident::totals::Figure::Acknowledge,
+            crate::incident::totals::Figure::AckVia(crate::incident::Source::Api),
+        ],
+        "MTTA and the acknowledgement's source enter; the verdict was given at 00:12"
     );
     let after = scrape(&mut s, at("2026-01-01T00:21:00Z"));
     assert_no_counter_drops(&before, &after);
@@ -560,6 +563,7 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
         id,
         by: "alice".into(),
         note: None,
+        source: crate::incident::Source::Api,
     };
     assert!(e.handle.command(ack).await.unwrap().unwrap().1);
     send("home", "2026-01-01T00:08:00Z", true);

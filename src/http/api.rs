@@ -17,7 +17,7 @@ use super::AppState;
 use super::{ApiError, auth};
 use crate::config::Check;
 use crate::engine::{IncidentCommand, ServiceView};
-use crate::incident::{Incident, IncidentError};
+use crate::incident::{Incident, IncidentError, Source};
 use crate::probe::Reason;
 
 pub async fn services(State(app): State<Arc<AppState>>) -> Json<Value> {
@@ -238,6 +238,7 @@ pub async fn ack(
             id,
             by,
             note: body.note,
+            source: Source::Api,
         },
     )
     .await
@@ -253,7 +254,15 @@ pub async fn resolve(
     let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
-    run(&app, IncidentCommand::Resolve { id, by }).await
+    run(
+        &app,
+        IncidentCommand::Resolve {
+            id,
+            by,
+            source: Source::Api,
+        },
+    )
+    .await
 }
 
 async fn run(app: &AppState, cmd: IncidentCommand) -> Result<Json<Value>, ApiError> {

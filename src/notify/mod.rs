@@ -33,7 +33,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Notifier, NotifierKind, UrlSource};
-use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State};
+use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, Source, State};
 
 /// Errors building or delivering notifications.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,13 @@ pub struct IncidentSnapshot {
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// Where the first acknowledgement came from (`api`, `pagerduty`,
+    /// `opsgenie`, `slack`, `servicenow`, `jira`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_source: Option<Source>,
+    /// Where the resolution came from: one of the above, or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_source: Option<Source>,
     /// Availability SLI over the SLO window at the time of the event; `None`
     /// for a service without an SLO.
     pub availability_ratio: Option<f64>,
@@ -202,6 +209,8 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
             ResolvedBy::Auto => "auto".to_string(),
             ResolvedBy::User(u) => u.clone(),
         }),
+        ack_source: inc.ack_source,
+        resolve_source: inc.resolve_source,
         availability_ratio: ctx.availability_ratio,
         error_budget_remaining_ratio: ctx.error_budget_remaining_ratio,
         links: Links {

@@ -111,6 +111,9 @@ fn old_incident(ago: SignedDuration) -> Incident {
         restored_at: Some(restored),
         resolved_at: Some(restored + SignedDuration::from_secs(10)),
         resolved_by: Some(ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
         events_emitted: 3,
     }
 }

@@ -9,6 +9,7 @@
 //! (single values: names, durations, numbers, URLs, addresses).
 
 mod checks;
+mod inbound;
 mod parse;
 mod policy;
 mod probes;
@@ -165,6 +166,7 @@ impl<'a> Validator<'a> {
         let (status_page, problems) =
             crate::config::status_page::validate(raw.status_page.as_ref(), &services, self.file);
         self.problems.extend(problems);
+        let inbound = self.inbound(raw.inbound.as_ref());
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;
@@ -178,6 +180,7 @@ impl<'a> Validator<'a> {
             services,
             metrics,
             status_page,
+            inbound,
         }
     }
 
