@@ -17,14 +17,15 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::incident::{Change, Incident, IncidentError, Source, Totals};
+use crate::incident::{Change, Incident, IncidentError, Source, Totals, Update, UpdateStatus};
 use crate::store::Store;
 
 /// A state-file problem is logged again at most this often while it lasts.
 const STORE_PROBLEM_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// An acknowledge or resolve request from the API or an inbound hook;
-/// `source` says which (the API's is [`Source::Api`]).
+/// An acknowledge or resolve request from the API or an inbound hook
+/// (`source` says which; the API's is [`Source::Api`]), or a human update
+/// from the API.
 #[derive(Debug)]
 pub enum IncidentCommand {
     Ack {
@@ -37,6 +38,13 @@ pub enum IncidentCommand {
         id: String,
         by: String,
         source: Source,
+    },
+    /// A human update; `update.at` is set by the engine.
+    PostUpdate {
+        id: String,
+        status: UpdateStatus,
+        message: String,
+        by: String,
     },
 }
 
@@ -353,6 +361,23 @@ impl EngineTask {
                         .state
                         .resolve_from(now, &id, &by, source)
                         .map(|c| (c.incident.clone(), Some(c), true)),
+                    IncidentCommand::PostUpdate {
+                        id,
+                        status,
+                        message,
+                        by,
+                    } => {
+                        let update = Update {
+                            at: now,
+                            status,
+                            message,
+                            by,
+                        };
+                        let queued = self.latest_queued(&id);
+                        self.state
+                            .post_update(now, &id, update, queued)
+                            .map(|c| (c.incident.clone(), Some(c), true))
+                    }
                 };
                 let answer = result.map(|(inc, change, took_effect)| {
                     if let Some(c) = change {
@@ -367,6 +392,17 @@ impl EngineTask {
                 let _ = reply.send(answer);
             }
         }
+    }
+
+    /// The newest version of incident `id` waiting in the write queue, if
+    /// any: ahead of what the store (and so the snapshot) holds.
+    fn latest_queued(&self, id: &str) -> Option<Incident> {
+        self.unsaved
+            .iter()
+            .rev()
+            .filter(|w| !w.entries_only)
+            .find_map(|w| w.incident.as_ref().filter(|i| i.id == id))
+            .cloned()
     }
 
     /// Write queued incident changes in order; stop at the first failure.

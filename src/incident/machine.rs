@@ -403,11 +403,22 @@ impl ServiceIncidents {
         Some(change(ChangeKind::Updated, inc))
     }
 
-    /// Resolve incident `id` by hand through the API. Streaks restart, so a
-    /// check that is still failing needs `open_after` new failures to open a
-    /// new incident, and an alert that still fires is held: it must stop
-    /// before it can open one again (a higher level excepted; see the type's
-    /// docs).
+    /// Add a human update to this service's open incident `id` (see
+    /// [`super::update`]; it changes nothing else).
+    pub fn post_update(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        update: super::Update,
+    ) -> Result<Change, IncidentError> {
+        let inc = self.find_open(id)?;
+        super::update::post(inc, update, now)
+    }
+
+    /// Resolve incident `id` by hand. Streaks restart, so a check that is
+    /// still failing needs `open_after` new failures to open a new incident,
+    /// and an alert that still fires is held: it must stop before it can open
+    /// one again (a higher level excepted; see the type's docs).
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
         self.resolve_from(now, id, by, Source::Api)
     }
@@ -509,6 +520,7 @@ impl ServiceIncidents {
             resolve_source: None,
             acknowledgements: Vec::new(),
             events_emitted: 0,
+            updates: Vec::new(),
         });
     }
 

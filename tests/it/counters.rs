@@ -115,6 +115,7 @@ fn old_incident(ago: SignedDuration) -> Incident {
         resolve_source: None,
         acknowledgements: Vec::new(),
         events_emitted: 3,
+        updates: Vec::new(),
     }
 }
 

@@ -90,6 +90,7 @@ fn incident(
         resolve_source: None,
         acknowledgements: Vec::new(),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
@@ -284,7 +285,7 @@ services:
 
 /// Headless Chromium with the flags this machine needs, a fresh profile, and
 /// every host name except 127.0.0.1 unresolvable.
-fn chromium(args: &[String], url: &str) -> std::process::Output {
+pub(crate) fn chromium(args: &[String], url: &str) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
         .arg("90")

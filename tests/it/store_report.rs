@@ -167,6 +167,7 @@ fn incident(
         resolve_source: None,
         acknowledgements: Vec::new(),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
