@@ -29,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod inbound;
 pub mod incident;
 pub mod metrics;
 pub mod notify;

@@ -252,6 +252,8 @@ pub async fn run(
         deliveries,
         start_lag: Arc::clone(&start_lag),
         tickets,
+        store: store.clone(),
+        inbound: Arc::new(crate::inbound::InboundStats::default()),
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),
         reload: reload_tx,

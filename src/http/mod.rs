@@ -12,6 +12,7 @@
 
 mod api;
 mod auth;
+mod hooks;
 pub mod server;
 mod state;
 
@@ -77,6 +78,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
         .route("/api/v1/incidents/{id}/updates", post(api::post_update))
+        .route("/api/v1/hooks/{provider}", post(hooks::hook))
         .merge(status::routes(Arc::clone(&app)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

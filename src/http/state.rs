@@ -36,6 +36,11 @@ pub struct AppState {
     pub deliveries: Arc<DeliveryStats>,
     /// The incidents' external tickets (ServiceNow, Jira, Opsgenie).
     pub tickets: crate::notify::tickets::Book,
+    /// The state store: the inbound hooks remember PagerDuty deliveries
+    /// acted on there.
+    pub store: crate::store::Store,
+    /// Inbound hook requests by provider and result.
+    pub inbound: Arc<crate::inbound::InboundStats>,
     pub start_lag: Arc<StartLag>,
     pub connections: Arc<ConnectionStats>,
     pub health: Arc<Health>,
@@ -76,6 +81,7 @@ impl AppState {
             snapshot: &snapshot,
             engine: &self.engine.stats,
             deliveries: &self.deliveries,
+            inbound: &self.inbound,
             start_lag: &self.start_lag,
             connections: ConnectionGauges {
                 open: self.connections.open(),
