@@ -232,8 +232,10 @@ pub enum NotifierKind {
         url: UrlSource,
         routing_key_env: String,
     },
-    /// Slack incoming webhook.
-    Slack { url: UrlSource },
+    /// Slack incoming webhook. `buttons`: messages carry Acknowledge /
+    /// Resolve buttons (set when `inbound.slack` is configured, so a press
+    /// reaches a hook that checks it).
+    Slack { url: UrlSource, buttons: bool },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
     Alertmanager { url: UrlSource },
     /// ServiceNow Table API: one record per incident.

@@ -326,7 +326,7 @@ fn env_vars(n: &Notifier) -> Vec<String> {
             vars.push(routing_key_env.clone());
             url
         }
-        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => url,
+        NotifierKind::Slack { url, .. } | NotifierKind::Alertmanager { url } => url,
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return crate::notify::tickets::env_vars(&n.kind);
         }
@@ -343,7 +343,7 @@ pub fn url_is_secret(n: &Notifier) -> bool {
     let url = match &n.kind {
         NotifierKind::Webhook { url, .. }
         | NotifierKind::PagerDuty { url, .. }
-        | NotifierKind::Slack { url }
+        | NotifierKind::Slack { url, .. }
         | NotifierKind::Alertmanager { url } => url,
         // Instance URLs are not secret; credentials travel in headers.
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
@@ -439,9 +439,9 @@ pub fn build_request(
             let key = secrets.require(name, routing_key_env)?;
             PreparedRequest::json(url, &pagerduty::body(event, key), notifier.timeout)
         }
-        NotifierKind::Slack { url } => {
+        NotifierKind::Slack { url, buttons } => {
             let url = resolve_url(name, url, secrets)?;
-            PreparedRequest::json(url, &slack::body(event), notifier.timeout)
+            PreparedRequest::json(url, &slack::body(event, *buttons), notifier.timeout)
         }
         NotifierKind::Alertmanager { url } => {
             let base = resolve_url(name, url, secrets)?;

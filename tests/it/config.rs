@@ -529,8 +529,9 @@ fn spec_example_parses_to_the_written_values() {
         other => panic!("{other:?}"),
     }
     match &c.notifiers[2].kind {
-        NotifierKind::Slack { url } => {
-            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()))
+        NotifierKind::Slack { url, buttons } => {
+            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()));
+            assert!(!buttons, "no buttons without inbound.slack");
         }
         other => panic!("{other:?}"),
     }

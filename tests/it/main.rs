@@ -21,6 +21,7 @@ mod dashboards;
 mod docs;
 mod fakes_selftest;
 mod fuzz;
+mod hooks;
 mod http_guard;
 mod incidents;
 mod layout;

@@ -167,6 +167,13 @@ impl<'a> Validator<'a> {
             crate::config::status_page::validate(raw.status_page.as_ref(), &services, self.file);
         self.problems.extend(problems);
         let inbound = self.inbound(raw.inbound.as_ref());
+        // A button press needs a hook that checks it: Slack messages carry
+        // buttons exactly when `inbound.slack` is configured.
+        for n in &mut notifiers {
+            if let NotifierKind::Slack { buttons, .. } = &mut n.kind {
+                *buttons = inbound.slack.is_some();
+            }
+        }
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;

@@ -294,7 +294,10 @@ impl<'a> Validator<'a> {
                     },
                     None => continue,
                 },
-                "slack" => NotifierKind::Slack { url },
+                "slack" => NotifierKind::Slack {
+                    url,
+                    buttons: false,
+                },
                 _ => NotifierKind::Alertmanager { url },
             };
             out.push(Notifier {
