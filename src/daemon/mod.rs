@@ -215,7 +215,7 @@ pub async fn run(
         store.clone(),
         &cfg.notifiers,
         crate::notify::Secrets::from_env(&cfg.notifiers),
-        client,
+        client.clone(),
         Arc::clone(&clock),
     );
     // Ticket keys known from earlier runs, before anything is delivered.
@@ -254,6 +254,7 @@ pub async fn run(
         tickets,
         store: store.clone(),
         inbound: Arc::new(crate::inbound::InboundStats::default()),
+        http: client,
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),
         reload: reload_tx,

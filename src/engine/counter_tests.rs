@@ -563,7 +563,7 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
         id,
         by: "alice".into(),
         note: None,
-        source: crate::incident::Source::Api,
+        source: crate::incident::Source::PagerDuty,
     };
     assert!(e.handle.command(ack).await.unwrap().unwrap().1);
     send("home", "2026-01-01T00:08:00Z", true);
@@ -584,6 +584,17 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
     send("api", "2026-01-04T02:00:00Z", true);
     let before = e.wait("B resolves", |m| restored(m) == 2.0).await;
     assert_scenario_totals(&before);
+    // A was acknowledged from PagerDuty (an inbound hook), B never.
+    let acks = |source: &str| {
+        get(
+            &before,
+            &format!(
+                r#"sentinel_incident_acknowledgements_total{{service="web",severity="P1",source="{source}"}}"#
+            ),
+        )
+    };
+    assert_eq!(acks("pagerduty"), Some(1.0));
+    assert_eq!(acks("api"), Some(0.0));
     e.stop().await;
 
     // A restart 40 days later: both incidents are outside every window and

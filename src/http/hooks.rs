@@ -33,7 +33,7 @@ use serde_json::json;
 use super::{ApiError, AppState};
 use crate::config::HookProvider;
 use crate::engine::IncidentCommand;
-use crate::inbound::{self, Action, ActionKind, HookResult, Intent, Ref, verify};
+use crate::inbound::{self, Action, ActionKind, HookResult, Intent, Ref, SlackReply, verify};
 use crate::incident::IncidentError;
 
 /// How a hook request ended: its answer and its `result` label.
@@ -126,6 +126,11 @@ async fn handle(
         }
     }
     let outcome = apply(app, provider, &action).await;
+    if outcome.result == HookResult::Applied
+        && let Some(reply) = &action.slack
+    {
+        slack_followup(app, reply, action.kind);
+    }
     if let Some(id) = &action.delivery_id
         && outcome.result != HookResult::Rejected
     {
@@ -141,6 +146,38 @@ async fn handle(
         }
     }
     outcome
+}
+
+/// Rewrites the Slack message the button was pressed in (its
+/// `response_url`), in the background: Slack wants the press answered
+/// within 3 seconds, and the rewrite is a courtesy (the next incident
+/// message says the same).
+fn slack_followup(app: &AppState, reply: &SlackReply, kind: ActionKind) {
+    let Ok(url) = url::Url::parse(&reply.response_url) else {
+        tracing::warn!("Slack sent a response_url that is not a URL; the message is not updated");
+        return;
+    };
+    if !matches!(url.scheme(), "https" | "http") {
+        tracing::warn!(
+            scheme = url.scheme(),
+            "Slack response_url is not http(s); the message is not updated"
+        );
+        return;
+    }
+    let body = inbound::slack::followup(reply, kind);
+    let client = app.http.clone();
+    tokio::spawn(async move {
+        let origin = url.origin().ascii_serialization();
+        match client.post(url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::warn!(status = r.status().as_u16(), origin = %origin, "Slack refused the message update")
+            }
+            Err(e) => {
+                tracing::warn!(origin = %origin, error = %e, "updating the Slack message failed")
+            }
+        }
+    });
 }
 
 fn store_unavailable(e: &crate::store::StoreError) -> ApiError {

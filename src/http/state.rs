@@ -41,6 +41,9 @@ pub struct AppState {
     pub store: crate::store::Store,
     /// Inbound hook requests by provider and result.
     pub inbound: Arc<crate::inbound::InboundStats>,
+    /// Outbound HTTP for the handlers (the Slack follow-up to a button
+    /// press); the delivery workers' client (no redirects, a timeout).
+    pub http: reqwest::Client,
     pub start_lag: Arc<StartLag>,
     pub connections: Arc<ConnectionStats>,
     pub health: Arc<Health>,

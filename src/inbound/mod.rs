@@ -6,11 +6,12 @@
 //! credential, [`parse`] turns its payload into an [`Intent`], and
 //! [`InboundStats`] counts the outcomes (`sentinel_inbound_hooks_total`).
 //! The HTTP handler (`http::hooks`) reads the secret from the environment,
-//! finds the incident (ticket lookups go to the store), applies the action
-//! through the engine's incident command (the write path of the API's
-//! acknowledge and resolve) and answers.
+//! finds the incident (a stored ticket is looked up in the ticket book),
+//! applies the action through the engine's incident command (the write path
+//! of the API's acknowledge and resolve) and answers.
 
 pub mod parse;
+pub mod slack;
 pub mod verify;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -36,7 +36,7 @@ pub enum Ref {
     /// The incident id itself.
     Id(String),
     /// A value the ticket connector stored for the incident (provider id,
-    /// key, or lookup value): `Store::ticket_find(provider, reference)`.
+    /// key, or lookup value): `notify::tickets::Book::find`.
     Ticket {
         provider: &'static str,
         reference: String,

@@ -304,4 +304,85 @@ mod tests {
         );
         check(None, Err(AuthError::Missing("Authorization")));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn flip(body: &[u8], at: usize) -> Vec<u8> {
+            let mut b = body.to_vec();
+            let i = at % b.len();
+            b[i] ^= 0x01;
+            b
+        }
+
+        proptest! {
+            /// What the provider signs verifies; any changed byte of the body
+            /// does not.
+            #[test]
+            fn pagerduty_and_hub_accept_their_own_signature_and_nothing_else(
+                secret in "[ -~]{0,40}",
+                body in proptest::collection::vec(any::<u8>(), 1..300),
+                at in any::<usize>(),
+            ) {
+                let tag = sign(&secret, &body);
+                let pd = format!("v1={tag}");
+                prop_assert_eq!(pagerduty(&secret, Some(&pd), &body), Ok(()));
+                prop_assert_eq!(
+                    pagerduty(&secret, Some(&pd), &flip(&body, at)),
+                    Err(AuthError::BadSignature)
+                );
+                let hub_header = format!("sha256={tag}");
+                prop_assert_eq!(hub(&secret, Some(&hub_header), &body), Ok(()));
+                prop_assert_eq!(
+                    hub(&secret, Some(&hub_header), &flip(&body, at)),
+                    Err(AuthError::BadSignature)
+                );
+            }
+
+            /// A Slack request verifies exactly while its timestamp is within
+            /// five minutes of now, either way.
+            #[test]
+            fn slack_verifies_exactly_inside_the_window(
+                secret in "[ -~]{1,40}",
+                body in proptest::collection::vec(any::<u8>(), 0..300),
+                ts in 1_000_000_000i64..2_000_000_000,
+                skew in -1_000i64..1_000,
+            ) {
+                let mut msg = format!("v0:{ts}:").into_bytes();
+                msg.extend_from_slice(&body);
+                let sig = format!("v0={}", sign(&secret, &msg));
+                let got = slack(&secret, Some(&ts.to_string()), Some(&sig), &body, ts + skew);
+                if skew.abs() <= SLACK_MAX_AGE_SECS {
+                    prop_assert_eq!(got, Ok(()));
+                } else {
+                    prop_assert_eq!(got, Err(AuthError::Stale { age_secs: skew }));
+                }
+            }
+
+            /// The token is accepted as bearer or as any user's basic
+            /// password, and any other token is refused.
+            #[test]
+            fn tokens_match_only_themselves(
+                expected in "[!-~]{1,40}",
+                other in "[!-~]{1,40}",
+                user in "[a-z]{0,12}",
+            ) {
+                let basic = |p: &str| format!("Basic {}", STANDARD.encode(format!("{user}:{p}")));
+                prop_assert_eq!(token(&expected, Some(&format!("Bearer {expected}"))), Ok(()));
+                prop_assert_eq!(token(&expected, Some(&basic(&expected))), Ok(()));
+                if other != expected {
+                    prop_assert_eq!(
+                        token(&expected, Some(&format!("Bearer {other}"))),
+                        Err(AuthError::BadCredential)
+                    );
+                    prop_assert_eq!(
+                        token(&expected, Some(&basic(&other))),
+                        Err(AuthError::BadCredential)
+                    );
+                }
+            }
+        }
+    }
 }

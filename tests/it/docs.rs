@@ -834,10 +834,19 @@ fn accepted_keys(yaml_with_unknown_key: &str) -> Vec<String> {
 const LEVELS: [(&str, &str); 24] = [
     ("", "zzzzzzzz: 1\n"),
     ("inbound", "inbound: { zzzzzzzz: 1 }\n"),
-    ("inbound.pagerduty", "inbound: { pagerduty: { zzzzzzzz: 1 } }\n"),
-    ("inbound.opsgenie", "inbound: { opsgenie: { zzzzzzzz: 1 } }\n"),
+    (
+        "inbound.pagerduty",
+        "inbound: { pagerduty: { zzzzzzzz: 1 } }\n",
+    ),
+    (
+        "inbound.opsgenie",
+        "inbound: { opsgenie: { zzzzzzzz: 1 } }\n",
+    ),
     ("inbound.slack", "inbound: { slack: { zzzzzzzz: 1 } }\n"),
-    ("inbound.servicenow", "inbound: { servicenow: { zzzzzzzz: 1 } }\n"),
+    (
+        "inbound.servicenow",
+        "inbound: { servicenow: { zzzzzzzz: 1 } }\n",
+    ),
     ("inbound.jira", "inbound: { jira: { zzzzzzzz: 1 } }\n"),
     ("server", "server: { zzzzzzzz: 1 }\n"),
     ("storage", "storage: { zzzzzzzz: 1 }\n"),

@@ -9,8 +9,9 @@
 //!   bad or missing signature is 401 and changes nothing; the same
 //!   `event.id` again, also after `kill -9` and a restart, is ignored; a
 //!   second person's acknowledgement is recorded and changes nothing.
-//! - A Slack button press on the message sentinel posted acknowledges; a
-//!   stale timestamp or a forged signature is 401 and changes nothing.
+//! - A Slack button press on the message sentinel posted acknowledges and
+//!   rewrites that message through its `response_url`; a stale timestamp or
+//!   a forged signature is 401 and changes nothing.
 //! - ServiceNow, Jira and Opsgenie people acknowledge and resolve through
 //!   their hooks; bad credentials are 401.
 //! - `sentinel_inbound_hooks_total` and
@@ -541,6 +542,28 @@ async fn a_signed_slack_button_press_acknowledges_and_stale_or_forged_presses_ch
     assert!(before <= at && at <= after, "{before} <= {at} <= {after}");
     assert_eq!(acks_total(&d, "portal", "slack").await, 1.0);
     assert_eq!(hooks_total(&d, "slack", "applied").await, 1.0);
+    // The pressed message is rewritten through its response_url: Resolve
+    // left, and who acknowledged.
+    let rewritten = eventually(
+        secs(20),
+        "the pressed message rewritten",
+        || format!("{:?}", d.log()),
+        || async { slack.responses().into_iter().next() },
+    )
+    .await;
+    assert_eq!(rewritten.body["replace_original"], true);
+    assert_eq!(
+        buttons(&rewritten.body),
+        [("sentinel_resolve".to_string(), id.clone())]
+    );
+    assert!(
+        rewritten
+            .body
+            .to_string()
+            .contains("Acknowledged by <@U0001ALICE> in Slack"),
+        "{}",
+        rewritten.body
+    );
     // The acknowledged message keeps only Resolve.
     let ack_message = eventually(
         secs(20),
@@ -585,6 +608,20 @@ async fn a_signed_slack_button_press_acknowledges_and_stale_or_forged_presses_ch
     assert_eq!(done["state"], "resolved");
     assert_eq!(done["resolve_source"], "slack");
     assert_eq!(done["resolved_by"], json!({"user": "alice"}));
+    let rewritten = eventually(
+        secs(20),
+        "the pressed message rewritten again",
+        || format!("{:?}", d.log()),
+        || async { slack.responses().into_iter().nth(1) },
+    )
+    .await;
+    assert_eq!(buttons(&rewritten.body), []);
+    assert!(
+        rewritten
+            .body
+            .to_string()
+            .contains("Resolved by <@U0001ALICE> in Slack")
+    );
     // The old message's button pressed again: the incident is resolved.
     assert_ignored(
         &send(&d, "slack", &press("sentinel_ack", now)).await,
