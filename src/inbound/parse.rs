@@ -8,7 +8,11 @@
 //! | ServiceNow | `state` 2 (In Progress) | `state` 6 (Resolved) or 7 (Closed) | `correlation_id` (the incident id), else the stored `sys_id` / number |
 //! | Jira | status changed into category `indeterminate` | … into category `done` | the label `sentinel-<id>`, else the stored issue key / id |
 //!
-//! Everything else a provider sends is [`Intent::Ignore`] with the reason.
+//! Everything else a provider sends is [`Intent::Ignore`] with the reason,
+//! including sentinel's own changes coming back: a PagerDuty event whose
+//! agent is not a user (sentinel's Events API acknowledge / resolve, an
+//! auto-resolve), an Opsgenie action with `source.name` `sentinel` (what the
+//! connector sends).
 
 use serde_json::Value;
 
@@ -143,6 +147,18 @@ fn pagerduty(v: &Value) -> Result<Intent, ParseError> {
     let Some(id) = text(event, &["id"]) else {
         return Err(ParseError("no `event.id`".into()));
     };
+    // A change made by a service or an integration — sentinel's own
+    // acknowledge or resolve event coming back, an auto-resolve timeout —
+    // is not a person acting.
+    match text(event, &["agent", "type"]) {
+        Some("user_reference") => {}
+        other => {
+            return ignore(format!(
+                "not done by a person (agent type `{}`)",
+                other.unwrap_or("none")
+            ));
+        }
+    }
     let refs = text(event, &["data", "incident_key"])
         .and_then(id_from_dedup_key)
         .map(Ref::Id)
@@ -167,6 +183,11 @@ fn opsgenie(v: &Value) -> Result<Intent, ParseError> {
     let alert = v
         .get("alert")
         .ok_or_else(|| ParseError("no `alert` object".into()))?;
+    // sentinel's connector acts with `source: sentinel`: its own change
+    // coming back.
+    if text(v, &["source", "name"]) == Some("sentinel") {
+        return ignore("sentinel's own change (source `sentinel`)");
+    }
     let mut refs: Vec<Ref> = text(alert, &["alias"])
         .and_then(id_from_dedup_key)
         .map(Ref::Id)

@@ -814,6 +814,29 @@ async fn people_in_servicenow_jira_and_opsgenie_acknowledge_and_resolve_through_
     assert_eq!(done["resolve_source"], "jira");
     assert_eq!(done["resolved_by"], json!({"user": "Dana Dev"}));
 
+    // Jira sends the whole issue: a body well over the 64 KiB of the other
+    // endpoints is read and checked.
+    let big = json!({"webhookEvent": "comment_created",
+                     "comment": {"body": "x".repeat(300_000)}})
+    .to_string();
+    let big = HookRequest {
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            (
+                "X-Hub-Signature".into(),
+                format!(
+                    "sha256={}",
+                    crate::support::fakes::hmac_sha256_hex(JIRA_SECRET.as_bytes(), big.as_bytes())
+                ),
+            ),
+        ],
+        body: big.into_bytes(),
+    };
+    assert_ignored(
+        &send(&d, "jira", &big).await,
+        "webhook event `comment_created` is not acted on",
+    );
+
     // Opsgenie: the alert sentinel created (alias = dedup key).
     let dedup_key = incident(&d, &pager).await["dedup_key"]
         .as_str()

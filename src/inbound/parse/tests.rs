@@ -77,6 +77,18 @@ fn pagerduty_acts_on_acknowledged_and_resolved_incidents() {
         ),
         "event type `incident.triggered` is not acted on"
     );
+    // sentinel's own Events API acknowledge coming back, an auto-resolve.
+    for agent in [
+        json!({"type": "service_reference", "summary": "sentinel"}),
+        json!({"type": "integration_reference", "summary": "Events API v2"}),
+        json!(null),
+    ] {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&pd("incident.acknowledged", Some(KEY))).unwrap();
+        v["event"]["agent"] = agent.clone();
+        let why = ignored(HookProvider::PagerDuty, v.to_string().as_bytes());
+        assert!(why.starts_with("not done by a person"), "{agent}: {why}");
+    }
     assert!(intent(HookProvider::PagerDuty, b"{}").is_err());
     assert!(intent(HookProvider::PagerDuty, b"not json").is_err());
 }
@@ -108,6 +120,12 @@ fn opsgenie_acts_on_acknowledge_and_close_by_alias_or_stored_alert() {
     assert_eq!(
         ignored(HookProvider::Opsgenie, &body("AddNote", KEY)),
         "action `AddNote` is not acted on"
+    );
+    let mut own: serde_json::Value = serde_json::from_slice(&body("Acknowledge", KEY)).unwrap();
+    own["source"] = json!({"name": "sentinel", "type": "API"});
+    assert_eq!(
+        ignored(HookProvider::Opsgenie, own.to_string().as_bytes()),
+        "sentinel's own change (source `sentinel`)"
     );
 }
 
