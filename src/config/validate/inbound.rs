@@ -151,4 +151,21 @@ mod tests {
             .to_string();
         assert!(err.contains("unknown key"), "{err}");
     }
+
+    #[test]
+    fn slack_notifiers_carry_buttons_exactly_when_inbound_slack_is_set() {
+        use crate::config::NotifierKind;
+        let notifiers = "notifiers:\n  - { name: chat, type: slack, url: https://hooks.slack.com/services/T/B/x }\n";
+        let buttons = |inbound: &str| {
+            let yaml = format!("{SERVICES}{notifiers}{inbound}");
+            let loaded = parse_with_env(&yaml, "t.yaml", &|_: &str| None).unwrap();
+            match &loaded.config.notifiers[0].kind {
+                NotifierKind::Slack { buttons, .. } => *buttons,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(!buttons(""));
+        assert!(!buttons("inbound:\n  jira: { secret_env: J }\n"));
+        assert!(buttons("inbound:\n  slack: { signing_secret_env: S }\n"));
+    }
 }
