@@ -254,6 +254,7 @@ pub async fn run(
         tickets,
         store: store.clone(),
         inbound: Arc::new(crate::inbound::InboundStats::default()),
+        hook_deliveries: tokio::sync::Mutex::new(()),
         http: client,
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),

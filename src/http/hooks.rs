@@ -16,7 +16,7 @@
 //!
 //! PagerDuty deliveries are remembered by `event.id` in the store
 //! (`hook_deliveries`) once acted on: a retry, also after a restart, is
-//! ignored. The id is recorded after the engine answered, so a crash in
+//! ignored; copies arriving together are handled one after the other. The id is recorded after the engine answered, so a crash in
 //! between makes the retry act again, which the engine absorbs (a second
 //! acknowledgement is only recorded, a second resolve is refused).
 
@@ -117,6 +117,12 @@ async fn handle(
                 format!("not a {} hook payload: {e}", provider.as_str()),
             ));
         }
+    };
+    // Only deduplicated deliveries wait for each other (PagerDuty's are
+    // few); the lock is released when this function returns.
+    let _one_at_a_time = match action.delivery_id {
+        Some(_) => Some(app.hook_deliveries.lock().await),
+        None => None,
     };
     if let Some(id) = &action.delivery_id {
         match app.store.hook_delivery_seen(provider.as_str(), id).await {

@@ -41,6 +41,9 @@ pub struct AppState {
     pub store: crate::store::Store,
     /// Inbound hook requests by provider and result.
     pub inbound: Arc<crate::inbound::InboundStats>,
+    /// Held across "seen? → act → remember" of a deduplicated delivery, so
+    /// two copies of one PagerDuty delivery arriving together act once.
+    pub hook_deliveries: tokio::sync::Mutex<()>,
     /// Outbound HTTP for the handlers (the Slack follow-up to a button
     /// press); the delivery workers' client (no redirects, a timeout).
     pub http: reqwest::Client,
