@@ -525,4 +525,6 @@ pub fn shutdown_on_signals() -> CancellationToken {
 }
 
 #[cfg(test)]
+mod hook_tests;
+#[cfg(test)]
 mod tests;

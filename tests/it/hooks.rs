@@ -959,20 +959,24 @@ async fn people_in_servicenow_jira_and_opsgenie_acknowledge_and_resolve_through_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hook_that_is_not_configured_or_has_no_secret_refuses_everything() {
+async fn a_hook_that_is_not_configured_or_has_no_secret_refuses_everything_until_a_reload_adds_it()
+{
     let target = start_target(Arc::new(AtomicBool::new(false))).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sentinel.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "server:\n  listen: 127.0.0.1:0\nstorage:\n  path: {}\ninbound:\n  jira: {{ secret_env: UNSET_JIRA_SECRET_VAR }}\nservices:\n{}",
-            dir.path().join("state.db").display(),
-            service("portal", target, &[])
-        ),
-    )
-    .unwrap();
-    let d = Daemon::start(&path, &[]);
+    let write = |pagerduty: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "server:\n  listen: 127.0.0.1:0\nstorage:\n  path: {}\ninbound:\n  jira: {{ secret_env: UNSET_JIRA_SECRET_VAR }}\n{pagerduty}services:\n{}",
+                dir.path().join("state.db").display(),
+                service("portal", target, &[])
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    let d = Daemon::start(&path, &[("PD_WEBHOOK_SECRET", PD_SECRET)]);
     let inc = opened(&d, "portal").await;
     let id = inc["id"].as_str().unwrap();
     let body = json!({"webhookEvent": "jira:issue_updated"}).to_string();
@@ -1012,4 +1016,31 @@ async fn a_hook_that_is_not_configured_or_has_no_secret_refuses_everything() {
     assert_eq!(incident(&d, id).await["acknowledged_at"], Value::Null);
     assert_eq!(hooks_total(&d, "jira", "rejected").await, 1.0);
     assert_eq!(hooks_total(&d, "pagerduty", "rejected").await, 1.0);
+
+    // A reload adds the PagerDuty hook: it answers at once.
+    write("  pagerduty: { secret_env: PD_WEBHOOK_SECRET }\n");
+    d.signal("-HUP");
+    let body = json!({"event": {"id": "01EVTAFTERRELOAD", "event_type": "incident.annotated"}})
+        .to_string();
+    let pd = HookRequest {
+        headers: vec![(
+            "X-PagerDuty-Signature".into(),
+            format!(
+                "v1={}",
+                crate::support::fakes::hmac_sha256_hex(PD_SECRET.as_bytes(), body.as_bytes())
+            ),
+        )],
+        body: body.into_bytes(),
+    };
+    let answer = eventually(
+        secs(20),
+        "the PagerDuty hook after the reload",
+        || format!("{:?}", d.log()),
+        || async {
+            let a = send(&d, "pagerduty", &pd).await;
+            (a.0 != 404).then_some(a)
+        },
+    )
+    .await;
+    assert_ignored(&answer, "event type `incident.annotated` is not acted on");
 }
