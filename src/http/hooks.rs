@@ -202,15 +202,18 @@ fn authenticate(
     body: &[u8],
 ) -> Result<(), ApiError> {
     let unauthorized = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, m);
-    let secret = std::env::var(var)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            unauthorized(format!(
-                "the {} hook has no secret: the environment variable {var} is not set",
-                provider.as_str()
-            ))
-        })?;
+    let Some(secret) = std::env::var(var).ok().filter(|s| !s.is_empty()) else {
+        // The caller is not told which variable: that is for the operator.
+        tracing::warn!(
+            provider = provider.as_str(),
+            variable = var,
+            "inbound hook has no secret: the variable is not set; every request is refused"
+        );
+        return Err(unauthorized(format!(
+            "the {} hook has no secret set in sentinel",
+            provider.as_str()
+        )));
+    };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let checked = match provider {
         HookProvider::PagerDuty => {

@@ -995,7 +995,14 @@ async fn a_hook_that_is_not_configured_or_has_no_secret_refuses_everything_until
     };
     assert_rejected(
         &send(&d, "jira", &signed).await,
-        "the environment variable UNSET_JIRA_SECRET_VAR is not set",
+        "the jira hook has no secret set in sentinel",
+    );
+    assert!(
+        d.log().iter().any(
+            |l| l.contains("inbound hook has no secret") && l.contains("UNSET_JIRA_SECRET_VAR")
+        ),
+        "the operator learns which variable: {:?}",
+        d.log()
     );
     let (status, answer) = send(&d, "pagerduty", &signed).await;
     assert_eq!(status, 404, "{answer}");
