@@ -297,7 +297,7 @@ async fn apply(app: &AppState, provider: HookProvider, action: &Action) -> Outco
             }
             Some(Ok((incident, false))) => {
                 return Outcome::ignored(format!(
-                    "incident `{}` was already acknowledged; this acknowledgement is recorded",
+                    "incident `{}` was already acknowledged; the first acknowledgement stays (this one is listed in `acknowledgements` while there is room)",
                     incident.id
                 ));
             }
