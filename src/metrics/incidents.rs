@@ -65,6 +65,19 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
             counts.opened,
         );
     }
+    out.family(
+        "sentinel_incident_escalations_total",
+        "Incidents escalated because their acknowledge target passed unacknowledged (the severity's escalate notifiers were told); cumulative, counted once per incident under its severity then.",
+        MetricType::Counter,
+    );
+    for key in &pairs {
+        let n = snap.totals.get(key).map_or(0, |c| c.escalations);
+        out.sample_u64(
+            "sentinel_incident_escalations_total",
+            &[("service", &key.service), ("severity", &key.severity)],
+            n,
+        );
+    }
     for (i, (name, help)) in MTTX.iter().enumerate() {
         out.family(name, help, MetricType::Summary);
         for key in &pairs {

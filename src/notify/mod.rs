@@ -32,7 +32,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Notifier, NotifierKind, UrlSource};
+use crate::config::{Notifier, NotifierKind, UrlSource, alertmanager_ends_after};
 use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State};
 
 /// Errors building or delivering notifications.
@@ -109,10 +109,65 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub occurred_at: Timestamp,
-    /// The severity before an escalation (only on `incident.escalated`).
+    /// The severity before an escalation (only on a severity escalation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<String>,
+    /// Why the incident escalated (only on `incident.escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     pub incident: IncidentSnapshot,
+}
+
+/// The `escalation` object of an `incident.escalated` event: the two
+/// causes share the event type, so a receiver routes on `cause`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub cause: EscalationCause,
+    /// In words, e.g. "not acknowledged within 10m, the acknowledge target
+    /// of P1".
+    pub reason: String,
+    /// `acknowledge_target` only: the target that passed, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_seconds: Option<u64>,
+    /// `acknowledge_target` only: the `escalate` notifiers told.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifiers: Vec<String>,
+}
+
+/// Why an incident escalated. Closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationCause {
+    /// A page-level trigger raised a ticket-level incident to its configured
+    /// severity (`previous_severity` says from what).
+    Severity,
+    /// The acknowledge target of the incident's severity passed while it
+    /// was unacknowledged; the target's `escalate` notifiers were told.
+    AcknowledgeTarget,
+}
+
+impl Escalation {
+    fn of(change: &Change) -> Option<Escalation> {
+        match &change.kind {
+            ChangeKind::Escalated { from, to } => Some(Escalation {
+                cause: EscalationCause::Severity,
+                reason: format!("severity raised from {from} to {to} by a page-level trigger"),
+                target_seconds: None,
+                notifiers: Vec::new(),
+            }),
+            ChangeKind::Unacknowledged { target } => Some(Escalation {
+                cause: EscalationCause::AcknowledgeTarget,
+                reason: format!(
+                    "not acknowledged within {}, the acknowledge target of {}",
+                    crate::config::duration::format(*target),
+                    change.incident.severity
+                ),
+                target_seconds: Some(target.as_secs()),
+                notifiers: change.incident.escalated_to.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What the engine knows beside the incident when it writes an event.
@@ -142,6 +197,7 @@ impl Event {
             kind,
             occurred_at,
             previous_severity,
+            escalation: Escalation::of(change),
             incident: snapshot(&change.incident, ctx),
         })
     }
@@ -291,7 +347,7 @@ fn env_vars(n: &Notifier) -> Vec<String> {
             vars.push(routing_key_env.clone());
             url
         }
-        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => url,
+        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url, .. } => url,
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return crate::notify::tickets::env_vars(&n.kind);
         }
@@ -309,7 +365,7 @@ pub fn url_is_secret(n: &Notifier) -> bool {
         NotifierKind::Webhook { url, .. }
         | NotifierKind::PagerDuty { url, .. }
         | NotifierKind::Slack { url }
-        | NotifierKind::Alertmanager { url } => url,
+        | NotifierKind::Alertmanager { url, .. } => url,
         // Instance URLs are not secret; credentials travel in headers.
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return false;
@@ -408,11 +464,11 @@ pub fn build_request(
             let url = resolve_url(name, url, secrets)?;
             PreparedRequest::json(url, &slack::body(event), notifier.timeout)
         }
-        NotifierKind::Alertmanager { url } => {
+        NotifierKind::Alertmanager { url, repost_every } => {
             let base = resolve_url(name, url, secrets)?;
             PreparedRequest::json(
                 alertmanager::alerts_url(&base),
-                &alertmanager::body(event, now),
+                &alertmanager::body(event, now, alertmanager_ends_after(*repost_every)),
                 notifier.timeout,
             )
         }

@@ -111,6 +111,8 @@ fn old_incident(ago: SignedDuration) -> Incident {
         restored_at: Some(restored),
         resolved_at: Some(restored + SignedDuration::from_secs(10)),
         resolved_by: Some(ResolvedBy::Auto),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 3,
     }
 }
