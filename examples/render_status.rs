@@ -7,7 +7,6 @@
 //! Prints `key=value` figures. No network, no probes; the store file lives
 //! in a temp dir and is removed at exit.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -63,6 +62,7 @@ fn incident(service: &str, n: usize, start: i64, open: bool) -> Incident {
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 3,
+        updates: Vec::new(),
     }
 }
 
@@ -144,7 +144,6 @@ async fn main() -> anyhow::Result<()> {
             alerts_team: true,
         })
         .collect();
-    let updates = HashMap::new();
     let input = PageInput {
         title: "Benchmark status".into(),
         show_incidents: true,
@@ -152,7 +151,6 @@ async fn main() -> anyhow::Result<()> {
         services: inputs,
         snapshot_incidents: &open,
         history: &history,
-        updates: &updates,
     };
 
     let (build, page) = best_of(5, || status::build(&input));

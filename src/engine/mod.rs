@@ -55,6 +55,8 @@ mod state;
 mod task;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 mod writes;
 
 pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};

@@ -11,7 +11,7 @@ use super::{IncidentWrite, RunRecord, ServiceSeverity, ServiceStateChange, Servi
 use crate::config::Config;
 use crate::incident::{
     Ack, Change, Cumulative, Incident, IncidentError, MttxStats, ServiceIncidents, ServiceState,
-    State, Totals,
+    State, Totals, Update,
 };
 use crate::slo::{self, Counts, Figures, Resolution, Schedule, ServiceSlo};
 use crate::store::{BucketDelta, ServiceBucket};
@@ -399,6 +399,36 @@ impl EngineState {
         let [c] = changes;
         let service = c.incident.service.clone();
         self.queue_state_change(&service);
+        Ok(c)
+    }
+
+    /// Add a human update to incident `id` ([`crate::incident::update`]).
+    /// An open incident is its service machine's; a resolved one is taken
+    /// at its latest version: `queued`, the newest write of it not yet
+    /// stored (the task's queue), else the stored one.
+    pub fn post_update(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        update: Update,
+        queued: Option<Incident>,
+    ) -> Result<Change, IncidentError> {
+        let open = self
+            .incidents
+            .values_mut()
+            .find(|m| m.open_incident().is_some_and(|i| i.id == id));
+        let mut changes = match open {
+            Some(m) => [m.post_update(now, id, update)?],
+            None => {
+                let mut inc = queued
+                    .filter(|i| i.id == id)
+                    .or_else(|| self.mttx.incidents().find(|i| i.id == id).cloned())
+                    .ok_or_else(|| IncidentError::NotFound { id: id.to_string() })?;
+                [crate::incident::update::post(&mut inc, update, now)?]
+            }
+        };
+        self.make_entries(&mut changes, now);
+        let [c] = changes;
         Ok(c)
     }
 

@@ -17,13 +17,13 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::incident::{Change, Incident, IncidentError, Totals};
+use crate::incident::{Change, Incident, IncidentError, Totals, Update, UpdateStatus};
 use crate::store::Store;
 
 /// A state-file problem is logged again at most this often while it lasts.
 const STORE_PROBLEM_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// An acknowledge or resolve request from the API.
+/// An acknowledge, resolve or update request from the API.
 #[derive(Debug)]
 pub enum IncidentCommand {
     Ack {
@@ -33,6 +33,13 @@ pub enum IncidentCommand {
     },
     Resolve {
         id: String,
+        by: String,
+    },
+    /// A human update; `update.at` is set by the engine.
+    PostUpdate {
+        id: String,
+        status: UpdateStatus,
+        message: String,
         by: String,
     },
 }
@@ -342,6 +349,23 @@ impl EngineTask {
                         .state
                         .resolve(now, &id, &by)
                         .map(|c| (c.incident.clone(), Some(c))),
+                    IncidentCommand::PostUpdate {
+                        id,
+                        status,
+                        message,
+                        by,
+                    } => {
+                        let update = Update {
+                            at: now,
+                            status,
+                            message,
+                            by,
+                        };
+                        let queued = self.latest_queued(&id);
+                        self.state
+                            .post_update(now, &id, update, queued)
+                            .map(|c| (c.incident.clone(), Some(c)))
+                    }
                 };
                 let answer = result.map(|(inc, change)| {
                     let changed = change.is_some();
@@ -357,6 +381,17 @@ impl EngineTask {
                 let _ = reply.send(answer);
             }
         }
+    }
+
+    /// The newest version of incident `id` waiting in the write queue, if
+    /// any: ahead of what the store (and so the snapshot) holds.
+    fn latest_queued(&self, id: &str) -> Option<Incident> {
+        self.unsaved
+            .iter()
+            .rev()
+            .filter(|w| !w.entries_only)
+            .find_map(|w| w.incident.as_ref().filter(|i| i.id == id))
+            .cloned()
     }
 
     /// Write queued incident changes in order; stop at the first failure.

@@ -143,7 +143,23 @@ impl EngineState {
             error_budget_remaining_ratio: has_slo.then_some(latest.budget_remaining),
             api_base: self.cfg.server.external_url.clone(),
         };
-        let events = match crate::notify::outbox_inserts(change, notify, &ctx, now) {
+        // Only notifiers whose format carries the event get a row (human
+        // updates skip PagerDuty and Alertmanager; `notify::carries`).
+        let notify: Vec<String> = match &change.event {
+            Some((_, kind)) => notify
+                .iter()
+                .filter(|n| {
+                    self.cfg
+                        .notifiers
+                        .iter()
+                        .find(|c| c.name == **n)
+                        .is_none_or(|c| crate::notify::carries(&c.kind, *kind))
+                })
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let events = match crate::notify::outbox_inserts(change, &notify, &ctx, now) {
             Ok(e) => e,
             Err(e) => {
                 // Only JSON encoding can fail here; the incident is still saved.

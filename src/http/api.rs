@@ -1,4 +1,4 @@
-//! The JSON API: services, incidents, acknowledge, resolve.
+//! The JSON API: services, incidents, acknowledge, resolve, human updates.
 //!
 //! Reads come from the engine's published snapshot; writes go to the engine
 //! as commands and are answered once the change is persisted.
@@ -17,7 +17,8 @@ use super::AppState;
 use super::{ApiError, auth};
 use crate::config::Check;
 use crate::engine::{IncidentCommand, ServiceView};
-use crate::incident::{Incident, IncidentError};
+use crate::incident::update::check_message;
+use crate::incident::{Incident, IncidentError, UpdateStatus};
 use crate::probe::Reason;
 
 pub async fn services(State(app): State<Arc<AppState>>) -> Json<Value> {
@@ -268,8 +269,69 @@ async fn run(app: &AppState, cmd: IncidentCommand) -> Result<Json<Value>, ApiErr
         Some(Err(e @ IncidentError::NotFound { .. })) => {
             Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
         }
-        Some(Err(e @ IncidentError::Conflict { .. })) => {
+        Some(Err(e @ (IncidentError::Conflict { .. } | IncidentError::UpdatesClosed { .. }))) => {
             Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
         }
     }
+}
+
+/// The body of `POST /api/v1/incidents/{id}/updates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    status: Option<String>,
+    message: Option<String>,
+    by: Option<String>,
+}
+
+const UPDATE_SHAPE: &str =
+    r#"{"status": "investigating|identified|monitoring|resolved", "message": "...", "by": "..."}"#;
+
+/// The engine command of a valid update body; a 400 naming what is wrong otherwise.
+fn update_command(
+    id: String,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<IncidentCommand, ApiError> {
+    let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
+    let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let body: UpdateBody = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("invalid JSON body: {e}; expected {UPDATE_SHAPE}")))?;
+    let status = body
+        .status
+        .ok_or_else(|| bad(format!("`status` is missing; expected {UPDATE_SHAPE}")))?;
+    let status = UpdateStatus::parse(&status).ok_or_else(|| {
+        let all: Vec<&str> = UpdateStatus::ALL.iter().map(|s| s.as_str()).collect();
+        bad(format!(
+            "invalid status `{status}`: use one of {}",
+            all.join(", ")
+        ))
+    })?;
+    let message = body
+        .message
+        .ok_or_else(|| bad(format!("`message` is missing; expected {UPDATE_SHAPE}")))?;
+    let message = check_message(&message).map_err(|e| bad(e.to_string()))?;
+    let by = who(&AckBody {
+        by: body.by,
+        note: None,
+    })?;
+    Ok(IncidentCommand::PostUpdate {
+        id,
+        status,
+        message,
+        by,
+    })
+}
+
+/// `POST /api/v1/incidents/{id}/updates`: a human update, stored on the
+/// incident and announced as `incident.updated`; answered once persisted.
+pub async fn post_update(
+    State(app): State<Arc<AppState>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require_bearer(&app, &headers)?;
+    let id = incident_id(id)?;
+    let cmd = update_command(id, body)?;
+    run(&app, cmd).await
 }

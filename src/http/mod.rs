@@ -76,6 +76,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
+        .route("/api/v1/incidents/{id}/updates", post(api::post_update))
         .merge(status::routes(Arc::clone(&app)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

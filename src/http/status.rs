@@ -171,8 +171,6 @@ impl StatusState {
         let (snap, hist) = (Arc::clone(&snapshot), Arc::clone(&history));
         // Building 500 services × 90 days takes milliseconds: off the async workers.
         let page = tokio::task::spawn_blocking(move || {
-            // Human updates are not stored yet; the page model and every view render them.
-            let updates = HashMap::new();
             status::build(&PageInput {
                 title,
                 show_incidents,
@@ -180,7 +178,6 @@ impl StatusState {
                 services,
                 snapshot_incidents: &snap.incidents,
                 history: &hist,
-                updates: &updates,
             })
         })
         .await

@@ -398,6 +398,18 @@ impl ServiceIncidents {
         Ok(Ack::Changed(change(ChangeKind::Acknowledged, inc)))
     }
 
+    /// Add a human update to this service's open incident `id` (see
+    /// [`super::update`]; it changes nothing else).
+    pub fn post_update(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        update: super::Update,
+    ) -> Result<Change, IncidentError> {
+        let inc = self.find_open(id)?;
+        super::update::post(inc, update, now)
+    }
+
     /// Resolve incident `id` by hand. Streaks restart, so a check that is
     /// still failing needs `open_after` new failures to open a new incident,
     /// and an alert that still fires is held: it must stop before it can open
@@ -491,6 +503,7 @@ impl ServiceIncidents {
             ack_escalated_at: None,
             escalated_to: Vec::new(),
             events_emitted: 0,
+            updates: Vec::new(),
         });
     }
 

@@ -27,21 +27,27 @@
 mod machine;
 mod mttx;
 pub mod totals;
+pub mod update;
 
 pub use machine::{Ack, ServiceIncidents};
 pub use mttx::{Attainment, MttxStats, Stage, StageSummary, Summary};
 pub use totals::{Cumulative, Entry, Totals};
+pub use update::{Update, UpdateStatus};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// Errors the API maps to status codes: `NotFound` → 404, `Conflict` → 409.
+/// Errors the API maps to status codes: `NotFound` → 404, `Conflict` and
+/// `UpdatesClosed` → 409.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IncidentError {
     #[error("incident `{id}` not found")]
     NotFound { id: String },
     #[error("incident `{id}` is already resolved")]
     Conflict { id: String },
+    /// The incident takes no more human updates ([`update`]'s rules).
+    #[error("incident `{id}` takes no more updates: {why}")]
+    UpdatesClosed { id: String, why: String },
 }
 
 /// Lifecycle state. There is no separate "acknowledged" state: acknowledging
@@ -163,6 +169,10 @@ pub struct Incident {
     /// Number of outbox events emitted so far; event ids are
     /// `evt-<incident id>-<n>` so they are stable across retries and restarts.
     pub events_emitted: u32,
+    /// Human updates, oldest first ([`update`]). Absent in rows written
+    /// before updates existed.
+    #[serde(default)]
+    pub updates: Vec<Update>,
 }
 
 impl Incident {
@@ -206,6 +216,9 @@ pub enum EventType {
     Resolved,
     #[serde(rename = "incident.escalated")]
     Escalated,
+    /// A human update was posted ([`update`]).
+    #[serde(rename = "incident.updated")]
+    UpdatePosted,
 }
 
 impl EventType {
@@ -215,6 +228,7 @@ impl EventType {
             EventType::Acknowledged => "incident.acknowledged",
             EventType::Resolved => "incident.resolved",
             EventType::Escalated => "incident.escalated",
+            EventType::UpdatePosted => "incident.updated",
         }
     }
 }
@@ -242,6 +256,9 @@ pub enum ChangeKind {
     Restored,
     Acknowledged,
     Resolved,
+    /// A human update was added (the last of `updates`); notified as
+    /// `incident.updated`.
+    UpdatePosted,
 }
 
 /// One state change, with the incident as it is *after* the change. Changes
@@ -268,6 +285,7 @@ impl ChangeKind {
             }
             ChangeKind::Acknowledged => Some(EventType::Acknowledged),
             ChangeKind::Resolved => Some(EventType::Resolved),
+            ChangeKind::UpdatePosted => Some(EventType::UpdatePosted),
             ChangeKind::Updated | ChangeKind::Restored => None,
         }
     }

@@ -10,7 +10,8 @@
 //!   Document Format), `labels` (`sentinel`, `sentinel-<incident id>` and
 //!   any from `fields`), `priority` (by name, from the severity map) and the
 //!   notifier's other `fields`; 201 answers `{id, key, self}`.
-//! - Acknowledged: `POST /rest/api/3/issue/{key}/comment` (ADF body).
+//! - Acknowledged, and updated (a human update): `POST
+//!   /rest/api/3/issue/{key}/comment` (ADF body, a paragraph per line).
 //! - Escalated: `PUT /rest/api/3/issue/{key}` with the new `priority` and a
 //!   comment (`update.comment`).
 //! - Resolved: `GET /rest/api/3/issue/{key}?fields=status`; an issue whose
@@ -147,8 +148,10 @@ pub async fn create(c: &Conn<'_>, spec: &JiraSpec, ev: &Event) -> Result<Found, 
     })
 }
 
-fn comment(ev_note: String) -> Value {
-    json!({"body": adf(&[ev_note])})
+/// A comment whose body has one paragraph per line of `note`.
+fn comment(note: String) -> Value {
+    let lines: Vec<String> = note.lines().map(str::to_string).collect();
+    json!({"body": adf(&lines)})
 }
 
 pub async fn update(
@@ -165,7 +168,7 @@ pub async fn update(
     };
     match ev.kind {
         EventType::Opened => Ok(()),
-        EventType::Acknowledged => {
+        EventType::Acknowledged | EventType::UpdatePosted => {
             c.call(
                 Method::POST,
                 api(spec, &["issue", key, "comment"]),

@@ -33,7 +33,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Notifier, NotifierKind, UrlSource, alertmanager_ends_after};
-use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State};
+use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State, Update};
 
 /// Errors building or delivering notifications.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,9 @@ pub struct Event {
     /// Why the incident escalated (only on `incident.escalated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
+    /// The human update posted (only on `incident.updated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<Update>,
     pub incident: IncidentSnapshot,
 }
 
@@ -192,12 +195,17 @@ impl Event {
             ChangeKind::Escalated { from, .. } => Some(from.clone()),
             _ => None,
         };
+        let update = match &change.kind {
+            ChangeKind::UpdatePosted => change.incident.updates.last().cloned(),
+            _ => None,
+        };
         Some(Event {
             id,
             kind,
             occurred_at,
             previous_severity,
             escalation: Escalation::of(change),
+            update,
             incident: snapshot(&change.incident, ctx),
         })
     }
@@ -265,6 +273,24 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
             resolve: format!("{base}/api/v1/incidents/{}/resolve", inc.id),
         },
         tickets: Vec::new(),
+    }
+}
+
+/// Whether a notifier of `kind` is sent events of type `event`. Every
+/// notifier gets every event but human updates (`incident.updated`), which
+/// PagerDuty (Events API v2 has no notes) and Alertmanager (an alert has no
+/// place for a message, and re-sending it would only push out its expiry)
+/// do not get: no outbox row is written for them.
+pub fn carries(kind: &NotifierKind, event: EventType) -> bool {
+    match event {
+        EventType::UpdatePosted => !matches!(
+            kind,
+            NotifierKind::PagerDuty { .. } | NotifierKind::Alertmanager { .. }
+        ),
+        EventType::Opened
+        | EventType::Acknowledged
+        | EventType::Resolved
+        | EventType::Escalated => true,
     }
 }
 

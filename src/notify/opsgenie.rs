@@ -16,6 +16,8 @@
 //!   creates by alias while the alert is open.
 //! - Acknowledged: `POST /v2/alerts/{id}/acknowledge` (`user`, `source`, `note`).
 //! - Escalated: `PUT /v2/alerts/{id}/priority`, then `POST …/notes`.
+//! - Updated (a human update): `POST …/notes` (`user` is its author), also
+//!   on a closed alert.
 //! - Resolved: `POST /v2/alerts/{id}/close` with the close notes as `note`.
 //!
 //! Authentication: `Authorization: GenieKey <api key>`. Updates are
@@ -199,6 +201,15 @@ async fn action(
     Ok(())
 }
 
+/// The `user` of a human update's note: its author (Opsgenie allows 100
+/// characters).
+fn event_user(ev: &Event) -> String {
+    text::cut(
+        ev.update.as_ref().map_or("sentinel", |u| u.by.as_str()),
+        100,
+    )
+}
+
 pub async fn update(
     c: &Conn<'_>,
     spec: &OpsgenieSpec,
@@ -232,6 +243,18 @@ pub async fn update(
                 Method::POST,
                 "notes",
                 json!({"user": "sentinel", "source": "sentinel", "note": note}),
+            )
+            .await
+        }
+        EventType::UpdatePosted => {
+            let user = event_user(ev);
+            action(
+                c,
+                spec,
+                t,
+                Method::POST,
+                "notes",
+                json!({"user": user, "source": "sentinel", "note": note}),
             )
             .await
         }

@@ -3,6 +3,7 @@
 //! `incident.opened` and `incident.escalated` → `trigger` (a second trigger on
 //! the same `dedup_key` updates the alert, e.g. its severity);
 //! `incident.acknowledged` → `acknowledge`; `incident.resolved` → `resolve`.
+//! Human updates (`incident.updated`) are not sent: Events v2 has no notes.
 //! Only triggers carry a `payload` (PagerDuty ignores it otherwise).
 
 use serde_json::{Value, json};
@@ -30,6 +31,13 @@ pub fn body(event: &Event, routing_key: &str) -> Value {
         EventType::Opened | EventType::Escalated => "trigger",
         EventType::Acknowledged => "acknowledge",
         EventType::Resolved => "resolve",
+        // Never written for PagerDuty (`notify::carries`: Events v2 has no
+        // notes); were one sent, it would restate the incident's state.
+        EventType::UpdatePosted => match (inc.state, inc.acknowledged_at) {
+            (crate::incident::State::Resolved, _) => "resolve",
+            (_, Some(_)) => "acknowledge",
+            (_, None) => "trigger",
+        },
     };
     let mut body = json!({
         "routing_key": routing_key,

@@ -9,6 +9,9 @@
 //!   notifier's `fields`; 201 answers the record (`sys_id`, `number`).
 //! - Acknowledged: `PATCH …/{sys_id}` with a `work_notes` entry.
 //! - Escalated: `PATCH` with the new `impact`/`urgency` and a work note.
+//! - Updated (a human update): `PATCH` with a `work_notes` entry; for a
+//!   resolved incident, `GET …/{sys_id}` first and a closed (7) or
+//!   cancelled (8) record is left alone (read-only).
 //! - Resolved: `GET …/{sys_id}` first; a record already resolved (6) gets a
 //!   work note, one closed (7) or cancelled (8) is left alone (closed
 //!   records are read-only); otherwise `PATCH` `state: 6`, `close_code`
@@ -21,7 +24,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::config::tickets::ServiceNowSpec;
-use crate::incident::EventType;
+use crate::incident::{EventType, State};
 use crate::notify::Event;
 use crate::notify::tickets::{Conn, Failure, Found, join, text};
 use crate::store::TicketRow;
@@ -142,6 +145,26 @@ async fn patch(
     Ok(())
 }
 
+/// The record's `state` now.
+async fn record_state(
+    c: &Conn<'_>,
+    spec: &ServiceNowSpec,
+    sys_id: &str,
+) -> Result<String, Failure> {
+    let mut url = table_url(spec, Some(sys_id));
+    url.query_pairs_mut()
+        .append_pair("sysparm_fields", "sys_id,state")
+        .append_pair("sysparm_exclude_reference_link", "true");
+    let answer = c.call(Method::GET, url, None).await?.ok()?;
+    Ok(answer
+        .json()
+        .get("result")
+        .and_then(|r| r.get("state"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
 pub async fn update(
     c: &Conn<'_>,
     spec: &ServiceNowSpec,
@@ -165,19 +188,20 @@ pub async fn update(
             body.insert("work_notes".into(), json!(text::note(ev)));
             patch(c, spec, sys_id, Value::Object(body)).await
         }
+        EventType::UpdatePosted => {
+            // A record closed since the incident resolved is read-only.
+            if ev.incident.state == State::Resolved
+                && matches!(
+                    record_state(c, spec, sys_id).await?.as_str(),
+                    CLOSED | CANCELED
+                )
+            {
+                return Ok(());
+            }
+            patch(c, spec, sys_id, json!({"work_notes": text::note(ev)})).await
+        }
         EventType::Resolved => {
-            let mut url = table_url(spec, Some(sys_id));
-            url.query_pairs_mut()
-                .append_pair("sysparm_fields", "sys_id,state")
-                .append_pair("sysparm_exclude_reference_link", "true");
-            let answer = c.call(Method::GET, url, None).await?.ok()?;
-            let state = answer
-                .json()
-                .get("result")
-                .and_then(|r| r.get("state"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let state = record_state(c, spec, sys_id).await?;
             match state.as_str() {
                 RESOLVED => {
                     patch(

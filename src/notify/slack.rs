@@ -13,8 +13,23 @@ fn headline(event: &Event) -> String {
         EventType::Acknowledged => "acknowledged",
         EventType::Resolved => "resolved",
         EventType::Escalated => "escalated",
+        EventType::UpdatePosted => {
+            let status = event.update.as_ref().map_or("", |u| u.status.text());
+            return format!(
+                "[{}] Incident update ({status}): {}",
+                inc.severity, inc.title
+            );
+        }
     };
     format!("[{}] Incident {verb}: {}", inc.severity, inc.title)
+}
+
+/// Text a person wrote, safe in Slack `mrkdwn`: `&`, `<` and `>` escaped,
+/// so it cannot mention `<!channel>` or hide a link.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `12.3%`, or `n/a` without an SLO.
@@ -33,6 +48,14 @@ pub fn body(event: &Event) -> Value {
         && event.kind == EventType::Acknowledged
     {
         detail.push_str(&format!("\n*Acknowledged by:* {by}"));
+    }
+    if let Some(u) = &event.update {
+        detail.push_str(&format!(
+            "\n*Update ({}):* {}\n*Posted by:* {}",
+            u.status.text(),
+            escaped(&u.message),
+            escaped(&u.by)
+        ));
     }
     if let Some(from) = &event.previous_severity {
         detail.push_str(&format!("\n*Escalated from:* {from}"));
@@ -56,8 +79,12 @@ pub fn body(event: &Event) -> Value {
             .collect();
         detail.push_str(&format!("\n*Tickets:* {}", list.join(", ")));
     }
+    let text = match &event.update {
+        Some(u) => format!("{head} — {}", escaped(&u.message)),
+        None => format!("{head} — {}", inc.reason),
+    };
     json!({
-        "text": format!("{head} — {}", inc.reason),
+        "text": text,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": head}},
             {"type": "section", "fields": [

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::history::{DAY_SECS, DAYS, History};
-use crate::incident::{Incident, State, Trigger};
+pub use crate::incident::UpdateStatus;
+use crate::incident::{Incident, State, Trigger, Update};
 
 /// Objective the daily bars of a service without an `slo:` are coloured against.
 pub const DEFAULT_BAR_OBJECTIVE: f64 = 0.999;
@@ -111,34 +112,23 @@ impl Grade {
     }
 }
 
-/// The status of a human update, as written by the person posting it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpdateStatus {
-    Investigating,
-    Identified,
-    Monitoring,
-    Resolved,
-}
-
-impl UpdateStatus {
-    pub fn text(self) -> &'static str {
-        match self {
-            UpdateStatus::Investigating => "Investigating",
-            UpdateStatus::Identified => "Identified",
-            UpdateStatus::Monitoring => "Monitoring",
-            UpdateStatus::Resolved => "Resolved",
-        }
-    }
-}
-
-/// A human update on an incident (`POST /api/v1/incidents/{id}/updates`).
-/// The message is shown as written (escaped), so it must be public-safe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A human update as the public sees it: when, the status and the message
+/// as written (escaped by every renderer), never who posted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncidentUpdate {
     pub at: Timestamp,
     pub status: UpdateStatus,
     pub message: String,
+}
+
+impl From<&Update> for IncidentUpdate {
+    fn from(u: &Update) -> Self {
+        IncidentUpdate {
+            at: u.at,
+            status: u.status,
+            message: u.message.clone(),
+        }
+    }
 }
 
 /// One line of an incident's timeline.
@@ -180,14 +170,9 @@ pub struct PublicIncident {
 }
 
 impl PublicIncident {
-    /// The public view of `inc`. `checks` is the service's number of checks
-    /// and `all_down` whether every one of them fails right now.
-    pub fn from_incident(
-        inc: &Incident,
-        updates: &[IncidentUpdate],
-        svc: &ServiceInput,
-        now: Timestamp,
-    ) -> PublicIncident {
+    /// The public view of `inc` (its human updates without their authors)
+    /// on the page of service `svc`.
+    pub fn from_incident(inc: &Incident, svc: &ServiceInput, now: Timestamp) -> PublicIncident {
         let (checks, all_down) = (svc.checks_up.len(), svc.all_down());
         let open = inc.state == State::Open;
         let impact = match (&inc.trigger, open && all_down) {
@@ -236,7 +221,8 @@ impl PublicIncident {
                 text: "Resolved".into(),
             });
         }
-        let mut updates = updates.to_vec();
+        let mut updates: Vec<IncidentUpdate> =
+            inc.updates.iter().map(IncidentUpdate::from).collect();
         updates.sort_by_key(|u| u.at);
         for u in &updates {
             timeline.push(TimelineEntry {
@@ -250,12 +236,7 @@ impl PublicIncident {
         let status = if !open {
             "resolved"
         } else if let Some(u) = updates.last() {
-            match u.status {
-                UpdateStatus::Investigating => "investigating",
-                UpdateStatus::Identified => "identified",
-                UpdateStatus::Monitoring => "monitoring",
-                UpdateStatus::Resolved => "resolved",
-            }
+            u.status.as_str()
         } else if inc.restored_at.is_some() {
             "monitoring"
         } else {
@@ -430,8 +411,6 @@ pub struct PageInput<'a> {
     /// 90-day history); the snapshot's copy wins when both hold an id.
     pub snapshot_incidents: &'a [Incident],
     pub history: &'a History,
-    /// Human updates per incident id.
-    pub updates: &'a HashMap<String, Vec<IncidentUpdate>>,
 }
 
 /// Unix seconds of 00:00 UTC of the day holding `t`.
@@ -466,7 +445,6 @@ pub fn build(input: &PageInput<'_>) -> Page {
     let mut incidents: Vec<PublicIncident> = Vec::new();
     if input.show_incidents {
         let mut seen = std::collections::HashSet::new();
-        let no_updates = Vec::new();
         for inc in input
             .snapshot_incidents
             .iter()
@@ -478,8 +456,7 @@ pub fn build(input: &PageInput<'_>) -> Page {
             if !seen.insert(inc.id.as_str()) {
                 continue;
             }
-            let updates = input.updates.get(&inc.id).unwrap_or(&no_updates);
-            let p = PublicIncident::from_incident(inc, updates, svc, now);
+            let p = PublicIncident::from_incident(inc, svc, now);
             // Only what touched the 90 days shown (open ones always).
             if p.is_open() || p.span(now).1 >= first {
                 incidents.push(p);

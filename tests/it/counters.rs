@@ -114,6 +114,7 @@ fn old_incident(ago: SignedDuration) -> Incident {
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 3,
+        updates: Vec::new(),
     }
 }
 

@@ -41,3 +41,4 @@ mod slo_rules;
 mod status_page;
 mod store_report;
 mod tickets;
+mod updates;

@@ -89,6 +89,7 @@ fn incident(
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 
@@ -283,7 +284,7 @@ services:
 
 /// Headless Chromium with the flags this machine needs, a fresh profile, and
 /// every host name except 127.0.0.1 unresolvable.
-fn chromium(args: &[String], url: &str) -> std::process::Output {
+pub(crate) fn chromium(args: &[String], url: &str) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
         .arg("90")

@@ -167,6 +167,7 @@ fn incident(
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 1,
+        updates: Vec::new(),
     }
 }
 

@@ -10,10 +10,11 @@
 //!   Jira label `sentinel-<incident id>`, Opsgenie `alias` = dedup key); else
 //!   create it. The ticket is stored ([`Desk::record`]) as soon as the
 //!   provider names it, before the worker marks the event delivered.
-//! - `incident.acknowledged` / `incident.escalated` / `incident.resolved`:
-//!   update that record (work note or comment, urgency or priority,
-//!   resolution with close notes). A resolve finds no ticket only when none
-//!   was ever created; then there is nothing to resolve.
+//! - `incident.acknowledged` / `incident.escalated` / `incident.updated` /
+//!   `incident.resolved`: update that record (work note or comment, urgency
+//!   or priority, resolution with close notes). A resolve finds no ticket
+//!   only when none was ever created; then there is nothing to resolve, and
+//!   a human update of a resolved incident without a ticket creates none.
 //!
 //! **Idempotent creates.** Before a create is sent, a row without a key
 //! records that one is in flight (`create_sent_at`). When its answer is
@@ -469,6 +470,13 @@ async fn converse(
             if event.kind == EventType::Resolved {
                 tracing::info!(notifier = %notifier.name, event = %event.id, "no ticket was created for this incident; nothing to resolve");
                 return Ok("nothing to resolve");
+            }
+            if event.kind == EventType::UpdatePosted
+                && event.incident.state == crate::incident::State::Resolved
+            {
+                // A record is not opened for a note on a resolved incident.
+                tracing::info!(notifier = %notifier.name, event = %event.id, "no ticket was created for this resolved incident; the update is not noted");
+                return Ok("nothing to note");
             }
             create(desk, provider, conn, notifier, event).await?
         }

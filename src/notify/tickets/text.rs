@@ -1,5 +1,6 @@
 //! The words every connector writes: the record's title and description,
-//! the work note of an acknowledgement or escalation, the close notes.
+//! the work note of an acknowledgement, an escalation or a human update,
+//! the close notes.
 //! Plain text lines; each provider formats them (Jira as ADF paragraphs).
 
 use jiff::Timestamp;
@@ -62,7 +63,7 @@ pub fn description(event: &Event) -> Vec<String> {
 }
 
 /// The note for a later event: who acknowledged, what escalated, how it
-/// was resolved.
+/// was resolved, what a person posted.
 pub fn note(event: &Event) -> String {
     let i = &event.incident;
     match event.kind {
@@ -92,6 +93,16 @@ pub fn note(event: &Event) -> String {
             ),
         },
         EventType::Resolved => close_notes(event),
+        EventType::UpdatePosted => match &event.update {
+            Some(u) => format!(
+                "Update ({}) posted in sentinel by {} at {}:\n{}",
+                u.status.text(),
+                u.by,
+                ts(u.at),
+                u.message
+            ),
+            None => "Update posted in sentinel.".to_string(),
+        },
     }
 }
 

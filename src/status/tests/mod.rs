@@ -1,12 +1,10 @@
 //! The page model, renderers and report on fixed inputs, with exact numbers.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 
 use super::model::*;
 use super::{DAYS, History, atom, badge, html};
-use crate::incident::{AlertLevel, Incident, ResolvedBy, State, Trigger};
+use crate::incident::{AlertLevel, Incident, ResolvedBy, State, Trigger, Update};
 use crate::slo::Counts;
 
 pub(super) const DAY: i64 = 86_400;
@@ -55,6 +53,7 @@ pub(super) fn incident(service: &str, n: u32, start: i64, end: Option<i64>) -> I
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 2,
+        updates: Vec::new(),
     }
 }
 
@@ -78,7 +77,6 @@ pub(super) struct Case {
     services: Vec<ServiceInput>,
     snapshot: Vec<Incident>,
     history: History,
-    updates: HashMap<String, Vec<IncidentUpdate>>,
     show_incidents: bool,
 }
 
@@ -88,7 +86,6 @@ impl Case {
             services,
             snapshot: Vec::new(),
             history,
-            updates: HashMap::new(),
             show_incidents: true,
         }
     }
@@ -101,7 +98,6 @@ impl Case {
             services: self.services.clone(),
             snapshot_incidents: &self.snapshot,
             history: &self.history,
-            updates: &self.updates,
         })
     }
 }
@@ -279,7 +275,7 @@ pub(super) fn impact_follows_checks_and_trigger() {
         if all_down {
             svc.checks_up = vec![Some(false); checks];
         }
-        PublicIncident::from_incident(inc, &[], &svc, now).impact
+        PublicIncident::from_incident(inc, &svc, now).impact
     };
     assert_eq!(impact(&inc, 1, false), Impact::Unavailable);
     assert_eq!(impact(&inc, 3, false), Impact::Degraded);
@@ -295,24 +291,23 @@ pub(super) fn impact_follows_checks_and_trigger() {
 
 #[test]
 pub(super) fn human_updates_join_the_timeline_set_the_status_and_are_escaped() {
-    let open = incident("web", 1, NOW - 3600, None);
+    let mut open = incident("web", 1, NOW - 3600, None);
+    open.updates = vec![
+        Update {
+            at: ts(NOW - 600),
+            status: UpdateStatus::Monitoring,
+            message: "Fix deployed <b>now</b> & watching".into(),
+            by: "dave.private-person".into(),
+        },
+        Update {
+            at: ts(NOW - 3000),
+            status: UpdateStatus::Identified,
+            message: "Certificate expired".into(),
+            by: "dave.private-person".into(),
+        },
+    ];
     let mut case = Case::new(vec![service("web", 1)], History::default());
     case.snapshot = vec![open.clone()];
-    case.updates.insert(
-        open.id.clone(),
-        vec![
-            IncidentUpdate {
-                at: ts(NOW - 600),
-                status: UpdateStatus::Monitoring,
-                message: "Fix deployed <b>now</b> & watching".into(),
-            },
-            IncidentUpdate {
-                at: ts(NOW - 3000),
-                status: UpdateStatus::Identified,
-                message: "Certificate expired".into(),
-            },
-        ],
-    );
     let page = case.page();
     let o = &page.open_incidents[0];
     assert_eq!(o.status, "monitoring", "the latest update's status");
@@ -355,6 +350,11 @@ pub(super) fn human_updates_join_the_timeline_set_the_status_and_are_escaped() {
         "newest first: the monitoring update, the incident (updated by it), the first update"
     );
     assert!(feed.contains("Fix deployed &lt;b&gt;now&lt;/b&gt; &amp; watching"));
+    // Who posted an update is the team's business, not the public's.
+    let json = serde_json::to_string(&page).unwrap();
+    for view in [&out, &feed, &json] {
+        assert!(!view.contains("dave.private-person"));
+    }
 }
 
 #[test]
