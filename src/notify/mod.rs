@@ -400,7 +400,7 @@ pub fn url_is_secret(n: &Notifier) -> bool {
     matches!(url, UrlSource::Env(_))
 }
 
-fn resolve_url(
+pub(crate) fn resolve_url(
     notifier: &str,
     src: &UrlSource,
     secrets: &Secrets,
@@ -442,7 +442,7 @@ impl fmt::Debug for PreparedRequest {
 }
 
 impl PreparedRequest {
-    fn json(
+    pub(crate) fn json(
         url: url::Url,
         body: &serde_json::Value,
         timeout: Duration,

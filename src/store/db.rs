@@ -490,6 +490,43 @@ pub fn outbox_due_for(
     rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }
 
+/// The last finished row of `notifier` for each incident open in the store
+/// (see `Store::outbox_open_heads`).
+pub fn outbox_open_heads(
+    conn: &Connection,
+    notifier: &str,
+    settled: &[i64],
+) -> Result<Vec<OutboxRow>, StoreError> {
+    const OP: &str = "outbox_open_heads";
+    let settled = format!(
+        "[{}]",
+        settled
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    // SQLite returns the other columns of an aggregate query with `MAX()`
+    // from the row that holds the maximum: the latest finished row.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT MAX(o.seq), o.event_id, o.notifier, o.incident_id, o.payload, o.created_at,
+                    o.attempts, o.next_attempt_at
+             FROM outbox o
+             WHERE o.notifier = ?1
+               AND (o.delivered_at IS NOT NULL OR o.dropped_at IS NOT NULL
+                    OR o.seq IN (SELECT value FROM json_each(?2)))
+               AND o.incident_id IN (SELECT id FROM incidents WHERE state = 'open')
+             GROUP BY o.incident_id
+             ORDER BY o.incident_id",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![notifier, settled], outbox_row)
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
 fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
         seq: row.get(0)?,

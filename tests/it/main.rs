@@ -12,6 +12,7 @@
 
 mod support;
 
+mod alertmanager_repost;
 mod config;
 mod config_cli;
 mod config_tickets;
