@@ -20,6 +20,7 @@ mod counters;
 mod daemon;
 mod dashboards;
 mod docs;
+mod escalation;
 mod fakes_selftest;
 mod fuzz;
 mod http_guard;
