@@ -32,6 +32,7 @@ mod notify_alertmanager;
 mod notify_daemon;
 mod notify_delivery;
 mod notify_formats;
+mod notify_repost;
 mod notify_store;
 mod persistence;
 mod probe_dns;

@@ -472,3 +472,29 @@ fn escalation_retriggers_pagerduty_and_moves_the_alertmanager_alert() {
     );
     assert_eq!(b["incident"]["severity"], "P1");
 }
+
+#[test]
+fn the_alertmanager_repost_pushes_open_alerts_out_and_never_revives_an_ended_one() {
+    use sentinel::notify::alertmanager;
+    // The acknowledged incident's alert, re-posted at t(1000) with 4 × 5s
+    // ahead; the resolved one is left out.
+    let b = alertmanager::repost(&[event(1), event(2)], t(1000), Duration::from_secs(20));
+    let alerts = b.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{b}");
+    assert_eq!(alerts[0]["labels"]["incident_id"], INC);
+    assert_eq!(alerts[0]["labels"]["severity"], "P1");
+    assert_eq!(alerts[0]["startsAt"], "2027-01-15T08:00:30Z");
+    assert_eq!(alerts[0]["endsAt"], "2027-01-15T08:17:00Z");
+    // The same alert as the event's own request at that time: Alertmanager
+    // sees one alert, kept alive.
+    let am = notifier(NotifierKind::Alertmanager {
+        url: inline("http://127.0.0.1:9093"),
+        repost_every: Duration::from_secs(5),
+    });
+    let own = body(&build_request(&am, &event(1), &Secrets::default(), t(1000)).unwrap());
+    assert_eq!(b, own);
+    assert_eq!(
+        alertmanager::repost(&[event(2)], t(1000), Duration::from_secs(20)),
+        json!([])
+    );
+}

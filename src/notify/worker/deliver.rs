@@ -126,7 +126,13 @@ pub(super) async fn serve<S: OutboxStore>(
                 if next_repost.is_some() =>
             {
                 let skip: HashSet<String> = busy.values().cloned().collect();
-                repost(inner, q, &skip).await;
+                // A hanging Alertmanager holds this loop for at most the
+                // notifier's timeout per request, and never a shutdown.
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    () = repost(inner, q, &skip) => {}
+                }
                 next_repost =
                     repost_every(inner, &q.name).map(|p| tokio::time::Instant::now() + p);
             }
