@@ -125,19 +125,27 @@ async fn open_alerts_are_reposted_batched_until_their_incident_resolves() {
     push(w.store(), &identity[1], clock.now());
     wake.notify_one();
     let portal_only = vec![(b.clone(), ahead.clone())];
+    let resolved_at = vec![(a.clone(), "2027-01-15T08:00:10Z".to_string())];
     until(
-        "two re-posts of portal alone after the resolution",
+        "the resolution, then two re-posts of portal alone",
         &rx,
-        |hits| hits.iter().filter(|h| alerts(h) == portal_only).count() >= 2,
+        |hits| {
+            let sent: Vec<_> = hits.iter().map(alerts).collect();
+            sent.iter()
+                .position(|s| *s == resolved_at)
+                .is_some_and(|end| {
+                    sent[end + 1..]
+                        .iter()
+                        .filter(|s| **s == portal_only)
+                        .count()
+                        >= 2
+                })
+        },
     )
     .await;
     let hits = rx.hits();
     let sent: Vec<Vec<(String, String)>> = hits.iter().map(alerts).collect();
-    let resolved_at = vec![(a.clone(), "2027-01-15T08:00:10Z".to_string())];
-    let end = sent
-        .iter()
-        .position(|s| *s == resolved_at)
-        .unwrap_or_else(|| panic!("no resolution in {sent:?}"));
+    let end = sent.iter().position(|s| *s == resolved_at).unwrap();
     // Before it: the openings and re-posts (the same alert: the manual
     // clock stands still), all firing.
     for s in &sent[..end] {
@@ -155,14 +163,26 @@ async fn open_alerts_are_reposted_batched_until_their_incident_resolves() {
     shutdown.cancel();
     task.await.unwrap();
     // Three events delivered; every other request was a re-post, counted
-    // per alert.
+    // per alert when Alertmanager answers (a re-post the shutdown cut off
+    // after the receiver logged it is not counted).
     let stats = w.stats();
-    let key = |a| ("am".to_string(), a);
-    assert_eq!(stats.snapshot().get(&key(Attempt::Delivered)), Some(&3));
-    let reposted: usize = sent.iter().map(Vec::len).sum::<usize>() - 3;
     assert_eq!(
-        stats.reposts().get(&("am".to_string(), Repost::Delivered)),
-        Some(&(reposted as u64))
+        stats
+            .snapshot()
+            .get(&("am".to_string(), Attempt::Delivered)),
+        Some(&3)
+    );
+    let sent: Vec<Vec<(String, String)>> = rx.hits().iter().map(alerts).collect();
+    let reposted = (sent.iter().map(Vec::len).sum::<usize>() - 3) as u64;
+    let last = sent.last().map_or(0, Vec::len) as u64;
+    let counted = stats
+        .reposts()
+        .get(&("am".to_string(), Repost::Delivered))
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        counted == reposted || counted == reposted - last,
+        "{counted} counted, {reposted} re-posted: {sent:?}"
     );
     assert_eq!(
         stats.reposts().get(&("am".to_string(), Repost::Failed)),
