@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::Event;
+use super::{EscalationCause, Event};
 use crate::incident::EventType;
 
 fn headline(event: &Event) -> String {
@@ -59,6 +59,14 @@ pub fn body(event: &Event) -> Value {
     }
     if let Some(from) = &event.previous_severity {
         detail.push_str(&format!("\n*Escalated from:* {from}"));
+    }
+    if let Some(e) = &event.escalation
+        && e.cause == EscalationCause::AcknowledgeTarget
+    {
+        detail.push_str(&format!("\n*Escalated:* {}", e.reason));
+        if !e.notifiers.is_empty() {
+            detail.push_str(&format!(" (told: {})", e.notifiers.join(", ")));
+        }
     }
     if !inc.tickets.is_empty() {
         let list: Vec<String> = inc

@@ -78,6 +78,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(600),
                     restore: Duration::from_secs(7200),
+                    escalate: Vec::new(),
                 },
             ),
             (
@@ -85,6 +86,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(1800),
                     restore: Duration::from_secs(8 * 3600),
+                    escalate: Vec::new(),
                 },
             ),
         ]),
@@ -162,6 +164,8 @@ fn incident(
         restored_at: restored.map(ts),
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 1,
         updates: Vec::new(),
     }

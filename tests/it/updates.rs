@@ -66,6 +66,8 @@ fn incident(id: &str, started: i64, resolved: Option<i64>) -> Incident {
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
         events_emitted: if resolved.is_some() { 2 } else { 1 },
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         updates: Vec::new(),
     }
 }
