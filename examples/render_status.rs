@@ -62,6 +62,8 @@ fn incident(service: &str, n: usize, start: i64, open: bool) -> Incident {
         ack_source: None,
         resolve_source: None,
         acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 3,
         updates: Vec::new(),
     }

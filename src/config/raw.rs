@@ -155,6 +155,8 @@ pub struct RawNotifier {
     pub routing_key_env: Opt<String>,
     pub max_age: Opt<String>,
     pub timeout: Opt<String>,
+    /// `alertmanager` only.
+    pub repost_every: Opt<String>,
     // Ticket connectors (`servicenow`, `jira`, `opsgenie`); checked in
     // `validate::tickets`.
     pub username_env: Opt<String>,
@@ -176,6 +178,7 @@ pub struct RawNotifier {
 pub struct RawResponseTarget {
     pub acknowledge: Opt<String>,
     pub restore: Opt<String>,
+    pub escalate: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

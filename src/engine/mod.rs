@@ -47,6 +47,8 @@ use crate::slo::{self, Window};
 #[cfg(test)]
 mod counter_tests;
 #[cfg(test)]
+mod escalation_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 mod snapshot;
 mod state;

@@ -301,7 +301,8 @@ impl EngineState {
     }
 
     /// Evaluate burn-rate alerts of every service at `now` (services with an
-    /// SLO and `burn_rate_alerts: true`) and return the snapshot and changes.
+    /// SLO and `burn_rate_alerts: true`) and the acknowledge targets of open
+    /// incidents (escalation), and return the snapshot and changes.
     pub fn evaluate(&mut self, now: Timestamp) -> (Snapshot, Vec<Change>) {
         let mut changes = Vec::new();
         let cfg = Arc::clone(&self.cfg);
@@ -335,6 +336,12 @@ impl EngineState {
                     ));
                     self.queue_state_change(&svc.name);
                 }
+            }
+            // The acknowledge target passes with time alone: escalate now.
+            if let Some(m) = self.incidents.get_mut(&svc.name)
+                && let Some(c) = m.escalate_unacknowledged(now, &cfg.response_targets, maintenance)
+            {
+                changes.push(c);
             }
             services.push(ServiceView {
                 name: svc.name.clone(),

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{
     AckRecord, AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, MAX_ACK_RECORDS,
     ResolvedBy, ServiceState, Source, State, Trigger, change, ticket_severity,
 };
-use crate::config::{IncidentPolicy, Service};
+use crate::config::{IncidentPolicy, ResponseTarget, Service};
 
 /// Streaks of one check, counted over valid (non-maintenance) runs only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -339,8 +339,48 @@ impl ServiceIncidents {
         changes
     }
 
-    /// Acknowledge incident `id` (must be this service's open incident)
-    /// through the API.
+    /// The acknowledge-target escalation, evaluated at `now`: the open
+    /// incident, still unacknowledged after the `acknowledge` target of its
+    /// severity (strictly later than `opened_at + acknowledge`, the moment
+    /// that target counts as missed), is escalated to the target's
+    /// `escalate` notifiers. At most once per incident; not while the
+    /// service is in maintenance (it happens when the window ends, if the
+    /// incident is still open and unacknowledged). The targets are those in
+    /// force now: a reload that shortens one or adds `escalate` applies at
+    /// the next evaluation, also to incidents already open.
+    pub fn escalate_unacknowledged(
+        &mut self,
+        now: Timestamp,
+        targets: &BTreeMap<String, ResponseTarget>,
+        in_maintenance: bool,
+    ) -> Option<Change> {
+        if in_maintenance {
+            return None;
+        }
+        let inc = self.open.as_mut()?;
+        if inc.acknowledged_at.is_some() || inc.ack_escalated_at.is_some() {
+            return None;
+        }
+        let target = targets.get(&inc.severity)?;
+        if target.escalate.is_empty() {
+            return None;
+        }
+        let after = SignedDuration::try_from(target.acknowledge).unwrap_or(SignedDuration::MAX);
+        let deadline = inc.opened_at.checked_add(after).unwrap_or(Timestamp::MAX);
+        if now <= deadline {
+            return None;
+        }
+        inc.ack_escalated_at = Some(now);
+        inc.escalated_to = target.escalate.clone();
+        Some(change(
+            ChangeKind::Unacknowledged {
+                target: target.acknowledge,
+            },
+            inc,
+        ))
+    }
+
+    /// Acknowledge incident `id` (must be this service's open incident).
     pub fn ack(
         &mut self,
         now: Timestamp,
@@ -519,6 +559,8 @@ impl ServiceIncidents {
             ack_source: None,
             resolve_source: None,
             acknowledgements: Vec::new(),
+            ack_escalated_at: None,
+            escalated_to: Vec::new(),
             events_emitted: 0,
             updates: Vec::new(),
         });

@@ -14,6 +14,15 @@
 //! and beyond stay). A page-level trigger on a ticket-level incident raises it
 //! to the configured severity and emits [`ChangeKind::Escalated`]. Severity is
 //! never lowered while an incident is open.
+//!
+//! Escalation for want of an acknowledgement (our choice of shape; also in
+//! `docs/semantics.md`): once an open incident passes the `acknowledge`
+//! target of its severity unacknowledged, and that target names `escalate`
+//! notifiers, it emits [`ChangeKind::Unacknowledged`], which is the same
+//! `incident.escalated` event as a severity escalation with a different
+//! cause. It happens once per incident ([`Incident::ack_escalated_at`]),
+//! never during maintenance, and the escalation notifiers stay on the
+//! incident ([`Incident::escalated_to`]) until it resolves.
 
 mod machine;
 mod mttx;
@@ -211,6 +220,17 @@ pub struct Incident {
     /// most [`MAX_ACK_RECORDS`].
     #[serde(default)]
     pub acknowledgements: Vec<AckRecord>,
+    /// When the acknowledge target passed unacknowledged and the
+    /// severity's `escalate` notifiers were told (`incident.escalated`,
+    /// [`ChangeKind::Unacknowledged`]). Set once: it is what keeps a restart
+    /// from escalating again.
+    #[serde(default)]
+    pub ack_escalated_at: Option<Timestamp>,
+    /// The notifiers that escalation brought in. Every later event of the
+    /// incident (acknowledged, resolved) goes to them too, beside the
+    /// service's notifiers, so whoever was paged also hears the end.
+    #[serde(default)]
+    pub escalated_to: Vec<String>,
     /// Number of outbox events emitted so far; event ids are
     /// `evt-<incident id>-<n>` so they are stable across retries and restarts.
     pub events_emitted: u32,
@@ -289,6 +309,13 @@ pub enum ChangeKind {
         from: String,
         to: String,
     },
+    /// The acknowledge target (`acknowledge` of the severity's response
+    /// target) passed while the incident was unacknowledged: announced as
+    /// `incident.escalated`, also to the target's `escalate` notifiers
+    /// (now in [`Incident::escalated_to`]). Once per incident.
+    Unacknowledged {
+        target: std::time::Duration,
+    },
     /// Every failing check has recovered but an alert still fires; persisted,
     /// not notified (the resolution is).
     Restored,
@@ -318,7 +345,9 @@ impl ChangeKind {
     fn event_type(&self) -> Option<EventType> {
         match self {
             ChangeKind::Opened => Some(EventType::Opened),
-            ChangeKind::Escalated { .. } => Some(EventType::Escalated),
+            ChangeKind::Escalated { .. } | ChangeKind::Unacknowledged { .. } => {
+                Some(EventType::Escalated)
+            }
             ChangeKind::Acknowledged => Some(EventType::Acknowledged),
             ChangeKind::Resolved => Some(EventType::Resolved),
             ChangeKind::UpdatePosted => Some(EventType::UpdatePosted),

@@ -1,7 +1,7 @@
 //! The `sentinel_incident*` and `sentinel_notifier_*` families, from the
 //! engine's [`Snapshot`] and the delivery workers' counters.
 
-use crate::config::Config;
+use crate::config::{Config, NotifierKind};
 use std::collections::BTreeSet;
 
 use crate::config::HookProvider;
@@ -10,7 +10,7 @@ use crate::inbound::{HookResult, InboundStats};
 use crate::incident::totals::Tally;
 use crate::incident::{Source, Summary};
 use crate::metrics::{Expo, MetricType};
-use crate::notify::worker::{Attempt, DeliveryStats};
+use crate::notify::worker::{Attempt, DeliveryStats, Repost};
 
 const MTTX: [(&str, &str); 3] = [
     (
@@ -65,6 +65,19 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
             "sentinel_incidents_total",
             &[("service", &key.service), ("severity", &key.severity)],
             counts.opened,
+        );
+    }
+    out.family(
+        "sentinel_incident_escalations_total",
+        "Incidents escalated because their acknowledge target passed unacknowledged (the severity's escalate notifiers were told); cumulative, counted once per incident under its severity then.",
+        MetricType::Counter,
+    );
+    for key in &pairs {
+        let n = snap.totals.get(key).map_or(0, |c| c.escalations);
+        out.sample_u64(
+            "sentinel_incident_escalations_total",
+            &[("service", &key.service), ("severity", &key.severity)],
+            n,
         );
     }
     for (i, (name, help)) in MTTX.iter().enumerate() {
@@ -185,6 +198,25 @@ pub fn render_notifiers(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
             out.sample_u64(
                 "sentinel_notifier_deliveries_total",
                 &[("notifier", &n.name), ("result", a.as_str())],
+                v,
+            );
+        }
+    }
+    let reposts = deliveries.reposts();
+    out.family(
+        "sentinel_notifier_reposts_total",
+        "Alerts of open incidents sent to Alertmanager again (every repost_every) so they never expire, by result (delivered, failed); alertmanager notifiers only.",
+        MetricType::Counter,
+    );
+    for n in &cfg.notifiers {
+        if !matches!(n.kind, NotifierKind::Alertmanager { .. }) {
+            continue;
+        }
+        for r in Repost::ALL {
+            let v = reposts.get(&(n.name.clone(), r)).copied().unwrap_or(0);
+            out.sample_u64(
+                "sentinel_notifier_reposts_total",
+                &[("notifier", &n.name), ("result", r.as_str())],
                 v,
             );
         }

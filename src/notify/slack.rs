@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::Event;
+use super::{EscalationCause, Event};
 use crate::inbound::parse::{SLACK_ACK_ACTION, SLACK_ACTIONS_BLOCK, SLACK_RESOLVE_ACTION};
 use crate::incident::{EventType, State};
 
@@ -66,6 +66,14 @@ pub fn body(event: &Event, buttons: bool) -> Value {
     }
     if let Some(from) = &event.previous_severity {
         detail.push_str(&format!("\n*Escalated from:* {from}"));
+    }
+    if let Some(e) = &event.escalation
+        && e.cause == EscalationCause::AcknowledgeTarget
+    {
+        detail.push_str(&format!("\n*Escalated:* {}", e.reason));
+        if !e.notifiers.is_empty() {
+            detail.push_str(&format!(" (told: {})", e.notifiers.join(", ")));
+        }
     }
     if !inc.tickets.is_empty() {
         let list: Vec<String> = inc

@@ -481,6 +481,20 @@ impl Store {
             .await
     }
 
+    /// For each incident open in the store, the last finished (delivered or
+    /// dropped, or listed in `settled`) outbox row of `notifier`: what that
+    /// receiver was last told about the incident. The Alertmanager re-post
+    /// sends these again. Scans the notifier's finished rows; meant for a
+    /// call every few minutes, not per event.
+    pub async fn outbox_open_heads(
+        &self,
+        notifier: String,
+        settled: Vec<i64>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(move |c| db::outbox_open_heads(c, &notifier, &settled))
+            .await
+    }
+
     /// Records several delivery outcomes in one transaction (all or none).
     /// A row already delivered or dropped keeps its first outcome.
     pub async fn outbox_settle(&self, marks: Vec<OutboxMark>) -> Result<(), StoreError> {

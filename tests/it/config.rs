@@ -1571,3 +1571,83 @@ fn textwrap_dedent(text: &str) -> String {
         .map(|l| l.get(indent..).unwrap_or("").to_string() + "\n")
         .collect()
 }
+
+#[test]
+fn escalate_names_configured_notifiers_and_repost_every_fits_alertmanager() {
+    let yaml = r#"notifiers:
+  - { name: team, type: webhook, url: "http://127.0.0.1:1/team" }
+  - { name: manager, type: webhook, url: "http://127.0.0.1:1/manager", repost_every: 1m }
+  - { name: am, type: alertmanager, url: "http://127.0.0.1:9093", repost_every: 6m }
+  - { name: am2, type: alertmanager, url: "http://127.0.0.1:9094", repost_every: 500ms }
+response_targets:
+  P1: { acknowledge: 10m, restore: 2h, escalate: [manger, manager, manager, oncall] }
+services:
+  - name: a
+    incident: { severity: P1, notify: [team] }
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#;
+    check(
+        yaml,
+        &[
+            "t.yaml:3:86: notifiers[1].repost_every: `repost_every` is only used by `alertmanager` notifiers, not `webhook`",
+            "t.yaml:4:81: notifiers[2].repost_every: repost_every 6m is out of range 1s..=5m — an open incident's alert is sent again at least every 5m, so Alertmanager never lets it expire",
+            "t.yaml:5:82: notifiers[3].repost_every: repost_every 500ms is out of range 1s..=5m — an open incident's alert is sent again at least every 5m, so Alertmanager never lets it expire",
+            "t.yaml:7:51: response_targets.P1.escalate[0]: unknown notifier `manger` in `escalate` — did you mean `manager`?",
+            "t.yaml:7:77: response_targets.P1.escalate[3]: unknown notifier `oncall` in `escalate` — defined notifiers: `team`, `manager`, `am`, `am2`",
+        ],
+    );
+}
+
+#[test]
+fn escalate_with_no_notifiers_says_where_to_define_them() {
+    check(
+        "response_targets:\n  P1: { acknowledge: 10m, restore: 2h, escalate: [manager] }\nservices:\n  - name: a\n    incident: { severity: P1 }\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        &[
+            "t.yaml:2:51: response_targets.P1.escalate[0]: unknown notifier `manager` in `escalate` — no notifiers are defined; define the escalation contacts under `notifiers`",
+        ],
+    );
+}
+
+#[test]
+fn escalate_and_repost_every_are_read() {
+    let c = config::parse_str(
+        r#"notifiers:
+  - { name: am, type: alertmanager, url: "http://127.0.0.1:9093" }
+  - { name: am30, type: alertmanager, url: "http://127.0.0.1:9094", repost_every: 30s }
+  - { name: manager, type: webhook, url: "http://127.0.0.1:1/manager" }
+response_targets:
+  P1: { acknowledge: 10m, restore: 2h, escalate: [manager, am] }
+  P2: { acknowledge: 30m, restore: 8h }
+services:
+  - name: a
+    incident: { severity: P1, notify: [am] }
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    let every: Vec<Option<Duration>> = c
+        .notifiers
+        .iter()
+        .map(|n| match &n.kind {
+            sentinel::config::NotifierKind::Alertmanager { repost_every, .. } => {
+                Some(*repost_every)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        every,
+        [
+            Some(Duration::from_secs(300)),
+            Some(Duration::from_secs(30)),
+            None
+        ]
+    );
+    assert_eq!(c.response_targets["P1"].escalate, ["manager", "am"]);
+    assert!(c.response_targets["P2"].escalate.is_empty());
+}

@@ -26,9 +26,10 @@ use crate::support::servers::*;
 const TOKEN: &str = "counters-token-9a1e";
 
 /// Families restored from the store at start: they never decrease.
-const CUMULATIVE: [&str; 6] = [
+const CUMULATIVE: [&str; 7] = [
     "sentinel_incidents_total",
     "sentinel_incident_acknowledgements_total",
+    "sentinel_incident_escalations_total",
     "sentinel_incident_mttd_seconds",
     "sentinel_incident_mtta_seconds",
     "sentinel_incident_mttr_seconds",
@@ -46,6 +47,7 @@ const PROCESS: &[&str] = &[
     "sentinel_scheduler_start_lag_seconds",
     "sentinel_notifier_deliveries_total",
     "sentinel_inbound_hooks_total",
+    "sentinel_notifier_reposts_total",
     "sentinel_store_write_errors_total",
     "sentinel_runs_in_maintenance_total",
     "process_cpu_seconds_total",
@@ -116,6 +118,8 @@ fn old_incident(ago: SignedDuration) -> Incident {
         ack_source: None,
         resolve_source: None,
         acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 3,
         updates: Vec::new(),
     }

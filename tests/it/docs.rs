@@ -944,7 +944,7 @@ enum Range {
 #[test]
 fn documented_ranges_are_the_codes() {
     use Range::{D, I};
-    let cases: [(&str, &str, Range); 24] = [
+    let cases: [(&str, &str, Range); 25] = [
         ("server", "max_concurrency", I(limits::MAX_CONCURRENCY)),
         ("server", "max_connections", I(limits::MAX_CONNECTIONS)),
         ("server", "read_timeout", D(limits::READ_TIMEOUT)),
@@ -954,6 +954,7 @@ fn documented_ranges_are_the_codes() {
         ("defaults", "timeout", D(limits::TIMEOUT)),
         ("notifiers[]", "max_age", D(limits::NOTIFIER_MAX_AGE)),
         ("notifiers[]", "timeout", D(limits::NOTIFIER_TIMEOUT)),
+        ("notifiers[]", "repost_every", D(limits::REPOST_EVERY)),
         (
             "response_targets",
             "acknowledge",
@@ -1044,6 +1045,16 @@ fn documented_defaults_are_the_codes() {
         .config
         .notifiers
         .remove(0);
+    let with_alertmanager =
+        format!("{minimal}notifiers:\n  - {{ name: n, type: alertmanager, url: 'http://h/' }}\n");
+    let alertmanager = config::parse_with_env(&with_alertmanager, "k.yaml", &env)
+        .unwrap()
+        .config
+        .notifiers
+        .remove(0);
+    let config::NotifierKind::Alertmanager { repost_every, .. } = alertmanager.kind else {
+        panic!("{alertmanager:?}")
+    };
     let svc = &cfg.services[0];
     let (config::ProbeSpec::Http(http), config::ProbeSpec::Tls(tls)) =
         (&svc.checks[0].probe, &svc.checks[1].probe)
@@ -1076,6 +1087,7 @@ fn documented_defaults_are_the_codes() {
         ),
         ("notifiers[]", "max_age", d(notifier.max_age)),
         ("notifiers[]", "timeout", d(notifier.timeout)),
+        ("notifiers[]", "repost_every", d(repost_every)),
         ("services[].checks[].http", "method", http.method.clone()),
         (
             "services[].checks[].http",

@@ -89,6 +89,8 @@ fn incident(
         ack_source: None,
         resolve_source: None,
         acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 1,
         updates: Vec::new(),
     }

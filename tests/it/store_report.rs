@@ -78,6 +78,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(600),
                     restore: Duration::from_secs(7200),
+                    escalate: Vec::new(),
                 },
             ),
             (
@@ -85,6 +86,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(1800),
                     restore: Duration::from_secs(8 * 3600),
+                    escalate: Vec::new(),
                 },
             ),
         ]),
@@ -166,6 +168,8 @@ fn incident(
         ack_source: None,
         resolve_source: None,
         acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 1,
         updates: Vec::new(),
     }

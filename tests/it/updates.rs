@@ -69,6 +69,8 @@ fn incident(id: &str, started: i64, resolved: Option<i64>) -> Incident {
         resolve_source: None,
         acknowledgements: Vec::new(),
         events_emitted: if resolved.is_some() { 2 } else { 1 },
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         updates: Vec::new(),
     }
 }

@@ -142,7 +142,7 @@ impl<'a> Validator<'a> {
             notifiers.extend(self.notifiers(&part.raw.notifiers));
         }
         self.file = main;
-        let response_targets = self.response_targets(&raw.response_targets);
+        let response_targets = self.response_targets(&raw.response_targets, &notifiers);
         let mut services = self.services(&raw.services, &defaults, &notifiers);
         for part in includes {
             self.file = &part.file;
