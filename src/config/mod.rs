@@ -17,6 +17,7 @@
 
 pub mod duration;
 mod error;
+pub mod inbound;
 mod include;
 pub mod limits;
 mod raw;
@@ -30,6 +31,7 @@ mod yaml;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Problem, Problems, Warning};
+pub use inbound::{HookProvider, Inbound};
 pub use types::*;
 
 /// A valid config and what it warns about.

@@ -27,6 +27,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub metrics: MetricsExport,
     pub status_page: StatusPage,
+    /// Inbound hooks: acknowledgements and resolutions from providers.
+    pub inbound: super::Inbound,
 }
 
 impl Config {
@@ -230,8 +232,10 @@ pub enum NotifierKind {
         url: UrlSource,
         routing_key_env: String,
     },
-    /// Slack incoming webhook.
-    Slack { url: UrlSource },
+    /// Slack incoming webhook. `buttons`: messages carry Acknowledge /
+    /// Resolve buttons (set when `inbound.slack` is configured, so a press
+    /// reaches a hook that checks it).
+    Slack { url: UrlSource, buttons: bool },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
     /// `repost_every`: how often the firing alert of every open incident is
     /// sent again, so Alertmanager never lets it expire (its `endsAt` is

@@ -134,6 +134,7 @@ impl Running {
             id: "barrier".into(),
             by: "test".into(),
             note: None,
+            source: crate::incident::Source::Api,
         };
         assert!(self.handle.command(barrier).await.unwrap().is_err());
         clock.set(now);
@@ -272,6 +273,7 @@ async fn a_restart_after_a_manual_resolve_while_a_page_fires_invents_nothing() {
         .command(IncidentCommand::Resolve {
             id: id.clone(),
             by: "alice".into(),
+            source: crate::incident::Source::Api,
         })
         .await
         .unwrap()

@@ -60,7 +60,7 @@ mod update_tests;
 mod writes;
 
 pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};
-pub use state::EngineState;
+pub use state::{Acked, EngineState};
 pub use task::{EngineHandle, EngineMsg, IncidentCommand, IncidentReply, start};
 pub use writes::{IncidentWrite, ServiceStateChange};
 

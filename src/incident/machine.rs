@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, ResolvedBy, ServiceState,
-    State, Trigger, change, ticket_severity,
+    AckRecord, AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, MAX_ACK_RECORDS,
+    ResolvedBy, ServiceState, Source, State, Trigger, change, ticket_severity,
 };
 use crate::config::{IncidentPolicy, ResponseTarget, Service};
 
@@ -388,6 +388,21 @@ impl ServiceIncidents {
         by: &str,
         note: Option<&str>,
     ) -> Result<Ack, IncidentError> {
+        self.ack_from(now, id, by, note, Source::Api)
+    }
+
+    /// Acknowledge incident `id` from `source`. The first acknowledgement
+    /// sets `acknowledged_at`, `acknowledged_by` and `ack_source`; a later
+    /// one is [`Ack::AlreadyAcked`] and changes nothing (see
+    /// [`Self::record_ack`] to keep it).
+    pub fn ack_from(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+        source: Source,
+    ) -> Result<Ack, IncidentError> {
         let inc = self.find_open(id)?;
         if inc.acknowledged_at.is_some() {
             return Ok(Ack::AlreadyAcked(inc.clone()));
@@ -395,7 +410,37 @@ impl ServiceIncidents {
         inc.acknowledged_at = Some(now);
         inc.acknowledged_by = Some(by.to_string());
         inc.ack_note = note.map(str::to_string);
+        inc.ack_source = Some(source);
+        inc.acknowledgements.push(AckRecord {
+            at: now,
+            by: by.to_string(),
+            source,
+        });
         Ok(Ack::Changed(change(ChangeKind::Acknowledged, inc)))
+    }
+
+    /// Keep a repeated acknowledgement of the open incident `id` in its
+    /// `acknowledgements` list: an [`ChangeKind::Updated`] change (stored,
+    /// not notified), or `None` when the list is full or `id` is not open.
+    /// Nothing else changes: the first acknowledgement stays the one that
+    /// counts.
+    pub fn record_ack(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        source: Source,
+    ) -> Option<Change> {
+        let inc = self.find_open(id).ok()?;
+        if inc.acknowledgements.len() >= MAX_ACK_RECORDS {
+            return None;
+        }
+        inc.acknowledgements.push(AckRecord {
+            at: now,
+            by: by.to_string(),
+            source,
+        });
+        Some(change(ChangeKind::Updated, inc))
     }
 
     /// Add a human update to this service's open incident `id` (see
@@ -415,6 +460,17 @@ impl ServiceIncidents {
     /// and an alert that still fires is held: it must stop before it can open
     /// one again (a higher level excepted; see the type's docs).
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
+        self.resolve_from(now, id, by, Source::Api)
+    }
+
+    /// [`Self::resolve`] by a person acting in `source`.
+    pub fn resolve_from(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        source: Source,
+    ) -> Result<Change, IncidentError> {
         self.find_open(id)?;
         for s in self.checks.values_mut() {
             *s = Streak::default();
@@ -433,7 +489,7 @@ impl ServiceIncidents {
                 since: now,
             });
         }
-        self.close(now, ResolvedBy::User(by.to_string()))
+        self.close(now, ResolvedBy::User(by.to_string()), source)
             .ok_or_else(|| IncidentError::NotFound { id: id.to_string() })
     }
 
@@ -446,7 +502,7 @@ impl ServiceIncidents {
             "service `{}` was removed from the configuration while this incident was open",
             self.service
         );
-        self.close(now, ResolvedBy::Auto)
+        self.close(now, ResolvedBy::Auto, Source::Auto)
     }
 
     fn find_open(&mut self, id: &str) -> Result<&mut Incident, IncidentError> {
@@ -500,6 +556,9 @@ impl ServiceIncidents {
             restored_at: None,
             resolved_at: None,
             resolved_by: None,
+            ack_source: None,
+            resolve_source: None,
+            acknowledgements: Vec::new(),
             ack_escalated_at: None,
             escalated_to: Vec::new(),
             events_emitted: 0,
@@ -554,17 +613,18 @@ impl ServiceIncidents {
         }
         if !alert_firing {
             inc.restored_at.get_or_insert(now);
-            if let Some(c) = self.close(now, ResolvedBy::Auto) {
+            if let Some(c) = self.close(now, ResolvedBy::Auto, Source::Auto) {
                 changes.push(c);
             }
         }
     }
 
-    fn close(&mut self, now: Timestamp, by: ResolvedBy) -> Option<Change> {
+    fn close(&mut self, now: Timestamp, by: ResolvedBy, source: Source) -> Option<Change> {
         let mut inc = self.open.take()?;
         inc.state = State::Resolved;
         inc.resolved_at = Some(now);
         inc.resolved_by = Some(by);
+        inc.resolve_source = Some(source);
         inc.restored_at.get_or_insert(now);
         for s in self.checks.values_mut() {
             s.involved = false;

@@ -121,13 +121,67 @@ pub enum Trigger {
     BurnRate { level: AlertLevel },
 }
 
-/// Who resolved it: the state machine (recovery) or a person through the API.
+/// Who resolved it: the state machine (recovery) or a person (through the
+/// API or a provider's inbound hook; [`Incident::resolve_source`] says which).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolvedBy {
     Auto,
     User(String),
 }
+
+/// Where an acknowledgement or resolution came from: sentinel's own API, a
+/// provider's inbound hook, or (resolutions only) sentinel itself. A closed
+/// set: it is the `source` label of `sentinel_incident_acknowledgements_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Api,
+    PagerDuty,
+    Opsgenie,
+    Slack,
+    ServiceNow,
+    Jira,
+    /// Recovery (or the service was removed): no person involved.
+    Auto,
+}
+
+impl Source {
+    /// Every source a person can acknowledge from, in label order.
+    pub const ACK: [Source; 6] = [
+        Source::Api,
+        Source::PagerDuty,
+        Source::Opsgenie,
+        Source::Slack,
+        Source::ServiceNow,
+        Source::Jira,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::PagerDuty => "pagerduty",
+            Source::Opsgenie => "opsgenie",
+            Source::Slack => "slack",
+            Source::ServiceNow => "servicenow",
+            Source::Jira => "jira",
+            Source::Auto => "auto",
+        }
+    }
+}
+
+/// One acknowledgement received while the incident was open. The first one
+/// set `acknowledged_at`; later ones are kept here and change nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRecord {
+    pub at: Timestamp,
+    pub by: String,
+    pub source: Source,
+}
+
+/// At most this many acknowledgements are kept per incident (the first
+/// included); later repeats are only logged.
+pub const MAX_ACK_RECORDS: usize = 20;
 
 /// One incident. Serialized as the `body` JSON of the store's `incidents` row,
 /// so every field a restart needs is here.
@@ -155,6 +209,17 @@ pub struct Incident {
     pub restored_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     pub resolved_by: Option<ResolvedBy>,
+    /// Where the first acknowledgement came from (`None` until acknowledged;
+    /// incidents stored by earlier versions were acknowledged through the API).
+    #[serde(default)]
+    pub ack_source: Option<Source>,
+    /// Where the resolution came from: `auto` for recovery.
+    #[serde(default)]
+    pub resolve_source: Option<Source>,
+    /// Every acknowledgement received while open, first one included, at
+    /// most [`MAX_ACK_RECORDS`].
+    #[serde(default)]
+    pub acknowledgements: Vec<AckRecord>,
     /// When the acknowledge target passed unacknowledged and the
     /// severity's `escalate` notifiers were told (`incident.escalated`,
     /// [`ChangeKind::Unacknowledged`]). Set once: it is what keeps a restart

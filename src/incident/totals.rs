@@ -21,6 +21,7 @@
 //! | restore | the incident is resolved (resolution is final) | MTTR |
 //! | acknowledge target | acknowledged, or the target passed unacknowledged | met / missed |
 //! | restore target | resolved, or the target passed unresolved | met / missed |
+//! | acknowledge source | `acknowledged_at` is set (the first ack) | acknowledgements by source |
 //! | escalation | the acknowledge target passed unacknowledged and the `escalate` notifiers were told | escalations |
 //!
 //! An entry counts under the incident's severity *at the time it is made*
@@ -46,15 +47,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::Incident;
 use super::mttx::{Attainment, Stage, verdict};
+use super::{Incident, Source};
 use crate::config::ResponseTarget;
 
 /// Bit set of the entries an incident has made (stored with its row).
 pub type Entered = u32;
 
 /// Every entry made: the incident makes no more.
-pub const ENTERED_ALL: Entered = 63;
+pub const ENTERED_ALL: Entered = 127;
 
 /// One kind of entry; its value is the bit in [`Entered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,16 +67,19 @@ pub enum EntryKind {
     RestoreTarget = 16,
     /// The acknowledge-target escalation ([`Incident::ack_escalated_at`]).
     Escalation = 32,
+    /// Where the first acknowledgement came from.
+    AckSource = 64,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 7] = [
         EntryKind::Detect,
         EntryKind::Acknowledge,
         EntryKind::Restore,
         EntryKind::AcknowledgeTarget,
         EntryKind::RestoreTarget,
         EntryKind::Escalation,
+        EntryKind::AckSource,
     ];
 
     pub fn bit(self) -> Entered {
@@ -98,6 +102,8 @@ pub enum Figure {
     RestoreMissed,
     /// Count = acknowledge-target escalations.
     Escalation,
+    /// Count = incidents first acknowledged from this source.
+    AckVia(Source),
 }
 
 impl Figure {
@@ -123,11 +129,23 @@ impl Figure {
             Figure::RestoreMet => "restore_met",
             Figure::RestoreMissed => "restore_missed",
             Figure::Escalation => "escalation",
+            Figure::AckVia(source) => match source {
+                Source::Api => "ack_via_api",
+                Source::PagerDuty => "ack_via_pagerduty",
+                Source::Opsgenie => "ack_via_opsgenie",
+                Source::Slack => "ack_via_slack",
+                Source::ServiceNow => "ack_via_servicenow",
+                Source::Jira => "ack_via_jira",
+                Source::Auto => "ack_via_auto",
+            },
         }
     }
 
     pub fn parse(s: &str) -> Option<Figure> {
-        Figure::ALL.into_iter().find(|f| f.as_str() == s)
+        Figure::ALL
+            .into_iter()
+            .chain(Source::ACK.map(Figure::AckVia))
+            .find(|f| f.as_str() == s)
     }
 }
 
@@ -171,12 +189,23 @@ pub struct Cumulative {
     pub restore: Attainment,
     /// Acknowledge-target escalations.
     pub escalations: u64,
+    /// Incidents acknowledged, by the source of the first acknowledgement,
+    /// indexed like [`Source::ACK`].
+    pub acks_by_source: [u64; Source::ACK.len()],
 }
 
 impl Cumulative {
     /// Incidents opened.
     pub fn opened(&self) -> u64 {
         self.mttd.count
+    }
+
+    /// Incidents whose first acknowledgement came from `source`.
+    pub fn acknowledged_via(&self, source: Source) -> u64 {
+        Source::ACK
+            .iter()
+            .position(|s| *s == source)
+            .map_or(0, |i| self.acks_by_source[i])
     }
 
     pub fn attainment(&self, stage: Stage) -> Attainment {
@@ -208,6 +237,11 @@ impl Cumulative {
                 self.restore.missed = self.restore.missed.saturating_add(count)
             }
             Figure::Escalation => self.escalations = self.escalations.saturating_add(count),
+            Figure::AckVia(source) => {
+                if let Some(i) = Source::ACK.iter().position(|s| *s == source) {
+                    self.acks_by_source[i] = self.acks_by_source[i].saturating_add(count);
+                }
+            }
         }
     }
 }
@@ -228,6 +262,10 @@ pub fn due(
     let (figure, micros) = match kind {
         EntryKind::Detect => (Figure::Detect, micros(inc.time_to_detect())),
         EntryKind::Acknowledge => (Figure::Acknowledge, micros(inc.time_to_acknowledge()?)),
+        EntryKind::AckSource => {
+            inc.acknowledged_at?;
+            (Figure::AckVia(inc.ack_source.unwrap_or(Source::Api)), 0)
+        }
         EntryKind::Restore => (Figure::Restore, micros(inc.time_to_restore()?)),
         EntryKind::Escalation => {
             inc.ack_escalated_at?;
@@ -399,6 +437,7 @@ mod tests {
         );
         assert_eq!(tot.account(&inc, &targets(), t(61)), vec![]);
         inc.acknowledged_at = Some(t(360));
+        inc.ack_source = Some(Source::Slack);
         assert_eq!(
             made(&tot.account(&inc, &targets(), t(360))),
             vec![
@@ -414,6 +453,7 @@ mod tests {
                     Figure::AcknowledgeMet,
                     0
                 ),
+                (EntryKind::AckSource, "P1", Figure::AckVia(Source::Slack), 0),
             ]
         );
         // Restored in time but not resolved: nothing yet, even after the
@@ -442,6 +482,8 @@ mod tests {
         assert_eq!((c.mttr.count, c.mttr.sum_seconds()), (1, 3000.0));
         assert_eq!(c.acknowledge, Attainment { met: 1, missed: 0 });
         assert_eq!(c.restore, Attainment { met: 1, missed: 0 });
+        assert_eq!(c.acknowledged_via(Source::Slack), 1);
+        assert_eq!(c.acknowledged_via(Source::Api), 0);
     }
 
     #[test]
@@ -474,6 +516,8 @@ mod tests {
             vec![
                 (EntryKind::Detect, "P9", Figure::Detect, 60_000_000),
                 (EntryKind::Acknowledge, "P9", Figure::Acknowledge, 1_000_000),
+                // Stored before sources were kept: an API acknowledgement.
+                (EntryKind::AckSource, "P9", Figure::AckVia(Source::Api), 0),
             ]
         );
     }
@@ -502,12 +546,16 @@ mod tests {
         inc.severity = "P2".into();
         assert_eq!(
             made(&tot.account(&inc, &targets(), t(700))),
-            vec![(
-                EntryKind::Acknowledge,
-                "P2",
-                Figure::Acknowledge,
-                640_000_000
-            )]
+            vec![
+                (
+                    EntryKind::Acknowledge,
+                    "P2",
+                    Figure::Acknowledge,
+                    640_000_000
+                ),
+                // Stored without a source: an API acknowledgement.
+                (EntryKind::AckSource, "P2", Figure::AckVia(Source::Api), 0),
+            ]
         );
         assert_eq!(tot.account(&inc, &targets(), t(800)), vec![]);
         let p1 = tot.by_key()[&("svc".to_string(), "P1".to_string())];
@@ -551,15 +599,25 @@ mod tests {
                 rows.push((svc.clone(), sev.clone(), f.as_str().into(), n, us));
             }
         }
+        rows.push(("svc".into(), "P1".into(), "ack_via_jira".into(), 3, 0));
         rows.push(("svc".into(), "P1".into(), "from_the_future".into(), 7, 7));
         let back = Totals::restore(rows, [(inc.id.clone(), tot.entered(&inc.id))]);
-        assert_eq!(back.by_key(), tot.by_key());
         let c = back.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!(c.acknowledged_via(Source::Jira), 3);
+        let mut without = c;
+        without.acks_by_source = [0; Source::ACK.len()];
+        assert_eq!(
+            without,
+            tot.by_key()[&("svc".to_string(), "P1".to_string())]
+        );
         assert_eq!(c.acknowledge, Attainment { met: 0, missed: 1 });
         assert_eq!(c.restore, Attainment { met: 0, missed: 1 });
         let mut again = back.clone();
         assert_eq!(again.account(&inc, &targets(), t(99_999)), vec![]);
-        for f in Figure::ALL {
+        for f in Figure::ALL
+            .into_iter()
+            .chain(Source::ACK.map(Figure::AckVia))
+        {
             assert_eq!(Figure::parse(f.as_str()), Some(f));
         }
     }

@@ -4,9 +4,11 @@
 use crate::config::{Config, NotifierKind};
 use std::collections::BTreeSet;
 
+use crate::config::HookProvider;
 use crate::engine::{ServiceSeverity, Snapshot};
-use crate::incident::Summary;
+use crate::inbound::{HookResult, InboundStats};
 use crate::incident::totals::Tally;
+use crate::incident::{Source, Summary};
 use crate::metrics::{Expo, MetricType};
 use crate::notify::worker::{Attempt, DeliveryStats, Repost};
 
@@ -103,6 +105,25 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
         }
     }
     out.family(
+        "sentinel_incident_acknowledgements_total",
+        "Incidents acknowledged, by where the first acknowledgement came from (api or the inbound hook's provider); cumulative, counted once per incident. Repeated acknowledgements are recorded on the incident, not counted.",
+        MetricType::Counter,
+    );
+    for key in &pairs {
+        let totals = snap.totals.get(key);
+        for source in Source::ACK {
+            out.sample_u64(
+                "sentinel_incident_acknowledgements_total",
+                &[
+                    ("service", &key.service),
+                    ("severity", &key.severity),
+                    ("source", source.as_str()),
+                ],
+                totals.map_or(0, |t| t.acknowledged_via(source)),
+            );
+        }
+    }
+    out.family(
         "sentinel_incident_response_total",
         "Incidents that met / missed the response target, by stage; cumulative, counted once when the stage completes or its target passes.",
         MetricType::Counter,
@@ -118,6 +139,26 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
                     ("met", met),
                 ],
                 n,
+            );
+        }
+    }
+}
+
+/// `sentinel_inbound_hooks_total`: every provider and result from the
+/// start (zero), whether configured or not (both are closed sets).
+pub fn render_inbound(out: &mut Expo, stats: &InboundStats) {
+    const NAME: &str = "sentinel_inbound_hooks_total";
+    out.family(
+        NAME,
+        "Inbound hook requests (POST /api/v1/hooks/<provider>) by result: applied (acknowledged or resolved an incident), ignored (answered 2xx, nothing changed), rejected (401 bad or missing signature or credential, 400 not the provider's payload, 404 not configured, 503).",
+        MetricType::Counter,
+    );
+    for p in HookProvider::ALL {
+        for r in HookResult::ALL {
+            out.sample_u64(
+                NAME,
+                &[("provider", p.as_str()), ("result", r.as_str())],
+                stats.get(p, r),
             );
         }
     }

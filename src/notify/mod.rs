@@ -36,7 +36,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Notifier, NotifierKind, UrlSource, alertmanager_ends_after};
-use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State, Update};
+use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, Source, State, Update};
 
 /// Errors building or delivering notifications.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,13 @@ pub struct IncidentSnapshot {
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// Where the first acknowledgement came from (`api`, `pagerduty`,
+    /// `opsgenie`, `slack`, `servicenow`, `jira`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_source: Option<Source>,
+    /// Where the resolution came from: one of the above, or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_source: Option<Source>,
     /// Availability SLI over the SLO window at the time of the event; `None`
     /// for a service without an SLO.
     pub availability_ratio: Option<f64>,
@@ -217,6 +224,8 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
             ResolvedBy::Auto => "auto".to_string(),
             ResolvedBy::User(u) => u.clone(),
         }),
+        ack_source: inc.ack_source,
+        resolve_source: inc.resolve_source,
         availability_ratio: ctx.availability_ratio,
         error_budget_remaining_ratio: ctx.error_budget_remaining_ratio,
         links: Links {
@@ -324,7 +333,7 @@ fn env_vars(n: &Notifier) -> Vec<String> {
             vars.push(routing_key_env.clone());
             url
         }
-        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url, .. } => url,
+        NotifierKind::Slack { url, .. } | NotifierKind::Alertmanager { url, .. } => url,
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return crate::notify::tickets::env_vars(&n.kind);
         }
@@ -341,7 +350,7 @@ pub fn url_is_secret(n: &Notifier) -> bool {
     let url = match &n.kind {
         NotifierKind::Webhook { url, .. }
         | NotifierKind::PagerDuty { url, .. }
-        | NotifierKind::Slack { url }
+        | NotifierKind::Slack { url, .. }
         | NotifierKind::Alertmanager { url, .. } => url,
         // Instance URLs are not secret; credentials travel in headers.
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
@@ -437,9 +446,9 @@ pub fn build_request(
             let key = secrets.require(name, routing_key_env)?;
             PreparedRequest::json(url, &pagerduty::body(event, key), notifier.timeout)
         }
-        NotifierKind::Slack { url } => {
+        NotifierKind::Slack { url, buttons } => {
             let url = resolve_url(name, url, secrets)?;
-            PreparedRequest::json(url, &slack::body(event), notifier.timeout)
+            PreparedRequest::json(url, &slack::body(event, *buttons), notifier.timeout)
         }
         NotifierKind::Alertmanager { url, repost_every } => {
             let base = resolve_url(name, url, secrets)?;

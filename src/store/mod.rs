@@ -13,6 +13,7 @@
 
 mod daily;
 mod db;
+mod hooks;
 mod schema;
 mod tickets;
 

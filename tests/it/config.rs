@@ -510,6 +510,14 @@ fn spec_example_parses_to_the_written_values() {
     );
     let names: Vec<&str> = c.notifiers.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["tickets", "oncall", "chat", "am"]);
+    assert_eq!(
+        c.inbound,
+        sentinel::config::Inbound {
+            pagerduty: Some("PD_WEBHOOK_SECRET".into()),
+            slack: Some("SLACK_SIGNING_SECRET".into()),
+            ..Default::default()
+        }
+    );
     match &c.notifiers[0].kind {
         NotifierKind::Webhook { url, secret_env } => {
             assert_eq!(
@@ -529,8 +537,9 @@ fn spec_example_parses_to_the_written_values() {
         other => panic!("{other:?}"),
     }
     match &c.notifiers[2].kind {
-        NotifierKind::Slack { url } => {
-            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()))
+        NotifierKind::Slack { url, buttons } => {
+            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()));
+            assert!(buttons, "inbound.slack is set: messages carry buttons");
         }
         other => panic!("{other:?}"),
     }

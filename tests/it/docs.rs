@@ -521,7 +521,7 @@ fn every_relative_link_resolves_to_a_file_and_heading_in_the_repository() {
 // ---------------------------------------------------------------------------
 
 /// Top-level keys of a sentinel config file.
-const CONFIG_KEYS: [&str; 9] = [
+const CONFIG_KEYS: [&str; 10] = [
     "include",
     "server",
     "storage",
@@ -531,6 +531,7 @@ const CONFIG_KEYS: [&str; 9] = [
     "response_targets",
     "maintenance",
     "services",
+    "inbound",
 ];
 
 fn top_level_keys(yaml: &str) -> Vec<String> {
@@ -830,8 +831,23 @@ fn accepted_keys(yaml_with_unknown_key: &str) -> Vec<String> {
 }
 
 /// (documented section, a file with an unknown key at that level).
-const LEVELS: [(&str, &str); 18] = [
+const LEVELS: [(&str, &str); 24] = [
     ("", "zzzzzzzz: 1\n"),
+    ("inbound", "inbound: { zzzzzzzz: 1 }\n"),
+    (
+        "inbound.pagerduty",
+        "inbound: { pagerduty: { zzzzzzzz: 1 } }\n",
+    ),
+    (
+        "inbound.opsgenie",
+        "inbound: { opsgenie: { zzzzzzzz: 1 } }\n",
+    ),
+    ("inbound.slack", "inbound: { slack: { zzzzzzzz: 1 } }\n"),
+    (
+        "inbound.servicenow",
+        "inbound: { servicenow: { zzzzzzzz: 1 } }\n",
+    ),
+    ("inbound.jira", "inbound: { jira: { zzzzzzzz: 1 } }\n"),
     ("server", "server: { zzzzzzzz: 1 }\n"),
     ("storage", "storage: { zzzzzzzz: 1 }\n"),
     ("defaults", "defaults: { zzzzzzzz: 1 }\n"),

@@ -23,6 +23,7 @@ mod docs;
 mod escalation;
 mod fakes_selftest;
 mod fuzz;
+mod hooks;
 mod http_guard;
 mod incidents;
 mod layout;

@@ -251,6 +251,7 @@ fn missing_or_bad_secrets_are_errors_naming_the_variable_only() {
     assert!(!err.to_string().contains("not base64***"), "{err}");
     let slack = notifier(NotifierKind::Slack {
         url: UrlSource::Env("SLACK_URL".into()),
+        buttons: false,
     });
     let err = build_request(
         &slack,
@@ -332,6 +333,7 @@ fn pagerduty_events_v2_shapes() {
 fn slack_message_shape() {
     let n = notifier(NotifierKind::Slack {
         url: UrlSource::Env("SLACK_URL".into()),
+        buttons: false,
     });
     let secrets =
         Secrets::from_pairs([("SLACK_URL", "https://hooks.slack.com/services/T0/B0/XyZ")]);

@@ -61,6 +61,7 @@ fn config(services: Vec<Service>) -> Config {
         services,
         metrics: Default::default(),
         status_page: StatusPage::default(),
+        inbound: Default::default(),
     }
 }
 

@@ -105,6 +105,7 @@ fn config(path: &Path) -> Config {
         ],
         metrics: Default::default(),
         status_page: StatusPage::default(),
+        inbound: Default::default(),
     }
 }
 
@@ -164,6 +165,9 @@ fn incident(
         restored_at: restored.map(ts),
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
         ack_escalated_at: None,
         escalated_to: Vec::new(),
         events_emitted: 1,

@@ -312,7 +312,10 @@ impl<'a> Validator<'a> {
                     },
                     None => continue,
                 },
-                "slack" => NotifierKind::Slack { url },
+                "slack" => NotifierKind::Slack {
+                    url,
+                    buttons: false,
+                },
                 _ => NotifierKind::Alertmanager { url, repost_every },
             };
             out.push(Notifier {
