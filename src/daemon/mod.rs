@@ -255,6 +255,7 @@ pub async fn run(
         store: store.clone(),
         inbound: Arc::new(crate::inbound::InboundStats::default()),
         hook_deliveries: tokio::sync::Mutex::new(()),
+        hook_refusals: std::sync::Mutex::new(crate::http::refusal_throttle()),
         http: client,
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),

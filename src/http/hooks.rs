@@ -105,7 +105,18 @@ async fn handle(
         Err(r) => return Outcome::rejected(ApiError::new(r.status(), r.body_text())),
     };
     if let Err(e) = authenticate(app, provider, var, headers, &body) {
-        tracing::warn!(provider = provider.as_str(), error = %e.message, "inbound hook refused");
+        let due = match app.hook_refusals.lock() {
+            Ok(mut t) => t.due(),
+            Err(poisoned) => poisoned.into_inner().due(),
+        };
+        if let Some(skipped) = due {
+            tracing::warn!(
+                provider = provider.as_str(),
+                error = %e.message,
+                not_logged_since = skipped,
+                "inbound hook refused (logged at most once a minute)"
+            );
+        }
         return Outcome::rejected(e);
     }
     let action = match inbound::parse::intent(provider, &body) {

@@ -19,6 +19,7 @@ mod state;
 
 pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
 mod status;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,11 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// The log throttle for refused inbound hook requests: one line a minute.
+pub(crate) fn refusal_throttle() -> throttle::Throttle {
+    throttle::Throttle::new(std::time::Duration::from_secs(60))
 }
 
 pub fn router(app: Arc<AppState>) -> Router {

@@ -44,6 +44,9 @@ pub struct AppState {
     /// Held across "seen? → act → remember" of a deduplicated delivery, so
     /// two copies of one PagerDuty delivery arriving together act once.
     pub hook_deliveries: tokio::sync::Mutex<()>,
+    /// Refused hook requests are logged at most once a minute (anyone can
+    /// send them); `sentinel_inbound_hooks_total` counts every one.
+    pub(crate) hook_refusals: std::sync::Mutex<super::throttle::Throttle>,
     /// Outbound HTTP for the handlers (the Slack follow-up to a button
     /// press); the delivery workers' client (no redirects, a timeout).
     pub http: reqwest::Client,
