@@ -19,6 +19,7 @@ pub mod duration;
 mod error;
 pub mod inbound;
 mod include;
+pub mod jsonpath;
 pub mod limits;
 mod raw;
 mod status_page;

@@ -724,6 +724,24 @@ fn http_headers_json_status_method_cert() {
 }
 
 #[test]
+fn malformed_json_paths_are_refused_at_load_time_with_where_and_how() {
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          expect: { json: { "$.a[": 1, "$.b[-1]": 2, "$.ok['k']": 3 } }
+"#,
+        &[
+            "t.yaml:7:37: services[0].checks[0].http.expect.json.$.a[: JSON path `$.a[` is not valid at byte 3: unterminated `[` — paths are `$`, then `.key`, `['key']` or `[index]` steps, e.g. `$.data['status'][0]`",
+            "t.yaml:7:51: services[0].checks[0].http.expect.json.$.b[-1]: JSON path `$.b[-1]` is not valid at byte 4: index must be a non-negative integer — paths are `$`, then `.key`, `['key']` or `[index]` steps, e.g. `$.data['status'][0]`",
+        ],
+    );
+}
+
+#[test]
 fn notifier_keys_that_do_not_fit_the_type() {
     check(
         r#"notifiers:
