@@ -59,6 +59,11 @@ fn incident(service: &str, n: usize, start: i64, open: bool) -> Incident {
         restored_at: (!open).then(|| ts(start + 2400)),
         resolved_at: (!open).then(|| ts(start + 2460)),
         resolved_by: (!open).then_some(ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 3,
         updates: Vec::new(),
     }

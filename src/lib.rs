@@ -13,6 +13,8 @@
 //! - [`engine`]: the single owner of SLO and incident state: pure [`engine::EngineState`],
 //!   its IO task, and the [`engine::Snapshot`] it publishes through a `watch` channel.
 //! - [`incident`]: PURE incident state machine (open / ack / resolve / escalate) and MTTx HdrHistograms.
+//! - [`inbound`]: PURE inbound hooks: each provider's signature / credential check and
+//!   payload → acknowledge or resolve, and the hook counters; `http` serves them.
 //! - [`notify`]: webhook / PagerDuty / Slack / Alertmanager formats, signing, and the outbox delivery worker. Ticket connectors (ServiceNow, Jira, Opsgenie) live in `notify::tickets`.
 //! - [`store`]: SQLite state (WAL, one owning thread, versioned migrations): SLO buckets, incidents, outbox, tickets.
 //! - [`http`]: the axum router: `/metrics`, health, the JSON API, reload, the status page routes; reads [`http::AppState`].
@@ -29,6 +31,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod inbound;
 pub mod incident;
 pub mod metrics;
 pub mod notify;

@@ -97,6 +97,13 @@ pub const NOTIFIER_MAX_AGE: DurationRange = DurationRange {
     why: "events are retried for between 1m and 30d",
 };
 
+/// `notifiers[].repost_every` (`alertmanager`).
+pub const REPOST_EVERY: DurationRange = DurationRange {
+    min: secs(1),
+    max: secs(5 * MINUTE),
+    why: "an open incident's alert is sent again at least every 5m, so Alertmanager never lets it expire",
+};
+
 /// `response_targets.*.acknowledge` and `.restore`.
 pub const RESPONSE_TARGET: DurationRange = DurationRange {
     min: secs(MINUTE),

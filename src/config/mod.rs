@@ -17,7 +17,9 @@
 
 pub mod duration;
 mod error;
+pub mod inbound;
 mod include;
+pub mod jsonpath;
 pub mod limits;
 mod raw;
 mod status_page;
@@ -30,6 +32,7 @@ mod yaml;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Problem, Problems, Warning};
+pub use inbound::{HookProvider, Inbound};
 pub use types::*;
 
 /// A valid config and what it warns about.

@@ -36,6 +36,39 @@ pub struct RawConfig {
     pub services: Vec<Spanned<RawService>>,
     pub metrics: Option<Spanned<RawMetrics>>,
     pub status_page: Option<Spanned<RawStatusPage>>,
+    pub inbound: Option<Spanned<RawInbound>>,
+}
+
+/// `inbound:`: one block per provider, each naming its credential's variable.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInbound {
+    pub pagerduty: Option<Spanned<RawHookSecret>>,
+    pub opsgenie: Option<Spanned<RawHookToken>>,
+    pub slack: Option<Spanned<RawHookSlack>>,
+    pub servicenow: Option<Spanned<RawHookToken>>,
+    pub jira: Option<Spanned<RawHookSecret>>,
+}
+
+/// `inbound.pagerduty`, `inbound.jira`: a signing secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHookSecret {
+    pub secret_env: Opt<String>,
+}
+
+/// `inbound.opsgenie`, `inbound.servicenow`: a token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHookToken {
+    pub token_env: Opt<String>,
+}
+
+/// `inbound.slack`: the app's signing secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHookSlack {
+    pub signing_secret_env: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,7 +100,7 @@ pub struct IncludedFile {
 
 /// Keys only the main file may set (an included file that sets one gets a
 /// precise message instead of "unknown key").
-pub const MAIN_ONLY_KEYS: [&str; 7] = [
+pub const MAIN_ONLY_KEYS: [&str; 8] = [
     "include",
     "server",
     "storage",
@@ -75,6 +108,7 @@ pub const MAIN_ONLY_KEYS: [&str; 7] = [
     "response_targets",
     "metrics",
     "status_page",
+    "inbound",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +156,8 @@ pub struct RawNotifier {
     pub routing_key_env: Opt<String>,
     pub max_age: Opt<String>,
     pub timeout: Opt<String>,
+    /// `alertmanager` only.
+    pub repost_every: Opt<String>,
     // Ticket connectors (`servicenow`, `jira`, `opsgenie`); checked in
     // `validate::tickets`.
     pub username_env: Opt<String>,
@@ -143,6 +179,7 @@ pub struct RawNotifier {
 pub struct RawResponseTarget {
     pub acknowledge: Opt<String>,
     pub restore: Opt<String>,
+    pub escalate: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

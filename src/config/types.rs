@@ -27,6 +27,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub metrics: MetricsExport,
     pub status_page: StatusPage,
+    /// Inbound hooks: acknowledgements and resolutions from providers.
+    pub inbound: super::Inbound,
 }
 
 impl Config {
@@ -235,10 +237,18 @@ pub enum NotifierKind {
         url: UrlSource,
         routing_key_env: String,
     },
-    /// Slack incoming webhook.
-    Slack { url: UrlSource },
+    /// Slack incoming webhook. `buttons`: messages carry Acknowledge /
+    /// Resolve buttons (set when `inbound.slack` is configured, so a press
+    /// reaches a hook that checks it).
+    Slack { url: UrlSource, buttons: bool },
     /// Alertmanager base URL; alerts go to `{url}/api/v2/alerts`.
-    Alertmanager { url: UrlSource },
+    /// `repost_every`: how often the firing alert of every open incident is
+    /// sent again, so Alertmanager never lets it expire (its `endsAt` is
+    /// [`alertmanager_ends_after`] ahead).
+    Alertmanager {
+        url: UrlSource,
+        repost_every: Duration,
+    },
     /// ServiceNow Table API: one record per incident.
     ServiceNow(super::tickets::ServiceNowSpec),
     /// Jira Cloud REST v3: one issue per incident.
@@ -266,10 +276,25 @@ pub enum UrlSource {
     Env(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseTarget {
     pub acknowledge: Duration,
     pub restore: Duration,
+    /// Notifiers (validated to exist) told with `incident.escalated` once
+    /// an incident of this severity passes `acknowledge` unacknowledged.
+    /// Empty: no escalation.
+    pub escalate: Vec<String>,
+}
+
+/// Default `repost_every` of an `alertmanager` notifier.
+pub const DEFAULT_ALERTMANAGER_REPOST_EVERY: Duration = Duration::from_secs(300);
+
+/// How far ahead of the send time an open incident's alert `endsAt` is, for
+/// an Alertmanager notifier re-posting every `repost_every`: four periods, so
+/// three lost re-posts in a row do not end the alert (Prometheus uses the
+/// same factor for its own alerts).
+pub fn alertmanager_ends_after(repost_every: Duration) -> Duration {
+    repost_every.saturating_mul(4)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -215,7 +215,7 @@ pub async fn run(
         store.clone(),
         &cfg.notifiers,
         crate::notify::Secrets::from_env(&cfg.notifiers),
-        client,
+        client.clone(),
         Arc::clone(&clock),
     );
     // Ticket keys known from earlier runs, before anything is delivered.
@@ -252,6 +252,11 @@ pub async fn run(
         deliveries,
         start_lag: Arc::clone(&start_lag),
         tickets,
+        store: store.clone(),
+        inbound: Arc::new(crate::inbound::InboundStats::default()),
+        hook_deliveries: tokio::sync::Mutex::new(()),
+        hook_refusals: std::sync::Mutex::new(crate::http::refusal_throttle()),
+        http: client,
         connections: Arc::new(ConnectionStats::default()),
         health: Arc::clone(&health),
         reload: reload_tx,
@@ -550,5 +555,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
+#[cfg(test)]
+mod hook_tests;
 #[cfg(test)]
 mod tests;

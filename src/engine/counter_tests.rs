@@ -289,8 +289,11 @@ fn a_reload_or_a_late_ack_never_rejudges_a_verdict() {
             .iter()
             .map(|e| e.figure)
             .collect::<Vec<_>>(),
-        vec![crate::incident::totals::Figure::Acknowledge],
-        "MTTA enters; the verdict was given at 00:12"
+        vec![
+            crate::incident::totals::Figure::Acknowledge,
+            crate::incident::totals::Figure::AckVia(crate::incident::Source::Api),
+        ],
+        "MTTA and the acknowledgement's source enter; the verdict was given at 00:12"
     );
     let after = scrape(&mut s, at("2026-01-01T00:21:00Z"));
     assert_no_counter_drops(&before, &after);
@@ -560,6 +563,7 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
         id,
         by: "alice".into(),
         note: None,
+        source: crate::incident::Source::PagerDuty,
     };
     assert!(e.handle.command(ack).await.unwrap().unwrap().1);
     send("home", "2026-01-01T00:08:00Z", true);
@@ -580,6 +584,17 @@ async fn totals_are_equal_across_restarts_and_pruning_with_the_real_store() {
     send("api", "2026-01-04T02:00:00Z", true);
     let before = e.wait("B resolves", |m| restored(m) == 2.0).await;
     assert_scenario_totals(&before);
+    // A was acknowledged from PagerDuty (an inbound hook), B never.
+    let acks = |source: &str| {
+        get(
+            &before,
+            &format!(
+                r#"sentinel_incident_acknowledgements_total{{service="web",severity="P1",source="{source}"}}"#
+            ),
+        )
+    };
+    assert_eq!(acks("pagerduty"), Some(1.0));
+    assert_eq!(acks("api"), Some(0.0));
     e.stop().await;
 
     // A restart 40 days later: both incidents are outside every window and

@@ -42,9 +42,9 @@ fn config_of(names: &[&str], incident: &str) -> String {
     text
 }
 
-const T0: i64 = 1_767_312_000; // 2026-01-02T00:00:00Z
+pub(super) const T0: i64 = 1_767_312_000; // 2026-01-02T00:00:00Z
 
-fn t(secs: i64) -> Timestamp {
+pub(super) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(T0 + secs).unwrap()
 }
 
@@ -56,21 +56,21 @@ fn cfg(text: &str) -> Arc<Config> {
     Arc::new(parse_str(text, "test.yaml").unwrap())
 }
 
-struct Harness {
+pub(super) struct Harness {
     _dir: tempfile::TempDir,
-    path: PathBuf,
-    clock: ManualClock,
+    pub(super) path: PathBuf,
+    pub(super) clock: ManualClock,
 }
 
-struct Running {
-    handle: EngineHandle,
+pub(super) struct Running {
+    pub(super) handle: EngineHandle,
     task: tokio::task::JoinHandle<()>,
     stop: CancellationToken,
     store: Store,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         Self {
@@ -81,7 +81,7 @@ impl Harness {
     }
 
     /// Start the engine on the store at `now`.
-    async fn start(&self, config: &str, now: Timestamp) -> Running {
+    pub(super) async fn start(&self, config: &str, now: Timestamp) -> Running {
         self.clock.set(now);
         let store = Store::open(&self.path).unwrap();
         let stop = CancellationToken::new();
@@ -111,7 +111,7 @@ impl Harness {
 }
 
 impl Running {
-    fn run(&self, at: Timestamp, good: bool) {
+    pub(super) fn run(&self, at: Timestamp, good: bool) {
         self.handle.send(EngineMsg::Run(RunRecord {
             service: "web".into(),
             check: "home".into(),
@@ -128,12 +128,13 @@ impl Running {
 
     /// Wait until everything sent so far is handled, move the clock to
     /// `now`, and return the first snapshot published at `now`.
-    async fn settle(&self, clock: &ManualClock, now: Timestamp) -> Arc<Snapshot> {
+    pub(super) async fn settle(&self, clock: &ManualClock, now: Timestamp) -> Arc<Snapshot> {
         // A command is answered after every message queued before it.
         let barrier = IncidentCommand::Ack {
             id: "barrier".into(),
             by: "test".into(),
             note: None,
+            source: crate::incident::Source::Api,
         };
         assert!(self.handle.command(barrier).await.unwrap().is_err());
         clock.set(now);
@@ -147,7 +148,7 @@ impl Running {
         panic!("no snapshot published at {now}");
     }
 
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.stop.cancel();
         self.task.await.unwrap();
         self.store.close().await.unwrap();
@@ -272,6 +273,7 @@ async fn a_restart_after_a_manual_resolve_while_a_page_fires_invents_nothing() {
         .command(IncidentCommand::Resolve {
             id: id.clone(),
             by: "alice".into(),
+            source: crate::incident::Source::Api,
         })
         .await
         .unwrap()

@@ -47,6 +47,8 @@ use crate::slo::{self, Window};
 #[cfg(test)]
 mod counter_tests;
 #[cfg(test)]
+mod escalation_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 mod snapshot;
 mod state;
@@ -58,7 +60,7 @@ mod update_tests;
 mod writes;
 
 pub use snapshot::{IncidentCounts, ServiceSeverity, ServiceView, Snapshot};
-pub use state::EngineState;
+pub use state::{Acked, EngineState};
 pub use task::{EngineHandle, EngineMsg, IncidentCommand, IncidentReply, start};
 pub use writes::{IncidentWrite, ServiceStateChange};
 

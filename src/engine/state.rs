@@ -11,7 +11,7 @@ use super::{IncidentWrite, RunRecord, ServiceSeverity, ServiceStateChange, Servi
 use crate::config::Config;
 use crate::incident::{
     Ack, Change, Cumulative, Incident, IncidentError, MttxStats, ServiceIncidents, ServiceState,
-    State, Totals, Update,
+    Source, State, Totals, Update,
 };
 use crate::slo::{self, Counts, Figures, Resolution, Schedule, ServiceSlo};
 use crate::store::{BucketDelta, ServiceBucket};
@@ -301,7 +301,8 @@ impl EngineState {
     }
 
     /// Evaluate burn-rate alerts of every service at `now` (services with an
-    /// SLO and `burn_rate_alerts: true`) and return the snapshot and changes.
+    /// SLO and `burn_rate_alerts: true`) and the acknowledge targets of open
+    /// incidents (escalation), and return the snapshot and changes.
     pub fn evaluate(&mut self, now: Timestamp) -> (Snapshot, Vec<Change>) {
         let mut changes = Vec::new();
         let cfg = Arc::clone(&self.cfg);
@@ -336,6 +337,12 @@ impl EngineState {
                     self.queue_state_change(&svc.name);
                 }
             }
+            // The acknowledge target passes with time alone: escalate now.
+            if let Some(m) = self.incidents.get_mut(&svc.name)
+                && let Some(c) = m.escalate_unacknowledged(now, &cfg.response_targets, maintenance)
+            {
+                changes.push(c);
+            }
             services.push(ServiceView {
                 name: svc.name.clone(),
                 open_incident: None,
@@ -361,9 +368,21 @@ impl EngineState {
     }
 }
 
+/// What an acknowledgement did ([`EngineState::acknowledge`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acked {
+    /// The incident after the call.
+    pub incident: Incident,
+    /// The change to persist: the acknowledgement, or a repeat kept in the
+    /// incident's `acknowledgements` (none when that list is full).
+    pub change: Option<Change>,
+    /// Whether this was the first acknowledgement (it set `acknowledged_at`).
+    pub first: bool,
+}
+
 impl EngineState {
-    /// Acknowledge incident `id`. Returns the incident after the call and the
-    /// change to persist (none when it was already acknowledged).
+    /// Acknowledge incident `id` through the API. Returns the incident after
+    /// the call and the change to persist (for a repeat, the record of it).
     pub fn ack(
         &mut self,
         now: Timestamp,
@@ -371,23 +390,64 @@ impl EngineState {
         by: &str,
         note: Option<&str>,
     ) -> Result<(Incident, Option<Change>), IncidentError> {
+        let out = self.acknowledge(now, id, by, note, Source::Api)?;
+        Ok((out.incident, out.change))
+    }
+
+    /// Acknowledge incident `id` from `source`. The first acknowledgement
+    /// from any source sets MTTA; a repeat changes nothing but is recorded.
+    pub fn acknowledge(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+        source: Source,
+    ) -> Result<Acked, IncidentError> {
         let m = self.machine_for(id)?;
-        match m.ack(now, id, by, note)? {
+        match m.ack_from(now, id, by, note, source)? {
             Ack::Changed(c) => {
                 let mut changes = [c];
                 self.make_entries(&mut changes, now);
                 let [c] = changes;
-                Ok((c.incident.clone(), Some(c)))
+                Ok(Acked {
+                    incident: c.incident.clone(),
+                    change: Some(c),
+                    first: true,
+                })
             }
-            Ack::AlreadyAcked(inc) => Ok((inc, None)),
+            Ack::AlreadyAcked(inc) => match m.record_ack(now, id, by, source) {
+                Some(c) => Ok(Acked {
+                    incident: c.incident.clone(),
+                    change: Some(c),
+                    first: false,
+                }),
+                None => Ok(Acked {
+                    incident: inc,
+                    change: None,
+                    first: false,
+                }),
+            },
         }
     }
 
-    /// Resolve incident `id` by hand. A burn alert that still fires is held
-    /// (see [`ServiceIncidents`]); the hold is written with the resolve.
+    /// Resolve incident `id` by hand through the API. A burn alert that
+    /// still fires is held (see [`ServiceIncidents`]); the hold is written
+    /// with the resolve.
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
+        self.resolve_from(now, id, by, Source::Api)
+    }
+
+    /// [`Self::resolve`] by a person acting in `source`.
+    pub fn resolve_from(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        source: Source,
+    ) -> Result<Change, IncidentError> {
         let m = self.machine_for(id)?;
-        let mut changes = [m.resolve(now, id, by)?];
+        let mut changes = [m.resolve_from(now, id, by, source)?];
         self.make_entries(&mut changes, now);
         let [c] = changes;
         let service = c.incident.service.clone();

@@ -17,23 +17,27 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::incident::{Change, Incident, IncidentError, Totals, Update, UpdateStatus};
+use crate::incident::{Change, Incident, IncidentError, Source, Totals, Update, UpdateStatus};
 use crate::store::Store;
 
 /// A state-file problem is logged again at most this often while it lasts.
 const STORE_PROBLEM_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// An acknowledge, resolve or update request from the API.
+/// An acknowledge or resolve request from the API or an inbound hook
+/// (`source` says which; the API's is [`Source::Api`]), or a human update
+/// from the API.
 #[derive(Debug)]
 pub enum IncidentCommand {
     Ack {
         id: String,
         by: String,
         note: Option<String>,
+        source: Source,
     },
     Resolve {
         id: String,
         by: String,
+        source: Source,
     },
     /// A human update; `update.at` is set by the engine.
     PostUpdate {
@@ -44,7 +48,9 @@ pub enum IncidentCommand {
     },
 }
 
-/// The answer to an [`IncidentCommand`]: the incident after it, and whether it changed.
+/// The answer to an [`IncidentCommand`]: the incident after it, and whether
+/// it took effect (a repeated acknowledgement is recorded in the incident's
+/// `acknowledgements` but answers `false`).
 pub type IncidentReply = Result<(Incident, bool), IncidentError>;
 
 /// Messages to the engine task.
@@ -342,13 +348,19 @@ impl EngineTask {
             EngineMsg::Incident(cmd, reply) => {
                 let now = self.clock.now();
                 let result = match cmd {
-                    IncidentCommand::Ack { id, by, note } => {
-                        self.state.ack(now, &id, &by, note.as_deref())
-                    }
-                    IncidentCommand::Resolve { id, by } => self
+                    IncidentCommand::Ack {
+                        id,
+                        by,
+                        note,
+                        source,
+                    } => self
                         .state
-                        .resolve(now, &id, &by)
-                        .map(|c| (c.incident.clone(), Some(c))),
+                        .acknowledge(now, &id, &by, note.as_deref(), source)
+                        .map(|a| (a.incident, a.change, a.first)),
+                    IncidentCommand::Resolve { id, by, source } => self
+                        .state
+                        .resolve_from(now, &id, &by, source)
+                        .map(|c| (c.incident.clone(), Some(c), true)),
                     IncidentCommand::PostUpdate {
                         id,
                         status,
@@ -364,15 +376,14 @@ impl EngineTask {
                         let queued = self.latest_queued(&id);
                         self.state
                             .post_update(now, &id, update, queued)
-                            .map(|c| (c.incident.clone(), Some(c)))
+                            .map(|c| (c.incident.clone(), Some(c), true))
                     }
                 };
-                let answer = result.map(|(inc, change)| {
-                    let changed = change.is_some();
+                let answer = result.map(|(inc, change, took_effect)| {
                     if let Some(c) = change {
                         self.queue(vec![c], now);
                     }
-                    (inc, changed)
+                    (inc, took_effect)
                 });
                 // Persist before answering, so a 200 means the change is on disk
                 // (or, with a failing disk, queued in order and retried).

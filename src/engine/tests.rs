@@ -4,7 +4,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::config::parse_str;
-use crate::incident::{Attainment, Change, IncidentError, Stage, State};
+use crate::incident::{Attainment, Change, ChangeKind, IncidentError, Source, Stage, State};
 use crate::slo::{AlertState, Counts};
 
 const CFG: &str = r#"
@@ -136,16 +136,41 @@ fn an_outage_opens_an_incident_that_the_snapshot_and_mttx_see() {
         IncidentCounts { open: 1, opened: 1 }
     );
 
-    // Ack after 5 minutes: MTTA exactly 300 s; a second ack changes nothing.
+    // Ack after 5 minutes: MTTA exactly 300 s; a second ack (from another
+    // source) changes nothing but is recorded, without an event.
     let (acked, change) = s
         .ack(at("2026-01-02T00:06:00Z"), &inc.id, "alice", None)
         .unwrap();
     assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
+    assert_eq!(acked.ack_source, Some(Source::Api));
     commit(&mut s, change.into_iter().collect(), "2026-01-02T00:06:00Z");
-    let (_, again) = s
-        .ack(at("2026-01-02T00:07:00Z"), &inc.id, "bob", None)
+    let again = s
+        .acknowledge(
+            at("2026-01-02T00:07:00Z"),
+            &inc.id,
+            "bob",
+            None,
+            Source::PagerDuty,
+        )
         .unwrap();
-    assert!(again.is_none());
+    assert!(!again.first);
+    let recorded = again.change.expect("the repeat is recorded");
+    assert_eq!(recorded.kind, ChangeKind::Updated);
+    assert_eq!(recorded.event, None);
+    assert!(recorded.entries.is_empty());
+    let inc_now = &recorded.incident;
+    assert_eq!(inc_now.acknowledged_at, Some(at("2026-01-02T00:06:00Z")));
+    assert_eq!(inc_now.acknowledged_by.as_deref(), Some("alice"));
+    assert_eq!(inc_now.ack_source, Some(Source::Api));
+    assert_eq!(
+        inc_now
+            .acknowledgements
+            .iter()
+            .map(|a| (a.by.as_str(), a.source))
+            .collect::<Vec<_>>(),
+        [("alice", Source::Api), ("bob", Source::PagerDuty)]
+    );
+    commit(&mut s, vec![recorded], "2026-01-02T00:07:00Z");
 
     // Recovery after one good run; MTTR = restored - impact start = 8 min.
     let (_, changes) = s.on_run(&run("2026-01-02T00:08:00Z", true, 10));

@@ -110,7 +110,14 @@ impl EngineState {
             .services
             .iter()
             .find(|s| s.name == change.incident.service);
-        let notify = svc.map(|s| s.incident.notify.clone()).unwrap_or_default();
+        let mut notify = svc.map(|s| s.incident.notify.clone()).unwrap_or_default();
+        // Notifiers an escalation brought in hear every later event too
+        // (while they are configured).
+        for n in &change.incident.escalated_to {
+            if !notify.contains(n) && self.cfg.notifiers.iter().any(|c| c.name == *n) {
+                notify.push(n.clone());
+            }
+        }
         let has_slo = svc.is_some_and(|s| s.slo.is_some());
         self.write_with(change, &notify, has_slo, now)
     }

@@ -18,7 +18,7 @@ use super::{ApiError, auth};
 use crate::config::Check;
 use crate::engine::{IncidentCommand, ServiceView};
 use crate::incident::update::check_message;
-use crate::incident::{Incident, IncidentError, UpdateStatus};
+use crate::incident::{Incident, IncidentError, Source, UpdateStatus};
 use crate::probe::Reason;
 
 pub async fn services(State(app): State<Arc<AppState>>) -> Json<Value> {
@@ -239,6 +239,7 @@ pub async fn ack(
             id,
             by,
             note: body.note,
+            source: Source::Api,
         },
     )
     .await
@@ -254,7 +255,15 @@ pub async fn resolve(
     let id = incident_id(id)?;
     let body = parse_body(body)?;
     let by = who(&body)?;
-    run(&app, IncidentCommand::Resolve { id, by }).await
+    run(
+        &app,
+        IncidentCommand::Resolve {
+            id,
+            by,
+            source: Source::Api,
+        },
+    )
+    .await
 }
 
 async fn run(app: &AppState, cmd: IncidentCommand) -> Result<Json<Value>, ApiError> {

@@ -5,18 +5,21 @@
 //! is the accept loop with its connection cap and read timeout.
 //!
 //! Every error is JSON `{"error": "..."}` with the right status code. Request
-//! bodies are capped at [`MAX_BODY_BYTES`]: a declared `Content-Length` over
+//! bodies are capped at [`MAX_BODY_BYTES`] ([`MAX_HOOK_BODY_BYTES`] for the
+//! inbound hooks): a declared `Content-Length` over
 //! it is refused (413) before a byte of the body is read, a chunked body as
 //! soon as it passes it, and a body must arrive within `server.read_timeout`
 //! (408).
 
 mod api;
 mod auth;
+mod hooks;
 pub mod server;
 mod state;
 
 pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
 mod status;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,23 @@ use serde_json::json;
 
 /// Largest request body accepted (ack notes and the like are small).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest body an inbound hook accepts: providers send their whole object
+/// (a Jira issue with its description and comments, the Slack message the
+/// button was in), which can pass [`MAX_BODY_BYTES`].
+pub const MAX_HOOK_BODY_BYTES: usize = 1024 * 1024;
+
+/// Path prefix of the inbound hooks.
+const HOOKS_PREFIX: &str = "/api/v1/hooks/";
+
+/// The body cap for a request to `path`.
+fn body_cap(path: &str) -> usize {
+    if path.starts_with(HOOKS_PREFIX) {
+        MAX_HOOK_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
 
 /// An API error: status + message, rendered as `{"error": message}`.
 #[derive(Debug)]
@@ -65,6 +85,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The log throttle for refused inbound hook requests: one line a minute.
+pub(crate) fn refusal_throttle() -> throttle::Throttle {
+    throttle::Throttle::new(std::time::Duration::from_secs(60))
+}
+
 pub fn router(app: Arc<AppState>) -> Router {
     let read_timeout = app.config().server.read_timeout;
     Router::new()
@@ -77,6 +102,10 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/v1/incidents/{id}/ack", post(api::ack))
         .route("/api/v1/incidents/{id}/resolve", post(api::resolve))
         .route("/api/v1/incidents/{id}/updates", post(api::post_update))
+        .route(
+            "/api/v1/hooks/{provider}",
+            post(hooks::hook).layer(DefaultBodyLimit::max(MAX_HOOK_BODY_BYTES)),
+        )
         .merge(status::routes(Arc::clone(&app)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -96,19 +125,16 @@ async fn guard_body(
     request: Request,
     next: Next,
 ) -> Response {
+    let cap = body_cap(request.uri().path());
     let body = request.body();
     if body.is_end_stream() {
         return next.run(request).await;
     }
-    if body
-        .size_hint()
-        .upper()
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-    {
-        return closing(too_large());
+    if body.size_hint().upper().is_some_and(|n| n > cap as u64) {
+        return closing(too_large(cap));
     }
     let (parts, body) = request.into_parts();
-    match tokio::time::timeout(read_timeout, read_capped(body, MAX_BODY_BYTES)).await {
+    match tokio::time::timeout(read_timeout, read_capped(body, cap)).await {
         Err(_) => closing(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
@@ -116,7 +142,7 @@ async fn guard_body(
                 crate::config::duration::format(read_timeout)
             ),
         )),
-        Ok(Err(BodyError::TooLarge)) => closing(too_large()),
+        Ok(Err(BodyError::TooLarge)) => closing(too_large(cap)),
         Ok(Err(BodyError::Read(e))) => closing(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("reading the request body failed: {e}"),
@@ -141,10 +167,10 @@ fn closing(error: ApiError) -> Response {
     response
 }
 
-fn too_large() -> ApiError {
+fn too_large(cap: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        format!("request body is larger than {cap} bytes"),
     )
 }
 

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::throttle::Throttle;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -168,31 +168,6 @@ impl Drop for OpenGuard {
     }
 }
 
-/// A warning that repeats: logged the first time, then at most once per
-/// [`WARN_EVERY`] with the number of times it was not logged in between.
-#[derive(Debug, Default)]
-struct Throttle {
-    last: Option<Instant>,
-    unlogged: u64,
-}
-
-impl Throttle {
-    /// `Some(unlogged)` when due.
-    fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last {
-            Some(at) if now.saturating_duration_since(at) < WARN_EVERY => {
-                self.unlogged += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.unlogged))
-            }
-        }
-    }
-}
-
 /// Accept errors about one connection, not about the listener or this host:
 /// the next accept may well succeed at once.
 fn per_connection(e: &std::io::Error) -> bool {
@@ -221,8 +196,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout)
         .keep_alive(true);
-    let mut cap_warning = Throttle::default();
-    let mut accept_warning = Throttle::default();
+    let mut cap_warning = Throttle::new(WARN_EVERY);
+    let mut accept_warning = Throttle::new(WARN_EVERY);
 
     loop {
         let permit = match Arc::clone(&permits).try_acquire_owned() {

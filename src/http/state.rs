@@ -36,6 +36,20 @@ pub struct AppState {
     pub deliveries: Arc<DeliveryStats>,
     /// The incidents' external tickets (ServiceNow, Jira, Opsgenie).
     pub tickets: crate::notify::tickets::Book,
+    /// The state store: the inbound hooks remember PagerDuty deliveries
+    /// acted on there.
+    pub store: crate::store::Store,
+    /// Inbound hook requests by provider and result.
+    pub inbound: Arc<crate::inbound::InboundStats>,
+    /// Held across "seen? → act → remember" of a deduplicated delivery, so
+    /// two copies of one PagerDuty delivery arriving together act once.
+    pub hook_deliveries: tokio::sync::Mutex<()>,
+    /// Refused hook requests are logged at most once a minute (anyone can
+    /// send them); `sentinel_inbound_hooks_total` counts every one.
+    pub(crate) hook_refusals: std::sync::Mutex<super::throttle::Throttle>,
+    /// Outbound HTTP for the handlers (the Slack follow-up to a button
+    /// press); the delivery workers' client (no redirects, a timeout).
+    pub http: reqwest::Client,
     pub start_lag: Arc<StartLag>,
     pub connections: Arc<ConnectionStats>,
     pub health: Arc<Health>,
@@ -76,6 +90,7 @@ impl AppState {
             snapshot: &snapshot,
             engine: &self.engine.stats,
             deliveries: &self.deliveries,
+            inbound: &self.inbound,
             start_lag: &self.start_lag,
             connections: ConnectionGauges {
                 open: self.connections.open(),

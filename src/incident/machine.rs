@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, ResolvedBy, ServiceState,
-    State, Trigger, change, ticket_severity,
+    AckRecord, AlertHold, AlertLevel, Change, ChangeKind, Incident, IncidentError, MAX_ACK_RECORDS,
+    ResolvedBy, ServiceState, Source, State, Trigger, change, ticket_severity,
 };
-use crate::config::{IncidentPolicy, Service};
+use crate::config::{IncidentPolicy, ResponseTarget, Service};
 
 /// Streaks of one check, counted over valid (non-maintenance) runs only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -339,6 +339,47 @@ impl ServiceIncidents {
         changes
     }
 
+    /// The acknowledge-target escalation, evaluated at `now`: the open
+    /// incident, still unacknowledged after the `acknowledge` target of its
+    /// severity (strictly later than `opened_at + acknowledge`, the moment
+    /// that target counts as missed), is escalated to the target's
+    /// `escalate` notifiers. At most once per incident; not while the
+    /// service is in maintenance (it happens when the window ends, if the
+    /// incident is still open and unacknowledged). The targets are those in
+    /// force now: a reload that shortens one or adds `escalate` applies at
+    /// the next evaluation, also to incidents already open.
+    pub fn escalate_unacknowledged(
+        &mut self,
+        now: Timestamp,
+        targets: &BTreeMap<String, ResponseTarget>,
+        in_maintenance: bool,
+    ) -> Option<Change> {
+        if in_maintenance {
+            return None;
+        }
+        let inc = self.open.as_mut()?;
+        if inc.acknowledged_at.is_some() || inc.ack_escalated_at.is_some() {
+            return None;
+        }
+        let target = targets.get(&inc.severity)?;
+        if target.escalate.is_empty() {
+            return None;
+        }
+        let after = SignedDuration::try_from(target.acknowledge).unwrap_or(SignedDuration::MAX);
+        let deadline = inc.opened_at.checked_add(after).unwrap_or(Timestamp::MAX);
+        if now <= deadline {
+            return None;
+        }
+        inc.ack_escalated_at = Some(now);
+        inc.escalated_to = target.escalate.clone();
+        Some(change(
+            ChangeKind::Unacknowledged {
+                target: target.acknowledge,
+            },
+            inc,
+        ))
+    }
+
     /// Acknowledge incident `id` (must be this service's open incident).
     pub fn ack(
         &mut self,
@@ -347,6 +388,21 @@ impl ServiceIncidents {
         by: &str,
         note: Option<&str>,
     ) -> Result<Ack, IncidentError> {
+        self.ack_from(now, id, by, note, Source::Api)
+    }
+
+    /// Acknowledge incident `id` from `source`. The first acknowledgement
+    /// sets `acknowledged_at`, `acknowledged_by` and `ack_source`; a later
+    /// one is [`Ack::AlreadyAcked`] and changes nothing (see
+    /// [`Self::record_ack`] to keep it).
+    pub fn ack_from(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+        source: Source,
+    ) -> Result<Ack, IncidentError> {
         let inc = self.find_open(id)?;
         if inc.acknowledged_at.is_some() {
             return Ok(Ack::AlreadyAcked(inc.clone()));
@@ -354,7 +410,37 @@ impl ServiceIncidents {
         inc.acknowledged_at = Some(now);
         inc.acknowledged_by = Some(by.to_string());
         inc.ack_note = note.map(str::to_string);
+        inc.ack_source = Some(source);
+        inc.acknowledgements.push(AckRecord {
+            at: now,
+            by: by.to_string(),
+            source,
+        });
         Ok(Ack::Changed(change(ChangeKind::Acknowledged, inc)))
+    }
+
+    /// Keep a repeated acknowledgement of the open incident `id` in its
+    /// `acknowledgements` list: an [`ChangeKind::Updated`] change (stored,
+    /// not notified), or `None` when the list is full or `id` is not open.
+    /// Nothing else changes: the first acknowledgement stays the one that
+    /// counts.
+    pub fn record_ack(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        source: Source,
+    ) -> Option<Change> {
+        let inc = self.find_open(id).ok()?;
+        if inc.acknowledgements.len() >= MAX_ACK_RECORDS {
+            return None;
+        }
+        inc.acknowledgements.push(AckRecord {
+            at: now,
+            by: by.to_string(),
+            source,
+        });
+        Some(change(ChangeKind::Updated, inc))
     }
 
     /// Add a human update to this service's open incident `id` (see
@@ -374,6 +460,17 @@ impl ServiceIncidents {
     /// and an alert that still fires is held: it must stop before it can open
     /// one again (a higher level excepted; see the type's docs).
     pub fn resolve(&mut self, now: Timestamp, id: &str, by: &str) -> Result<Change, IncidentError> {
+        self.resolve_from(now, id, by, Source::Api)
+    }
+
+    /// [`Self::resolve`] by a person acting in `source`.
+    pub fn resolve_from(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        source: Source,
+    ) -> Result<Change, IncidentError> {
         self.find_open(id)?;
         for s in self.checks.values_mut() {
             *s = Streak::default();
@@ -392,7 +489,7 @@ impl ServiceIncidents {
                 since: now,
             });
         }
-        self.close(now, ResolvedBy::User(by.to_string()))
+        self.close(now, ResolvedBy::User(by.to_string()), source)
             .ok_or_else(|| IncidentError::NotFound { id: id.to_string() })
     }
 
@@ -405,7 +502,7 @@ impl ServiceIncidents {
             "service `{}` was removed from the configuration while this incident was open",
             self.service
         );
-        self.close(now, ResolvedBy::Auto)
+        self.close(now, ResolvedBy::Auto, Source::Auto)
     }
 
     fn find_open(&mut self, id: &str) -> Result<&mut Incident, IncidentError> {
@@ -459,6 +556,11 @@ impl ServiceIncidents {
             restored_at: None,
             resolved_at: None,
             resolved_by: None,
+            ack_source: None,
+            resolve_source: None,
+            acknowledgements: Vec::new(),
+            ack_escalated_at: None,
+            escalated_to: Vec::new(),
             events_emitted: 0,
             updates: Vec::new(),
         });
@@ -511,17 +613,18 @@ impl ServiceIncidents {
         }
         if !alert_firing {
             inc.restored_at.get_or_insert(now);
-            if let Some(c) = self.close(now, ResolvedBy::Auto) {
+            if let Some(c) = self.close(now, ResolvedBy::Auto, Source::Auto) {
                 changes.push(c);
             }
         }
     }
 
-    fn close(&mut self, now: Timestamp, by: ResolvedBy) -> Option<Change> {
+    fn close(&mut self, now: Timestamp, by: ResolvedBy, source: Source) -> Option<Change> {
         let mut inc = self.open.take()?;
         inc.state = State::Resolved;
         inc.resolved_at = Some(now);
         inc.resolved_by = Some(by);
+        inc.resolve_source = Some(source);
         inc.restored_at.get_or_insert(now);
         for s in self.checks.values_mut() {
             s.involved = false;

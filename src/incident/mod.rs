@@ -14,6 +14,15 @@
 //! and beyond stay). A page-level trigger on a ticket-level incident raises it
 //! to the configured severity and emits [`ChangeKind::Escalated`]. Severity is
 //! never lowered while an incident is open.
+//!
+//! Escalation for want of an acknowledgement (our choice of shape; also in
+//! `docs/semantics.md`): once an open incident passes the `acknowledge`
+//! target of its severity unacknowledged, and that target names `escalate`
+//! notifiers, it emits [`ChangeKind::Unacknowledged`], which is the same
+//! `incident.escalated` event as a severity escalation with a different
+//! cause. It happens once per incident ([`Incident::ack_escalated_at`]),
+//! never during maintenance, and the escalation notifiers stay on the
+//! incident ([`Incident::escalated_to`]) until it resolves.
 
 mod machine;
 mod mttx;
@@ -112,13 +121,67 @@ pub enum Trigger {
     BurnRate { level: AlertLevel },
 }
 
-/// Who resolved it: the state machine (recovery) or a person through the API.
+/// Who resolved it: the state machine (recovery) or a person (through the
+/// API or a provider's inbound hook; [`Incident::resolve_source`] says which).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolvedBy {
     Auto,
     User(String),
 }
+
+/// Where an acknowledgement or resolution came from: sentinel's own API, a
+/// provider's inbound hook, or (resolutions only) sentinel itself. A closed
+/// set: it is the `source` label of `sentinel_incident_acknowledgements_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Api,
+    PagerDuty,
+    Opsgenie,
+    Slack,
+    ServiceNow,
+    Jira,
+    /// Recovery (or the service was removed): no person involved.
+    Auto,
+}
+
+impl Source {
+    /// Every source a person can acknowledge from, in label order.
+    pub const ACK: [Source; 6] = [
+        Source::Api,
+        Source::PagerDuty,
+        Source::Opsgenie,
+        Source::Slack,
+        Source::ServiceNow,
+        Source::Jira,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::PagerDuty => "pagerduty",
+            Source::Opsgenie => "opsgenie",
+            Source::Slack => "slack",
+            Source::ServiceNow => "servicenow",
+            Source::Jira => "jira",
+            Source::Auto => "auto",
+        }
+    }
+}
+
+/// One acknowledgement received while the incident was open. The first one
+/// set `acknowledged_at`; later ones are kept here and change nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRecord {
+    pub at: Timestamp,
+    pub by: String,
+    pub source: Source,
+}
+
+/// At most this many acknowledgements are kept per incident (the first
+/// included); later repeats are only logged.
+pub const MAX_ACK_RECORDS: usize = 20;
 
 /// One incident. Serialized as the `body` JSON of the store's `incidents` row,
 /// so every field a restart needs is here.
@@ -146,6 +209,28 @@ pub struct Incident {
     pub restored_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     pub resolved_by: Option<ResolvedBy>,
+    /// Where the first acknowledgement came from (`None` until acknowledged;
+    /// incidents stored by earlier versions were acknowledged through the API).
+    #[serde(default)]
+    pub ack_source: Option<Source>,
+    /// Where the resolution came from: `auto` for recovery.
+    #[serde(default)]
+    pub resolve_source: Option<Source>,
+    /// Every acknowledgement received while open, first one included, at
+    /// most [`MAX_ACK_RECORDS`].
+    #[serde(default)]
+    pub acknowledgements: Vec<AckRecord>,
+    /// When the acknowledge target passed unacknowledged and the
+    /// severity's `escalate` notifiers were told (`incident.escalated`,
+    /// [`ChangeKind::Unacknowledged`]). Set once: it is what keeps a restart
+    /// from escalating again.
+    #[serde(default)]
+    pub ack_escalated_at: Option<Timestamp>,
+    /// The notifiers that escalation brought in. Every later event of the
+    /// incident (acknowledged, resolved) goes to them too, beside the
+    /// service's notifiers, so whoever was paged also hears the end.
+    #[serde(default)]
+    pub escalated_to: Vec<String>,
     /// Number of outbox events emitted so far; event ids are
     /// `evt-<incident id>-<n>` so they are stable across retries and restarts.
     pub events_emitted: u32,
@@ -224,6 +309,13 @@ pub enum ChangeKind {
         from: String,
         to: String,
     },
+    /// The acknowledge target (`acknowledge` of the severity's response
+    /// target) passed while the incident was unacknowledged: announced as
+    /// `incident.escalated`, also to the target's `escalate` notifiers
+    /// (now in [`Incident::escalated_to`]). Once per incident.
+    Unacknowledged {
+        target: std::time::Duration,
+    },
     /// Every failing check has recovered but an alert still fires; persisted,
     /// not notified (the resolution is).
     Restored,
@@ -253,7 +345,9 @@ impl ChangeKind {
     fn event_type(&self) -> Option<EventType> {
         match self {
             ChangeKind::Opened => Some(EventType::Opened),
-            ChangeKind::Escalated { .. } => Some(EventType::Escalated),
+            ChangeKind::Escalated { .. } | ChangeKind::Unacknowledged { .. } => {
+                Some(EventType::Escalated)
+            }
             ChangeKind::Acknowledged => Some(EventType::Acknowledged),
             ChangeKind::Resolved => Some(EventType::Resolved),
             ChangeKind::UpdatePosted => Some(EventType::UpdatePosted),

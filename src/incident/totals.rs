@@ -1,6 +1,7 @@
 //! Cumulative incident figures: `sentinel_incidents_total`, the `_sum` and
-//! `_count` of the MTTD/MTTA/MTTR summaries and
-//! `sentinel_incident_response_total`.
+//! `_count` of the MTTD/MTTA/MTTR summaries,
+//! `sentinel_incident_response_total` and
+//! `sentinel_incident_escalations_total`.
 //!
 //! Prometheus reads any decrease of a counter (and of a summary's `_sum` or
 //! `_count`) as a process restart and `rate()`/`increase()` then add the
@@ -10,7 +11,7 @@
 //! decrease: not when an incident leaves the window, not across a restart,
 //! not when the store prunes old incidents.
 //!
-//! Each incident makes up to five *entries*, each exactly once, at the moment
+//! Each incident makes up to six *entries*, each exactly once, at the moment
 //! its value is final, and never changes them afterwards:
 //!
 //! | entry | when | adds to |
@@ -20,12 +21,14 @@
 //! | restore | the incident is resolved (resolution is final) | MTTR |
 //! | acknowledge target | acknowledged, or the target passed unacknowledged | met / missed |
 //! | restore target | resolved, or the target passed unresolved | met / missed |
+//! | acknowledge source | `acknowledged_at` is set (the first ack) | acknowledgements by source |
+//! | escalation | the acknowledge target passed unacknowledged and the `escalate` notifiers were told | escalations |
 //!
 //! An entry counts under the incident's severity *at the time it is made*
 //! (an escalation later does not move it; the windowed quantiles follow the
 //! current severity) and a verdict uses the target of that severity at that
 //! time (a reload later does not re-judge it). Relapses, updates and
-//! escalations make no entry. Durations are clamped at zero (a wall clock
+//! severity escalations make no entry. Durations are clamped at zero (a wall clock
 //! stepped backwards must not shrink a sum) and kept in whole microseconds,
 //! so a sum read back from the store is bit-for-bit the sum that was
 //! rendered before.
@@ -44,15 +47,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::Incident;
 use super::mttx::{Attainment, Stage, verdict};
+use super::{Incident, Source};
 use crate::config::ResponseTarget;
 
 /// Bit set of the entries an incident has made (stored with its row).
 pub type Entered = u32;
 
 /// Every entry made: the incident makes no more.
-pub const ENTERED_ALL: Entered = 31;
+pub const ENTERED_ALL: Entered = 127;
 
 /// One kind of entry; its value is the bit in [`Entered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,15 +65,21 @@ pub enum EntryKind {
     Restore = 4,
     AcknowledgeTarget = 8,
     RestoreTarget = 16,
+    /// The acknowledge-target escalation ([`Incident::ack_escalated_at`]).
+    Escalation = 32,
+    /// Where the first acknowledgement came from.
+    AckSource = 64,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 5] = [
+    pub const ALL: [EntryKind; 7] = [
         EntryKind::Detect,
         EntryKind::Acknowledge,
         EntryKind::Restore,
         EntryKind::AcknowledgeTarget,
         EntryKind::RestoreTarget,
+        EntryKind::Escalation,
+        EntryKind::AckSource,
     ];
 
     pub fn bit(self) -> Entered {
@@ -91,10 +100,14 @@ pub enum Figure {
     AcknowledgeMissed,
     RestoreMet,
     RestoreMissed,
+    /// Count = acknowledge-target escalations.
+    Escalation,
+    /// Count = incidents first acknowledged from this source.
+    AckVia(Source),
 }
 
 impl Figure {
-    pub const ALL: [Figure; 7] = [
+    pub const ALL: [Figure; 8] = [
         Figure::Detect,
         Figure::Acknowledge,
         Figure::Restore,
@@ -102,6 +115,7 @@ impl Figure {
         Figure::AcknowledgeMissed,
         Figure::RestoreMet,
         Figure::RestoreMissed,
+        Figure::Escalation,
     ];
 
     /// The store's name for it. Stored in files: never rename one.
@@ -114,11 +128,24 @@ impl Figure {
             Figure::AcknowledgeMissed => "acknowledge_missed",
             Figure::RestoreMet => "restore_met",
             Figure::RestoreMissed => "restore_missed",
+            Figure::Escalation => "escalation",
+            Figure::AckVia(source) => match source {
+                Source::Api => "ack_via_api",
+                Source::PagerDuty => "ack_via_pagerduty",
+                Source::Opsgenie => "ack_via_opsgenie",
+                Source::Slack => "ack_via_slack",
+                Source::ServiceNow => "ack_via_servicenow",
+                Source::Jira => "ack_via_jira",
+                Source::Auto => "ack_via_auto",
+            },
         }
     }
 
     pub fn parse(s: &str) -> Option<Figure> {
-        Figure::ALL.into_iter().find(|f| f.as_str() == s)
+        Figure::ALL
+            .into_iter()
+            .chain(Source::ACK.map(Figure::AckVia))
+            .find(|f| f.as_str() == s)
     }
 }
 
@@ -160,12 +187,25 @@ pub struct Cumulative {
     pub mttr: Tally,
     pub acknowledge: Attainment,
     pub restore: Attainment,
+    /// Acknowledge-target escalations.
+    pub escalations: u64,
+    /// Incidents acknowledged, by the source of the first acknowledgement,
+    /// indexed like [`Source::ACK`].
+    pub acks_by_source: [u64; Source::ACK.len()],
 }
 
 impl Cumulative {
     /// Incidents opened.
     pub fn opened(&self) -> u64 {
         self.mttd.count
+    }
+
+    /// Incidents whose first acknowledgement came from `source`.
+    pub fn acknowledged_via(&self, source: Source) -> u64 {
+        Source::ACK
+            .iter()
+            .position(|s| *s == source)
+            .map_or(0, |i| self.acks_by_source[i])
     }
 
     pub fn attainment(&self, stage: Stage) -> Attainment {
@@ -196,6 +236,12 @@ impl Cumulative {
             Figure::RestoreMissed => {
                 self.restore.missed = self.restore.missed.saturating_add(count)
             }
+            Figure::Escalation => self.escalations = self.escalations.saturating_add(count),
+            Figure::AckVia(source) => {
+                if let Some(i) = Source::ACK.iter().position(|s| *s == source) {
+                    self.acks_by_source[i] = self.acks_by_source[i].saturating_add(count);
+                }
+            }
         }
     }
 }
@@ -216,7 +262,15 @@ pub fn due(
     let (figure, micros) = match kind {
         EntryKind::Detect => (Figure::Detect, micros(inc.time_to_detect())),
         EntryKind::Acknowledge => (Figure::Acknowledge, micros(inc.time_to_acknowledge()?)),
+        EntryKind::AckSource => {
+            inc.acknowledged_at?;
+            (Figure::AckVia(inc.ack_source.unwrap_or(Source::Api)), 0)
+        }
         EntryKind::Restore => (Figure::Restore, micros(inc.time_to_restore()?)),
+        EntryKind::Escalation => {
+            inc.ack_escalated_at?;
+            (Figure::Escalation, 0)
+        }
         EntryKind::AcknowledgeTarget | EntryKind::RestoreTarget => {
             let t = targets.get(&inc.severity)?;
             let (stage, target, met, missed) = if kind == EntryKind::AcknowledgeTarget {
@@ -347,6 +401,7 @@ mod tests {
         let t = |ack, restore| ResponseTarget {
             acknowledge: Duration::from_secs(ack),
             restore: Duration::from_secs(restore),
+            escalate: Vec::new(),
         };
         BTreeMap::from([("P1".into(), t(600, 3600)), ("P2".into(), t(1800, 7200))])
     }
@@ -382,6 +437,7 @@ mod tests {
         );
         assert_eq!(tot.account(&inc, &targets(), t(61)), vec![]);
         inc.acknowledged_at = Some(t(360));
+        inc.ack_source = Some(Source::Slack);
         assert_eq!(
             made(&tot.account(&inc, &targets(), t(360))),
             vec![
@@ -397,6 +453,7 @@ mod tests {
                     Figure::AcknowledgeMet,
                     0
                 ),
+                (EntryKind::AckSource, "P1", Figure::AckVia(Source::Slack), 0),
             ]
         );
         // Restored in time but not resolved: nothing yet, even after the
@@ -413,7 +470,11 @@ mod tests {
             ]
         );
         assert_eq!(tot.account(&inc, &targets(), t(90_000)), vec![]);
-        assert_eq!(tot.entered(&inc.id), ENTERED_ALL);
+        // Never escalated: every entry but the escalation's.
+        assert_eq!(
+            tot.entered(&inc.id),
+            ENTERED_ALL & !EntryKind::Escalation.bit()
+        );
         let c = tot.by_key()[&("svc".to_string(), "P1".to_string())];
         assert_eq!(c.opened(), 1);
         assert_eq!((c.mttd.count, c.mttd.sum_seconds()), (1, 60.0));
@@ -421,6 +482,8 @@ mod tests {
         assert_eq!((c.mttr.count, c.mttr.sum_seconds()), (1, 3000.0));
         assert_eq!(c.acknowledge, Attainment { met: 1, missed: 0 });
         assert_eq!(c.restore, Attainment { met: 1, missed: 0 });
+        assert_eq!(c.acknowledged_via(Source::Slack), 1);
+        assert_eq!(c.acknowledged_via(Source::Api), 0);
     }
 
     #[test]
@@ -453,7 +516,54 @@ mod tests {
             vec![
                 (EntryKind::Detect, "P9", Figure::Detect, 60_000_000),
                 (EntryKind::Acknowledge, "P9", Figure::Acknowledge, 1_000_000),
+                // Stored before sources were kept: an API acknowledgement.
+                (EntryKind::AckSource, "P9", Figure::AckVia(Source::Api), 0),
             ]
+        );
+    }
+
+    #[test]
+    fn an_escalation_counts_once_under_the_severity_it_had_then() {
+        let mut tot = Totals::default();
+        let mut inc = opened("P1");
+        tot.account(&inc, &targets(), t(60));
+        // The acknowledge target (600 after opening at 60) passed at 661:
+        // the escalation and the missed verdict are made together.
+        inc.ack_escalated_at = Some(t(661));
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(661))),
+            vec![
+                (
+                    EntryKind::AcknowledgeTarget,
+                    "P1",
+                    Figure::AcknowledgeMissed,
+                    0
+                ),
+                (EntryKind::Escalation, "P1", Figure::Escalation, 0),
+            ]
+        );
+        inc.acknowledged_at = Some(t(700));
+        inc.severity = "P2".into();
+        assert_eq!(
+            made(&tot.account(&inc, &targets(), t(700))),
+            vec![
+                (
+                    EntryKind::Acknowledge,
+                    "P2",
+                    Figure::Acknowledge,
+                    640_000_000
+                ),
+                // Stored without a source: an API acknowledgement.
+                (EntryKind::AckSource, "P2", Figure::AckVia(Source::Api), 0),
+            ]
+        );
+        assert_eq!(tot.account(&inc, &targets(), t(800)), vec![]);
+        let p1 = tot.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!((p1.escalations, p1.opened()), (1, 1));
+        assert_eq!(
+            Figure::parse("escalation"),
+            Some(Figure::Escalation),
+            "the store's name is stable"
         );
     }
 
@@ -489,15 +599,25 @@ mod tests {
                 rows.push((svc.clone(), sev.clone(), f.as_str().into(), n, us));
             }
         }
+        rows.push(("svc".into(), "P1".into(), "ack_via_jira".into(), 3, 0));
         rows.push(("svc".into(), "P1".into(), "from_the_future".into(), 7, 7));
         let back = Totals::restore(rows, [(inc.id.clone(), tot.entered(&inc.id))]);
-        assert_eq!(back.by_key(), tot.by_key());
         let c = back.by_key()[&("svc".to_string(), "P1".to_string())];
+        assert_eq!(c.acknowledged_via(Source::Jira), 3);
+        let mut without = c;
+        without.acks_by_source = [0; Source::ACK.len()];
+        assert_eq!(
+            without,
+            tot.by_key()[&("svc".to_string(), "P1".to_string())]
+        );
         assert_eq!(c.acknowledge, Attainment { met: 0, missed: 1 });
         assert_eq!(c.restore, Attainment { met: 0, missed: 1 });
         let mut again = back.clone();
         assert_eq!(again.account(&inc, &targets(), t(99_999)), vec![]);
-        for f in Figure::ALL {
+        for f in Figure::ALL
+            .into_iter()
+            .chain(Source::ACK.map(Figure::AckVia))
+        {
             assert_eq!(Figure::parse(f.as_str()), Some(f));
         }
     }

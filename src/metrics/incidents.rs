@@ -1,14 +1,16 @@
 //! The `sentinel_incident*` and `sentinel_notifier_*` families, from the
 //! engine's [`Snapshot`] and the delivery workers' counters.
 
-use crate::config::Config;
+use crate::config::{Config, NotifierKind};
 use std::collections::BTreeSet;
 
+use crate::config::HookProvider;
 use crate::engine::{ServiceSeverity, Snapshot};
-use crate::incident::Summary;
+use crate::inbound::{HookResult, InboundStats};
 use crate::incident::totals::Tally;
+use crate::incident::{Source, Summary};
 use crate::metrics::{Expo, MetricType};
-use crate::notify::worker::{Attempt, DeliveryStats};
+use crate::notify::worker::{Attempt, DeliveryStats, Repost};
 
 const MTTX: [(&str, &str); 3] = [
     (
@@ -65,6 +67,19 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
             counts.opened,
         );
     }
+    out.family(
+        "sentinel_incident_escalations_total",
+        "Incidents escalated because their acknowledge target passed unacknowledged (the severity's escalate notifiers were told); cumulative, counted once per incident under its severity then.",
+        MetricType::Counter,
+    );
+    for key in &pairs {
+        let n = snap.totals.get(key).map_or(0, |c| c.escalations);
+        out.sample_u64(
+            "sentinel_incident_escalations_total",
+            &[("service", &key.service), ("severity", &key.severity)],
+            n,
+        );
+    }
     for (i, (name, help)) in MTTX.iter().enumerate() {
         out.family(name, help, MetricType::Summary);
         for key in &pairs {
@@ -90,6 +105,25 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
         }
     }
     out.family(
+        "sentinel_incident_acknowledgements_total",
+        "Incidents acknowledged, by where the first acknowledgement came from (api or the inbound hook's provider); cumulative, counted once per incident. Repeated acknowledgements are recorded on the incident, not counted.",
+        MetricType::Counter,
+    );
+    for key in &pairs {
+        let totals = snap.totals.get(key);
+        for source in Source::ACK {
+            out.sample_u64(
+                "sentinel_incident_acknowledgements_total",
+                &[
+                    ("service", &key.service),
+                    ("severity", &key.severity),
+                    ("source", source.as_str()),
+                ],
+                totals.map_or(0, |t| t.acknowledged_via(source)),
+            );
+        }
+    }
+    out.family(
         "sentinel_incident_response_total",
         "Incidents that met / missed the response target, by stage; cumulative, counted once when the stage completes or its target passes.",
         MetricType::Counter,
@@ -105,6 +139,26 @@ pub fn render_incidents(out: &mut Expo, snap: &Snapshot, cfg: &Config) {
                     ("met", met),
                 ],
                 n,
+            );
+        }
+    }
+}
+
+/// `sentinel_inbound_hooks_total`: every provider and result from the
+/// start (zero), whether configured or not (both are closed sets).
+pub fn render_inbound(out: &mut Expo, stats: &InboundStats) {
+    const NAME: &str = "sentinel_inbound_hooks_total";
+    out.family(
+        NAME,
+        "Inbound hook requests (POST /api/v1/hooks/<provider>) by result: applied (acknowledged or resolved an incident), ignored (answered 2xx, nothing changed), rejected (401 bad or missing signature or credential, 400 not the provider's payload, 404 not configured, 503).",
+        MetricType::Counter,
+    );
+    for p in HookProvider::ALL {
+        for r in HookResult::ALL {
+            out.sample_u64(
+                NAME,
+                &[("provider", p.as_str()), ("result", r.as_str())],
+                stats.get(p, r),
             );
         }
     }
@@ -144,6 +198,25 @@ pub fn render_notifiers(out: &mut Expo, snap: &Snapshot, cfg: &Config, deliverie
             out.sample_u64(
                 "sentinel_notifier_deliveries_total",
                 &[("notifier", &n.name), ("result", a.as_str())],
+                v,
+            );
+        }
+    }
+    let reposts = deliveries.reposts();
+    out.family(
+        "sentinel_notifier_reposts_total",
+        "Alerts of open incidents sent to Alertmanager again (every repost_every) so they never expire, by result (delivered, failed); alertmanager notifiers only.",
+        MetricType::Counter,
+    );
+    for n in &cfg.notifiers {
+        if !matches!(n.kind, NotifierKind::Alertmanager { .. }) {
+            continue;
+        }
+        for r in Repost::ALL {
+            let v = reposts.get(&(n.name.clone(), r)).copied().unwrap_or(0);
+            out.sample_u64(
+                "sentinel_notifier_reposts_total",
+                &[("notifier", &n.name), ("result", r.as_str())],
                 v,
             );
         }

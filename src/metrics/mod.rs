@@ -31,7 +31,7 @@ mod tests;
 pub use checks::{CheckMetrics, CheckSlot, SyncStats};
 pub use expo::{Expo, LabelSet, MetricType};
 pub use health::{ConnectionGauges, StartLag, render_engine_stats};
-pub use incidents::{render_incidents, render_notifiers};
+pub use incidents::{render_inbound, render_incidents, render_notifiers};
 pub use process::render_process;
 pub use scrape::Scrape;
 pub use service_info::render_service_info;

@@ -4,11 +4,12 @@
 use jiff::Timestamp;
 
 use super::{
-    CheckMetrics, ConnectionGauges, Expo, StartLag, render_engine_stats, render_incidents,
-    render_notifiers, render_process, render_service_info, render_slo,
+    CheckMetrics, ConnectionGauges, Expo, StartLag, render_engine_stats, render_inbound,
+    render_incidents, render_notifiers, render_process, render_service_info, render_slo,
 };
 use crate::config::Config;
 use crate::engine::{EngineStats, Snapshot};
+use crate::inbound::InboundStats;
 use crate::notify::worker::DeliveryStats;
 
 /// What one scrape reads. The HTTP handler fills it from its state and
@@ -21,6 +22,7 @@ pub struct Scrape<'a> {
     pub snapshot: &'a Snapshot,
     pub engine: &'a EngineStats,
     pub deliveries: &'a DeliveryStats,
+    pub inbound: &'a InboundStats,
     pub start_lag: &'a StartLag,
     pub connections: ConnectionGauges,
     /// Whether the last config reload worked.
@@ -35,6 +37,7 @@ impl Scrape<'_> {
         render_slo(&mut out, self.snapshot);
         render_incidents(&mut out, self.snapshot, self.config);
         render_notifiers(&mut out, self.snapshot, self.config, self.deliveries);
+        render_inbound(&mut out, self.inbound);
         render_service_info(&mut out, self.config);
         render_engine_stats(&mut out, self.engine);
         self.start_lag.render(&mut out);

@@ -1,17 +1,19 @@
 //! Alertmanager: alerts pushed to `{url}/api/v2/alerts`.
 //!
 //! Alertmanager resolves an alert by itself when its `endsAt` passes, and
-//! Prometheus keeps alerts alive by re-sending them. We send on incident
-//! changes only, so a firing alert carries a generous `endsAt`
-//! ([`OPEN_ALERT_TTL`] after the event is sent); each retry and each later
-//! event (ack, escalation) pushes it out again, and the resolution sets
-//! `endsAt` to `resolved_at`. An incident open for longer than the TTL with no
-//! further event expires in Alertmanager (documented in `docs/webhooks.md`).
+//! Prometheus keeps its alerts alive by sending them again. sentinel does
+//! the same: a firing alert carries `endsAt` = send time + four times the
+//! notifier's `repost_every` ([`crate::config::alertmanager_ends_after`]),
+//! and while the incident is open its alert is sent again every
+//! `repost_every` ([`repost`], driven by the notifier's delivery task), so
+//! it never expires however long the incident stays open, and an
+//! Alertmanager that restarted (it keeps no alerts on disk) has it again
+//! within one period. The resolution sets `endsAt` to `resolved_at`.
 //!
 //! Labels are `alertname="SentinelIncident"`, `service`, `severity` and
-//! `incident_id` (so two incidents of a service are two alerts). An escalation
-//! ends the alert of the previous severity in the same POST, since a label
-//! change makes a new alert in Alertmanager's eyes.
+//! `incident_id` (so two incidents of a service are two alerts). A severity
+//! escalation ends the alert of the previous severity in the same POST,
+//! since a label change makes a new alert in Alertmanager's eyes.
 
 use std::time::Duration;
 
@@ -20,9 +22,6 @@ use serde_json::{Value, json};
 
 use super::Event;
 use crate::incident::EventType;
-
-/// How long an open incident's alert lives in Alertmanager without news.
-pub const OPEN_ALERT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub fn alerts_url(base: &url::Url) -> url::Url {
     let mut u = base.clone();
@@ -53,10 +52,15 @@ fn alert(event: &Event, severity: &str, ends_at: Timestamp) -> Value {
     })
 }
 
-/// The JSON array to POST, at send time `now`.
-pub fn body(event: &Event, now: Timestamp) -> Value {
+/// The JSON array to POST, at send time `now`; an open incident's alert
+/// ends `ends_after` from `now` unless sent again.
+pub fn body(event: &Event, now: Timestamp, ends_after: Duration) -> Value {
+    Value::Array(alerts(event, now, ends_after))
+}
+
+fn alerts(event: &Event, now: Timestamp, ends_after: Duration) -> Vec<Value> {
     let inc = &event.incident;
-    let ttl = SignedDuration::try_from(OPEN_ALERT_TTL).unwrap_or(SignedDuration::ZERO);
+    let ttl = SignedDuration::try_from(ends_after).unwrap_or(SignedDuration::MAX);
     let ends_at = match (event.kind, inc.resolved_at) {
         (EventType::Resolved, Some(at)) => at,
         (EventType::Resolved, None) => event.occurred_at,
@@ -68,5 +72,19 @@ pub fn body(event: &Event, now: Timestamp) -> Value {
     {
         alerts.push(alert(event, prev, event.occurred_at));
     }
-    Value::Array(alerts)
+    alerts
+}
+
+/// The re-post of open incidents' alerts: one POST body for `events` (the
+/// last event each incident's alert was sent with), every firing alert
+/// pushed out to `now + ends_after`. Events of resolved incidents are left
+/// out: a re-post never revives an ended alert.
+pub fn repost(events: &[Event], now: Timestamp, ends_after: Duration) -> Value {
+    Value::Array(
+        events
+            .iter()
+            .filter(|e| e.kind != EventType::Resolved)
+            .flat_map(|e| alerts(e, now, ends_after))
+            .collect(),
+    )
 }

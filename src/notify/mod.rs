@@ -16,6 +16,7 @@
 //! a [`PreparedRequest`] never prints its URL path/query or header values.
 
 pub mod alertmanager;
+mod escalation;
 pub mod jira;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -25,6 +26,8 @@ pub mod tickets;
 pub mod webhook;
 pub mod worker;
 
+pub use escalation::{Escalation, EscalationCause};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -32,8 +35,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Notifier, NotifierKind, UrlSource};
-use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, State, Update};
+use crate::config::{Notifier, NotifierKind, UrlSource, alertmanager_ends_after};
+use crate::incident::{Change, ChangeKind, EventType, Incident, ResolvedBy, Source, State, Update};
 
 /// Errors building or delivering notifications.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,13 @@ pub struct IncidentSnapshot {
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// Where the first acknowledgement came from (`api`, `pagerduty`,
+    /// `opsgenie`, `slack`, `servicenow`, `jira`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_source: Option<Source>,
+    /// Where the resolution came from: one of the above, or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_source: Option<Source>,
     /// Availability SLI over the SLO window at the time of the event; `None`
     /// for a service without an SLO.
     pub availability_ratio: Option<f64>,
@@ -109,9 +119,12 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub occurred_at: Timestamp,
-    /// The severity before an escalation (only on `incident.escalated`).
+    /// The severity before an escalation (only on a severity escalation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<String>,
+    /// Why the incident escalated (only on `incident.escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     /// The human update posted (only on `incident.updated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<Update>,
@@ -149,6 +162,7 @@ impl Event {
             kind,
             occurred_at,
             previous_severity,
+            escalation: Escalation::of(change),
             update,
             incident: snapshot(&change.incident, ctx),
         })
@@ -210,6 +224,8 @@ fn snapshot(inc: &Incident, ctx: &EventContext) -> IncidentSnapshot {
             ResolvedBy::Auto => "auto".to_string(),
             ResolvedBy::User(u) => u.clone(),
         }),
+        ack_source: inc.ack_source,
+        resolve_source: inc.resolve_source,
         availability_ratio: ctx.availability_ratio,
         error_budget_remaining_ratio: ctx.error_budget_remaining_ratio,
         links: Links {
@@ -317,7 +333,7 @@ fn env_vars(n: &Notifier) -> Vec<String> {
             vars.push(routing_key_env.clone());
             url
         }
-        NotifierKind::Slack { url } | NotifierKind::Alertmanager { url } => url,
+        NotifierKind::Slack { url, .. } | NotifierKind::Alertmanager { url, .. } => url,
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return crate::notify::tickets::env_vars(&n.kind);
         }
@@ -334,8 +350,8 @@ pub fn url_is_secret(n: &Notifier) -> bool {
     let url = match &n.kind {
         NotifierKind::Webhook { url, .. }
         | NotifierKind::PagerDuty { url, .. }
-        | NotifierKind::Slack { url }
-        | NotifierKind::Alertmanager { url } => url,
+        | NotifierKind::Slack { url, .. }
+        | NotifierKind::Alertmanager { url, .. } => url,
         // Instance URLs are not secret; credentials travel in headers.
         NotifierKind::ServiceNow(_) | NotifierKind::Jira(_) | NotifierKind::Opsgenie(_) => {
             return false;
@@ -344,7 +360,7 @@ pub fn url_is_secret(n: &Notifier) -> bool {
     matches!(url, UrlSource::Env(_))
 }
 
-fn resolve_url(
+pub(crate) fn resolve_url(
     notifier: &str,
     src: &UrlSource,
     secrets: &Secrets,
@@ -386,7 +402,7 @@ impl fmt::Debug for PreparedRequest {
 }
 
 impl PreparedRequest {
-    fn json(
+    pub(crate) fn json(
         url: url::Url,
         body: &serde_json::Value,
         timeout: Duration,
@@ -430,15 +446,15 @@ pub fn build_request(
             let key = secrets.require(name, routing_key_env)?;
             PreparedRequest::json(url, &pagerduty::body(event, key), notifier.timeout)
         }
-        NotifierKind::Slack { url } => {
+        NotifierKind::Slack { url, buttons } => {
             let url = resolve_url(name, url, secrets)?;
-            PreparedRequest::json(url, &slack::body(event), notifier.timeout)
+            PreparedRequest::json(url, &slack::body(event, *buttons), notifier.timeout)
         }
-        NotifierKind::Alertmanager { url } => {
+        NotifierKind::Alertmanager { url, repost_every } => {
             let base = resolve_url(name, url, secrets)?;
             PreparedRequest::json(
                 alertmanager::alerts_url(&base),
-                &alertmanager::body(event, now),
+                &alertmanager::body(event, now, alertmanager_ends_after(*repost_every)),
                 notifier.timeout,
             )
         }

@@ -66,6 +66,9 @@ pub fn body(event: &Event, routing_key: &str) -> Value {
                 "error_budget_remaining_ratio": inc.error_budget_remaining_ratio,
             },
         });
+        if let Some(e) = &event.escalation {
+            body["payload"]["custom_details"]["escalation"] = json!(e.reason);
+        }
         body["links"] = json!([
             {"href": inc.links.ack, "text": "Acknowledge in sentinel"},
             {"href": inc.links.resolve, "text": "Resolve in sentinel"},

@@ -1,10 +1,17 @@
 //! Slack incoming webhook: a plain `text` fallback (notifications, old
 //! clients) and Block Kit `blocks` with the fields on-call needs at a glance.
+//!
+//! With `buttons` (when `inbound.slack` is configured) a message about an
+//! open incident ends with an `actions` block: **Acknowledge** (until the
+//! incident is acknowledged) and **Resolve**, each with the incident id as
+//! its `value`. Slack sends a press to the app's Request URL, the
+//! `slack` inbound hook.
 
 use serde_json::{Value, json};
 
-use super::Event;
-use crate::incident::EventType;
+use super::{EscalationCause, Event};
+use crate::inbound::parse::{SLACK_ACK_ACTION, SLACK_ACTIONS_BLOCK, SLACK_RESOLVE_ACTION};
+use crate::incident::{EventType, State};
 
 fn headline(event: &Event) -> String {
     let inc = &event.incident;
@@ -40,7 +47,7 @@ fn percent(r: Option<f64>) -> String {
     }
 }
 
-pub fn body(event: &Event) -> Value {
+pub fn body(event: &Event, buttons: bool) -> Value {
     let inc = &event.incident;
     let head = headline(event);
     let mut detail = format!("*Reason:* {}", inc.reason);
@@ -60,6 +67,14 @@ pub fn body(event: &Event) -> Value {
     if let Some(from) = &event.previous_severity {
         detail.push_str(&format!("\n*Escalated from:* {from}"));
     }
+    if let Some(e) = &event.escalation
+        && e.cause == EscalationCause::AcknowledgeTarget
+    {
+        detail.push_str(&format!("\n*Escalated:* {}", e.reason));
+        if !e.notifiers.is_empty() {
+            detail.push_str(&format!(" (told: {})", e.notifiers.join(", ")));
+        }
+    }
     if !inc.tickets.is_empty() {
         let list: Vec<String> = inc
             .tickets
@@ -75,23 +90,45 @@ pub fn body(event: &Event) -> Value {
         Some(u) => format!("{head} — {}", escaped(&u.message)),
         None => format!("{head} — {}", inc.reason),
     };
-    json!({
-        "text": text,
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": head}},
-            {"type": "section", "fields": [
-                {"type": "mrkdwn", "text": format!("*Service:*\n{}", inc.service)},
-                {"type": "mrkdwn", "text": format!("*Severity:*\n{}", inc.severity)},
-                {"type": "mrkdwn", "text": format!("*Availability:*\n{}", percent(inc.availability_ratio))},
-                {"type": "mrkdwn", "text": format!("*Error budget left:*\n{}", percent(inc.error_budget_remaining_ratio))},
-            ]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
-            {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": format!(
-                    "<{}|Acknowledge> · <{}|Resolve> · `{}`",
-                    inc.links.ack, inc.links.resolve, inc.id
-                )},
-            ]},
-        ],
-    })
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": head}}),
+        json!({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": format!("*Service:*\n{}", inc.service)},
+            {"type": "mrkdwn", "text": format!("*Severity:*\n{}", inc.severity)},
+            {"type": "mrkdwn", "text": format!("*Availability:*\n{}", percent(inc.availability_ratio))},
+            {"type": "mrkdwn", "text": format!("*Error budget left:*\n{}", percent(inc.error_budget_remaining_ratio))},
+        ]}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": detail}}),
+    ];
+    if buttons && inc.state == State::Open {
+        blocks.push(actions(&inc.id, inc.acknowledged_at.is_none()));
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": format!("`{}`", inc.id)},
+        ]}));
+    } else {
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": format!(
+                "<{}|Acknowledge> · <{}|Resolve> · `{}`",
+                inc.links.ack, inc.links.resolve, inc.id
+            )},
+        ]}));
+    }
+    json!({ "text": text, "blocks": blocks })
+}
+
+/// The Block Kit `actions` block: Acknowledge (while `unacknowledged`) and
+/// Resolve, each carrying the incident id.
+fn actions(id: &str, unacknowledged: bool) -> Value {
+    let button = |text: &str, action_id: &str| {
+        json!({"type": "button", "action_id": action_id, "value": id,
+               "text": {"type": "plain_text", "text": text}})
+    };
+    let mut elements = Vec::new();
+    if unacknowledged {
+        let mut ack = button("Acknowledge", SLACK_ACK_ACTION);
+        ack["style"] = json!("primary");
+        elements.push(ack);
+    }
+    elements.push(button("Resolve", SLACK_RESOLVE_ACTION));
+    json!({"type": "actions", "block_id": SLACK_ACTIONS_BLOCK, "elements": elements})
 }

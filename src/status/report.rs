@@ -279,7 +279,7 @@ pub fn build(input: &ReportInput<'_>) -> Report {
             SeverityRow {
                 severity: sev.to_string(),
                 incidents: list.len() as u64,
-                target: input.targets.get(sev).copied(),
+                target: input.targets.get(sev).cloned(),
                 mtta_mean_seconds: mtta(&list),
                 mttr_mean_seconds: mttr(&list),
                 acknowledge,
@@ -509,10 +509,10 @@ fn write_html(o: &mut String, r: &Report) -> std::fmt::Result {
             sev = Esc(&s.severity),
             n = s.incidents,
             mtta = secs(s.mtta_mean_seconds),
-            at = target(s.target.map(|t| t.acknowledge)),
+            at = target(s.target.as_ref().map(|t| t.acknowledge)),
             aa = attainment(s.acknowledge),
             mttr = secs(s.mttr_mean_seconds),
-            rt = target(s.target.map(|t| t.restore)),
+            rt = target(s.target.as_ref().map(|t| t.restore)),
             ra = attainment(s.restore),
         )?;
     }

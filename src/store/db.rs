@@ -490,6 +490,51 @@ pub fn outbox_due_for(
     rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }
 
+/// The last finished row of `notifier` for each incident open in the store
+/// (see `Store::outbox_open_heads`).
+pub fn outbox_open_heads(
+    conn: &Connection,
+    notifier: &str,
+    settled: &[i64],
+) -> Result<Vec<OutboxRow>, StoreError> {
+    const OP: &str = "outbox_open_heads";
+    let settled = format!(
+        "[{}]",
+        settled
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    // Driven by the open incidents (few), each looked up through the
+    // `(event_id, notifier)` index: event ids are `evt-<incident id>-<n>`,
+    // so an incident's rows are the ids from `evt-<id>-` up to (not
+    // including) `evt-<id>.` ('.' follows '-'); `incident_id` is checked
+    // too. A scan of every finished row (history is kept for the
+    // retention) took about 100 ms per 600 000 rows, this about 15 ms.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT o.seq, o.event_id, o.notifier, o.incident_id, o.payload, o.created_at,
+                    o.attempts, o.next_attempt_at
+             FROM incidents i
+             JOIN outbox o ON o.seq = (
+                 SELECT MAX(x.seq) FROM outbox x
+                 WHERE x.event_id >= 'evt-' || i.id || '-'
+                   AND x.event_id < 'evt-' || i.id || '.'
+                   AND x.notifier = ?1
+                   AND x.incident_id = i.id
+                   AND (x.delivered_at IS NOT NULL OR x.dropped_at IS NOT NULL
+                        OR x.seq IN (SELECT value FROM json_each(?2))))
+             WHERE i.state = 'open'
+             ORDER BY i.id",
+        )
+        .map_err(read_err(OP))?;
+    let rows = stmt
+        .query_map(params![notifier, settled], outbox_row)
+        .map_err(read_err(OP))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
+}
+
 fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
         seq: row.get(0)?,

@@ -13,6 +13,7 @@
 
 mod daily;
 mod db;
+mod hooks;
 mod schema;
 mod tickets;
 
@@ -477,6 +478,20 @@ impl Store {
         settled: Vec<i64>,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         self.call(move |c| db::outbox_due_for(c, &notifier, now, limit, &settled))
+            .await
+    }
+
+    /// For each incident open in the store, the last finished (delivered or
+    /// dropped, or listed in `settled`) outbox row of `notifier`: what that
+    /// receiver was last told about the incident. The Alertmanager re-post
+    /// sends these again. Scans the notifier's finished rows; meant for a
+    /// call every few minutes, not per event.
+    pub async fn outbox_open_heads(
+        &self,
+        notifier: String,
+        settled: Vec<i64>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(move |c| db::outbox_open_heads(c, &notifier, &settled))
             .await
     }
 

@@ -118,6 +118,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX tickets_by_key ON tickets (provider, key);
     CREATE INDEX tickets_by_lookup ON tickets (provider, lookup);
     ",
+    // v5: deliveries of inbound hooks already acted on, by the provider's
+    // event id (PagerDuty's `event.id`): a provider that retries a delivery
+    // (its answer was lost, or sentinel restarted meanwhile) must not apply
+    // it twice. Rows older than the retention are deleted as new ones come.
+    "
+    CREATE TABLE hook_deliveries (
+        provider TEXT    NOT NULL, -- pagerduty
+        id       TEXT    NOT NULL, -- the provider's event id
+        seen_at  INTEGER NOT NULL, -- unix seconds
+        PRIMARY KEY (provider, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX hook_deliveries_by_seen ON hook_deliveries (seen_at);
+    ",
 ];
 
 /// The newest schema version this binary knows.

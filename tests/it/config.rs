@@ -510,6 +510,14 @@ fn spec_example_parses_to_the_written_values() {
     );
     let names: Vec<&str> = c.notifiers.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["tickets", "oncall", "chat", "am"]);
+    assert_eq!(
+        c.inbound,
+        sentinel::config::Inbound {
+            pagerduty: Some("PD_WEBHOOK_SECRET".into()),
+            slack: Some("SLACK_SIGNING_SECRET".into()),
+            ..Default::default()
+        }
+    );
     match &c.notifiers[0].kind {
         NotifierKind::Webhook { url, secret_env } => {
             assert_eq!(
@@ -529,8 +537,9 @@ fn spec_example_parses_to_the_written_values() {
         other => panic!("{other:?}"),
     }
     match &c.notifiers[2].kind {
-        NotifierKind::Slack { url } => {
-            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()))
+        NotifierKind::Slack { url, buttons } => {
+            assert_eq!(url, &UrlSource::Env("SLACK_WEBHOOK_URL".into()));
+            assert!(buttons, "inbound.slack is set: messages carry buttons");
         }
         other => panic!("{other:?}"),
     }
@@ -710,6 +719,24 @@ fn http_headers_json_status_method_cert() {
             "t.yaml:9:37: services[0].checks[0].http.expect.json.status: JSON path `status` must start with `$` — e.g. `$.status`",
             "t.yaml:9:51: services[0].checks[0].http.expect.status: empty `status` list; leave it out to accept 200..=299",
             "t.yaml:9:70: services[0].checks[0].http.expect.cert_min_days: `cert_min_days` needs an https URL",
+        ],
+    );
+}
+
+#[test]
+fn malformed_json_paths_are_refused_at_load_time_with_where_and_how() {
+    check(
+        r#"services:
+  - name: a
+    checks:
+      - name: x
+        http:
+          url: http://x
+          expect: { json: { "$.a[": 1, "$.b[-1]": 2, "$.ok['k']": 3 } }
+"#,
+        &[
+            "t.yaml:7:37: services[0].checks[0].http.expect.json.$.a[: JSON path `$.a[` is not valid at byte 3: unterminated `[` — paths are `$`, then `.key`, `['key']` or `[index]` steps, e.g. `$.data['status'][0]`",
+            "t.yaml:7:51: services[0].checks[0].http.expect.json.$.b[-1]: JSON path `$.b[-1]` is not valid at byte 4: index must be a non-negative integer — paths are `$`, then `.key`, `['key']` or `[index]` steps, e.g. `$.data['status'][0]`",
         ],
     );
 }
@@ -1561,4 +1588,84 @@ fn textwrap_dedent(text: &str) -> String {
     text.lines()
         .map(|l| l.get(indent..).unwrap_or("").to_string() + "\n")
         .collect()
+}
+
+#[test]
+fn escalate_names_configured_notifiers_and_repost_every_fits_alertmanager() {
+    let yaml = r#"notifiers:
+  - { name: team, type: webhook, url: "http://127.0.0.1:1/team" }
+  - { name: manager, type: webhook, url: "http://127.0.0.1:1/manager", repost_every: 1m }
+  - { name: am, type: alertmanager, url: "http://127.0.0.1:9093", repost_every: 6m }
+  - { name: am2, type: alertmanager, url: "http://127.0.0.1:9094", repost_every: 500ms }
+response_targets:
+  P1: { acknowledge: 10m, restore: 2h, escalate: [manger, manager, manager, oncall] }
+services:
+  - name: a
+    incident: { severity: P1, notify: [team] }
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#;
+    check(
+        yaml,
+        &[
+            "t.yaml:3:86: notifiers[1].repost_every: `repost_every` is only used by `alertmanager` notifiers, not `webhook`",
+            "t.yaml:4:81: notifiers[2].repost_every: repost_every 6m is out of range 1s..=5m — an open incident's alert is sent again at least every 5m, so Alertmanager never lets it expire",
+            "t.yaml:5:82: notifiers[3].repost_every: repost_every 500ms is out of range 1s..=5m — an open incident's alert is sent again at least every 5m, so Alertmanager never lets it expire",
+            "t.yaml:7:51: response_targets.P1.escalate[0]: unknown notifier `manger` in `escalate` — did you mean `manager`?",
+            "t.yaml:7:77: response_targets.P1.escalate[3]: unknown notifier `oncall` in `escalate` — defined notifiers: `team`, `manager`, `am`, `am2`",
+        ],
+    );
+}
+
+#[test]
+fn escalate_with_no_notifiers_says_where_to_define_them() {
+    check(
+        "response_targets:\n  P1: { acknowledge: 10m, restore: 2h, escalate: [manager] }\nservices:\n  - name: a\n    incident: { severity: P1 }\n    checks:\n      - name: x\n        tcp: { host: h, port: 1 }\n",
+        &[
+            "t.yaml:2:51: response_targets.P1.escalate[0]: unknown notifier `manager` in `escalate` — no notifiers are defined; define the escalation contacts under `notifiers`",
+        ],
+    );
+}
+
+#[test]
+fn escalate_and_repost_every_are_read() {
+    let c = config::parse_str(
+        r#"notifiers:
+  - { name: am, type: alertmanager, url: "http://127.0.0.1:9093" }
+  - { name: am30, type: alertmanager, url: "http://127.0.0.1:9094", repost_every: 30s }
+  - { name: manager, type: webhook, url: "http://127.0.0.1:1/manager" }
+response_targets:
+  P1: { acknowledge: 10m, restore: 2h, escalate: [manager, am] }
+  P2: { acknowledge: 30m, restore: 8h }
+services:
+  - name: a
+    incident: { severity: P1, notify: [am] }
+    checks:
+      - name: x
+        tcp: { host: h, port: 1 }
+"#,
+        "t.yaml",
+    )
+    .unwrap();
+    let every: Vec<Option<Duration>> = c
+        .notifiers
+        .iter()
+        .map(|n| match &n.kind {
+            sentinel::config::NotifierKind::Alertmanager { repost_every, .. } => {
+                Some(*repost_every)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        every,
+        [
+            Some(Duration::from_secs(300)),
+            Some(Duration::from_secs(30)),
+            None
+        ]
+    );
+    assert_eq!(c.response_targets["P1"].escalate, ["manager", "am"]);
+    assert!(c.response_targets["P2"].escalate.is_empty());
 }

@@ -26,8 +26,10 @@ use crate::support::servers::*;
 const TOKEN: &str = "counters-token-9a1e";
 
 /// Families restored from the store at start: they never decrease.
-const CUMULATIVE: [&str; 5] = [
+const CUMULATIVE: [&str; 7] = [
     "sentinel_incidents_total",
+    "sentinel_incident_acknowledgements_total",
+    "sentinel_incident_escalations_total",
     "sentinel_incident_mttd_seconds",
     "sentinel_incident_mtta_seconds",
     "sentinel_incident_mttr_seconds",
@@ -44,6 +46,8 @@ const PROCESS: &[&str] = &[
     "sentinel_check_duration_seconds",
     "sentinel_scheduler_start_lag_seconds",
     "sentinel_notifier_deliveries_total",
+    "sentinel_inbound_hooks_total",
+    "sentinel_notifier_reposts_total",
     "sentinel_store_write_errors_total",
     "sentinel_runs_in_maintenance_total",
     "process_cpu_seconds_total",
@@ -111,6 +115,11 @@ fn old_incident(ago: SignedDuration) -> Incident {
         restored_at: Some(restored),
         resolved_at: Some(restored + SignedDuration::from_secs(10)),
         resolved_by: Some(ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 3,
         updates: Vec::new(),
     }

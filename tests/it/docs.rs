@@ -521,7 +521,7 @@ fn every_relative_link_resolves_to_a_file_and_heading_in_the_repository() {
 // ---------------------------------------------------------------------------
 
 /// Top-level keys of a sentinel config file.
-const CONFIG_KEYS: [&str; 9] = [
+const CONFIG_KEYS: [&str; 10] = [
     "include",
     "server",
     "storage",
@@ -531,6 +531,7 @@ const CONFIG_KEYS: [&str; 9] = [
     "response_targets",
     "maintenance",
     "services",
+    "inbound",
 ];
 
 fn top_level_keys(yaml: &str) -> Vec<String> {
@@ -830,8 +831,23 @@ fn accepted_keys(yaml_with_unknown_key: &str) -> Vec<String> {
 }
 
 /// (documented section, a file with an unknown key at that level).
-const LEVELS: [(&str, &str); 18] = [
+const LEVELS: [(&str, &str); 24] = [
     ("", "zzzzzzzz: 1\n"),
+    ("inbound", "inbound: { zzzzzzzz: 1 }\n"),
+    (
+        "inbound.pagerduty",
+        "inbound: { pagerduty: { zzzzzzzz: 1 } }\n",
+    ),
+    (
+        "inbound.opsgenie",
+        "inbound: { opsgenie: { zzzzzzzz: 1 } }\n",
+    ),
+    ("inbound.slack", "inbound: { slack: { zzzzzzzz: 1 } }\n"),
+    (
+        "inbound.servicenow",
+        "inbound: { servicenow: { zzzzzzzz: 1 } }\n",
+    ),
+    ("inbound.jira", "inbound: { jira: { zzzzzzzz: 1 } }\n"),
     ("server", "server: { zzzzzzzz: 1 }\n"),
     ("storage", "storage: { zzzzzzzz: 1 }\n"),
     ("defaults", "defaults: { zzzzzzzz: 1 }\n"),
@@ -939,6 +955,7 @@ fn documented_ranges_are_the_codes() {
         ("defaults", "timeout", D(limits::TIMEOUT)),
         ("notifiers[]", "max_age", D(limits::NOTIFIER_MAX_AGE)),
         ("notifiers[]", "timeout", D(limits::NOTIFIER_TIMEOUT)),
+        ("notifiers[]", "repost_every", D(limits::REPOST_EVERY)),
         (
             "response_targets",
             "acknowledge",
@@ -1029,6 +1046,16 @@ fn documented_defaults_are_the_codes() {
         .config
         .notifiers
         .remove(0);
+    let with_alertmanager =
+        format!("{minimal}notifiers:\n  - {{ name: n, type: alertmanager, url: 'http://h/' }}\n");
+    let alertmanager = config::parse_with_env(&with_alertmanager, "k.yaml", &env)
+        .unwrap()
+        .config
+        .notifiers
+        .remove(0);
+    let config::NotifierKind::Alertmanager { repost_every, .. } = alertmanager.kind else {
+        panic!("{alertmanager:?}")
+    };
     let svc = &cfg.services[0];
     let (config::ProbeSpec::Http(http), config::ProbeSpec::Tls(tls)) =
         (&svc.checks[0].probe, &svc.checks[1].probe)
@@ -1061,6 +1088,7 @@ fn documented_defaults_are_the_codes() {
         ),
         ("notifiers[]", "max_age", d(notifier.max_age)),
         ("notifiers[]", "timeout", d(notifier.timeout)),
+        ("notifiers[]", "repost_every", d(repost_every)),
         ("services[].checks[].http", "method", http.method.clone()),
         (
             "services[].checks[].http",

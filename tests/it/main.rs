@@ -12,6 +12,7 @@
 
 mod support;
 
+mod alertmanager_repost;
 mod config;
 mod config_cli;
 mod config_tickets;
@@ -19,8 +20,10 @@ mod counters;
 mod daemon;
 mod dashboards;
 mod docs;
+mod escalation;
 mod fakes_selftest;
 mod fuzz;
+mod hooks;
 mod http_guard;
 mod incidents;
 mod layout;
@@ -30,6 +33,7 @@ mod notify_alertmanager;
 mod notify_daemon;
 mod notify_delivery;
 mod notify_formats;
+mod notify_repost;
 mod notify_store;
 mod persistence;
 mod probe_dns;

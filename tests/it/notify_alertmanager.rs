@@ -72,6 +72,7 @@ async fn alertmanager_lists_the_alert_and_sees_it_resolved() {
         name: "am".into(),
         kind: NotifierKind::Alertmanager {
             url: UrlSource::Inline(url::Url::parse(&base).unwrap()),
+            repost_every: Duration::from_secs(300),
         },
         max_age: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),

@@ -251,6 +251,7 @@ fn missing_or_bad_secrets_are_errors_naming_the_variable_only() {
     assert!(!err.to_string().contains("not base64***"), "{err}");
     let slack = notifier(NotifierKind::Slack {
         url: UrlSource::Env("SLACK_URL".into()),
+        buttons: false,
     });
     let err = build_request(
         &slack,
@@ -332,6 +333,7 @@ fn pagerduty_events_v2_shapes() {
 fn slack_message_shape() {
     let n = notifier(NotifierKind::Slack {
         url: UrlSource::Env("SLACK_URL".into()),
+        buttons: false,
     });
     let secrets =
         Secrets::from_pairs([("SLACK_URL", "https://hooks.slack.com/services/T0/B0/XyZ")]);
@@ -367,6 +369,7 @@ fn slack_message_shape() {
 fn alertmanager_alert_shapes_firing_and_resolved() {
     let n = notifier(NotifierKind::Alertmanager {
         url: inline("http://127.0.0.1:9093"),
+        repost_every: Duration::from_secs(300),
     });
     let open = build_request(&n, &event(0), &Secrets::default(), t(60)).unwrap();
     assert_eq!(open.url.as_str(), "http://127.0.0.1:9093/api/v2/alerts");
@@ -390,14 +393,15 @@ fn alertmanager_alert_shapes_firing_and_resolved() {
             "generatorURL": format!("http://sentinel.test:9464/api/v1/incidents/{INC}/ack"),
         }])
     };
-    // Open: endsAt 24h after sending.
-    assert_eq!(body(&open), alert("2027-01-16T08:01:00Z"));
+    // Open: endsAt four re-post periods (4 × 5m) after sending.
+    assert_eq!(body(&open), alert("2027-01-15T08:21:00Z"));
     // Resolved: endsAt = resolved_at.
     let resolved = build_request(&n, &event(2), &Secrets::default(), t(500)).unwrap();
     assert_eq!(body(&resolved), alert("2027-01-15T08:01:40Z"));
     // A base URL with a path keeps it.
     let n = notifier(NotifierKind::Alertmanager {
         url: inline("http://127.0.0.1:9093/am/"),
+        repost_every: Duration::from_secs(300),
     });
     let req = build_request(&n, &event(0), &Secrets::default(), t(60)).unwrap();
     assert_eq!(req.url.as_str(), "http://127.0.0.1:9093/am/api/v2/alerts");
@@ -446,12 +450,13 @@ fn escalation_retriggers_pagerduty_and_moves_the_alertmanager_alert() {
 
     let am = notifier(NotifierKind::Alertmanager {
         url: inline("http://127.0.0.1:9093"),
+        repost_every: Duration::from_secs(300),
     });
     let b = body(&build_request(&am, &ev, &Secrets::default(), t(61)).unwrap());
     let alerts = b.as_array().unwrap();
     assert_eq!(alerts.len(), 2);
     assert_eq!(alerts[0]["labels"]["severity"], "P1");
-    assert_eq!(alerts[0]["endsAt"], "2027-01-16T08:01:01Z");
+    assert_eq!(alerts[0]["endsAt"], "2027-01-15T08:21:01Z");
     assert_eq!(alerts[1]["labels"]["severity"], "P2");
     assert_eq!(alerts[1]["endsAt"], "2027-01-15T08:01:00Z");
 
@@ -463,5 +468,35 @@ fn escalation_retriggers_pagerduty_and_moves_the_alertmanager_alert() {
     assert_eq!(b["type"], "incident.escalated");
     assert_eq!(b["id"], format!("evt-{inc}-2"));
     assert_eq!(b["previous_severity"], "P2");
+    assert_eq!(
+        b["escalation"],
+        json!({"cause": "severity", "reason": "severity raised from P2 to P1 by a page-level trigger"})
+    );
     assert_eq!(b["incident"]["severity"], "P1");
+}
+
+#[test]
+fn the_alertmanager_repost_pushes_open_alerts_out_and_never_revives_an_ended_one() {
+    use sentinel::notify::alertmanager;
+    // The acknowledged incident's alert, re-posted at t(1000) with 4 × 5s
+    // ahead; the resolved one is left out.
+    let b = alertmanager::repost(&[event(1), event(2)], t(1000), Duration::from_secs(20));
+    let alerts = b.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{b}");
+    assert_eq!(alerts[0]["labels"]["incident_id"], INC);
+    assert_eq!(alerts[0]["labels"]["severity"], "P1");
+    assert_eq!(alerts[0]["startsAt"], "2027-01-15T08:00:30Z");
+    assert_eq!(alerts[0]["endsAt"], "2027-01-15T08:17:00Z");
+    // The same alert as the event's own request at that time: Alertmanager
+    // sees one alert, kept alive.
+    let am = notifier(NotifierKind::Alertmanager {
+        url: inline("http://127.0.0.1:9093"),
+        repost_every: Duration::from_secs(5),
+    });
+    let own = body(&build_request(&am, &event(1), &Secrets::default(), t(1000)).unwrap());
+    assert_eq!(b, own);
+    assert_eq!(
+        alertmanager::repost(&[event(2)], t(1000), Duration::from_secs(20)),
+        json!([])
+    );
 }

@@ -170,3 +170,116 @@ async fn events_survive_a_restart_and_arrive_in_order() {
     assert_in_order(&log, &ids, "a");
     assert_in_order(&log, &ids, "b");
 }
+
+/// What the Alertmanager re-post sends: per incident still open, the last
+/// event the notifier finished (delivered, dropped, or finished but not yet
+/// recorded); a resolved incident, an incident with nothing finished, and
+/// other notifiers' rows give none.
+#[tokio::test]
+async fn open_heads_are_the_last_finished_event_of_each_open_incident() {
+    use sentinel::store::{OutboxMark, OutboxOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("sentinel.db")).unwrap();
+    let policy = IncidentPolicy {
+        open_after: 1,
+        resolve_after: 1,
+        burn_rate_alerts: true,
+        severity: "P1".into(),
+        notify: vec!["a".into(), "b".into()],
+    };
+    // identity: opened and acknowledged, still open.
+    let mut identity = ServiceIncidents::new("identity", &policy, None, 0);
+    let opened = identity
+        .on_run(t(0), "login", false, "down", false)
+        .remove(0);
+    save(&store, &opened, t(0)).await;
+    let Ack::Changed(acked) = identity
+        .ack(t(20), &opened.incident.id, "bob", None)
+        .unwrap()
+    else {
+        panic!("ack must change");
+    };
+    save(&store, &acked, t(20)).await;
+    // portal: opened and resolved.
+    let mut portal = ServiceIncidents::new("portal", &policy, None, 0);
+    let p_opened = portal.on_run(t(5), "home", false, "down", false).remove(0);
+    save(&store, &p_opened, t(5)).await;
+    let p_resolved = portal.on_run(t(30), "home", true, "", false).remove(0);
+    save(&store, &p_resolved, t(30)).await;
+    // billing: opened, nothing finished for it yet.
+    let mut billing = ServiceIncidents::new("billing", &policy, None, 0);
+    let b_opened = billing.on_run(t(7), "pay", false, "down", false).remove(0);
+    save(&store, &b_opened, t(7)).await;
+
+    let ev = |c: &Change| c.event.as_ref().unwrap().0.clone();
+    let mark = |seq, outcome| OutboxMark { seq, outcome };
+    // First events of each queue, then what follows them.
+    let first = [
+        mark(
+            seq(&store, "a", &ev(&opened)).await,
+            OutboxOutcome::Delivered { at: BASE },
+        ),
+        mark(
+            seq(&store, "b", &ev(&opened)).await,
+            OutboxOutcome::Dropped { at: BASE },
+        ),
+        mark(
+            seq(&store, "a", &ev(&p_opened)).await,
+            OutboxOutcome::Delivered { at: BASE },
+        ),
+        mark(
+            seq(&store, "a", &ev(&b_opened)).await,
+            OutboxOutcome::Retry {
+                attempts: 1,
+                next_attempt_at: BASE + 60,
+            },
+        ),
+    ];
+    store.outbox_settle(first.to_vec()).await.unwrap();
+    let then = mark(
+        seq(&store, "a", &ev(&p_resolved)).await,
+        OutboxOutcome::Delivered { at: BASE },
+    );
+    store.outbox_settle(vec![then]).await.unwrap();
+    let acked_seq = seq(&store, "a", &ev(&acked)).await;
+
+    let heads = |rows: Vec<sentinel::store::OutboxRow>| -> Vec<(String, String)> {
+        rows.into_iter()
+            .map(|r| (r.incident_id, r.event_id))
+            .collect()
+    };
+    // a: identity's acknowledgement is pending, so its opening is the head.
+    assert_eq!(
+        heads(store.outbox_open_heads("a".into(), vec![]).await.unwrap()),
+        vec![(opened.incident.id.clone(), ev(&opened))]
+    );
+    // Finished but not recorded yet: the acknowledgement is the head.
+    assert_eq!(
+        heads(
+            store
+                .outbox_open_heads("a".into(), vec![acked_seq])
+                .await
+                .unwrap()
+        ),
+        vec![(opened.incident.id.clone(), ev(&acked))]
+    );
+    // A dropped event was finished too.
+    assert_eq!(
+        heads(store.outbox_open_heads("b".into(), vec![]).await.unwrap()),
+        vec![(opened.incident.id.clone(), ev(&opened))]
+    );
+    assert_eq!(
+        heads(store.outbox_open_heads("c".into(), vec![]).await.unwrap()),
+        vec![]
+    );
+    store.close().await.unwrap();
+}
+
+/// The `seq` of the due row of `notifier` for event `event`.
+async fn seq(store: &Store, notifier: &str, event: &str) -> i64 {
+    let rows = store.outbox_due(i64::MAX, 100).await.unwrap();
+    rows.iter()
+        .find(|r| r.notifier == notifier && r.event_id == event)
+        .unwrap_or_else(|| panic!("no due row {notifier} {event} in {rows:?}"))
+        .seq
+}

@@ -62,6 +62,7 @@ fn config(services: Vec<Service>) -> Config {
         services,
         metrics: Default::default(),
         status_page: StatusPage::default(),
+        inbound: Default::default(),
     }
 }
 

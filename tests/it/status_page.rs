@@ -86,6 +86,11 @@ fn incident(
         restored_at: restored.map(ts),
         resolved_at: restored.map(|r| ts(r + 60)),
         resolved_by: restored.map(|_| ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 1,
         updates: Vec::new(),
     }

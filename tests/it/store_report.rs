@@ -79,6 +79,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(600),
                     restore: Duration::from_secs(7200),
+                    escalate: Vec::new(),
                 },
             ),
             (
@@ -86,6 +87,7 @@ fn config(path: &Path) -> Config {
                 ResponseTarget {
                     acknowledge: Duration::from_secs(1800),
                     restore: Duration::from_secs(8 * 3600),
+                    escalate: Vec::new(),
                 },
             ),
         ]),
@@ -104,6 +106,7 @@ fn config(path: &Path) -> Config {
         ],
         metrics: Default::default(),
         status_page: StatusPage::default(),
+        inbound: Default::default(),
     }
 }
 
@@ -163,6 +166,11 @@ fn incident(
         restored_at: restored.map(ts),
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 1,
         updates: Vec::new(),
     }

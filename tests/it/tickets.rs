@@ -774,7 +774,7 @@ fn slack_messages_name_the_tickets() {
             url: None,
         },
     ];
-    let body = sentinel::notify::slack::body(&ev);
+    let body = sentinel::notify::slack::body(&ev, false);
     assert_eq!(
         body["blocks"][2]["text"]["text"],
         "*Reason:* check `health` failed: status 503\n*Acknowledged by:* alice\n\

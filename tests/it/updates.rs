@@ -65,7 +65,12 @@ fn incident(id: &str, started: i64, resolved: Option<i64>) -> Incident {
         restored_at: resolved.map(ts),
         resolved_at: resolved.map(ts),
         resolved_by: resolved.map(|_| ResolvedBy::Auto),
+        ack_source: None,
+        resolve_source: None,
+        acknowledgements: Vec::new(),
         events_emitted: if resolved.is_some() { 2 } else { 1 },
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         updates: Vec::new(),
     }
 }

@@ -9,6 +9,7 @@
 //! (single values: names, durations, numbers, URLs, addresses).
 
 mod checks;
+mod inbound;
 mod parse;
 mod policy;
 mod probes;
@@ -141,7 +142,7 @@ impl<'a> Validator<'a> {
             notifiers.extend(self.notifiers(&part.raw.notifiers));
         }
         self.file = main;
-        let response_targets = self.response_targets(&raw.response_targets);
+        let response_targets = self.response_targets(&raw.response_targets, &notifiers);
         let mut services = self.services(&raw.services, &defaults, &notifiers);
         for part in includes {
             self.file = &part.file;
@@ -165,6 +166,14 @@ impl<'a> Validator<'a> {
         let (status_page, problems) =
             crate::config::status_page::validate(raw.status_page.as_ref(), &services, self.file);
         self.problems.extend(problems);
+        let inbound = self.inbound(raw.inbound.as_ref());
+        // A button press needs a hook that checks it: Slack messages carry
+        // buttons exactly when `inbound.slack` is configured.
+        for n in &mut notifiers {
+            if let NotifierKind::Slack { buttons, .. } = &mut n.kind {
+                *buttons = inbound.slack.is_some();
+            }
+        }
         self.server_warnings(&raw, &server);
         self.severity_warnings(&response_targets);
         self.file = main;
@@ -178,6 +187,7 @@ impl<'a> Validator<'a> {
             services,
             metrics,
             status_page,
+            inbound,
         }
     }
 

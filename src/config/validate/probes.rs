@@ -211,6 +211,17 @@ impl<'a> Validator<'a> {
                     Some(format!("e.g. `$.{}`", k.trim_start_matches('.'))),
                 );
                 ok = false;
+            } else if let Err(err) = crate::config::jsonpath::parse(k) {
+                self.report(
+                    pos(&v.referenced),
+                    &format!("{path}.json.{k}"),
+                    format!("JSON path `{k}` is not valid at byte {}: {}", err.at, err.what),
+                    Some(
+                        "paths are `$`, then `.key`, `['key']` or `[index]` steps, e.g. `$.data['status'][0]`"
+                            .to_string(),
+                    ),
+                );
+                ok = false;
             }
             expect.json.push(JsonExpectation::new(k, v.value.clone()));
         }

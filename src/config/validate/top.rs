@@ -221,6 +221,13 @@ impl<'a> Validator<'a> {
                 &limits::NOTIFIER_TIMEOUT,
                 Notifier::DEFAULT_TIMEOUT,
             );
+            let repost_every = self.duration_or(
+                &n.repost_every,
+                &join_key(&path, "repost_every"),
+                "repost_every",
+                &limits::REPOST_EVERY,
+                DEFAULT_ALERTMANAGER_REPOST_EVERY,
+            );
             let Some(kind) = kind else { continue };
             let kind_lc = kind.to_ascii_lowercase();
             if !NOTIFIER_TYPES.contains(&kind_lc.as_str()) {
@@ -253,6 +260,17 @@ impl<'a> Validator<'a> {
                     &join_key(&path, "routing_key_env"),
                     format!(
                         "`routing_key_env` is only used by `pagerduty` notifiers, not `{kind_lc}`"
+                    ),
+                );
+            }
+            if kind_lc != "alertmanager"
+                && let Some(s) = &n.repost_every
+            {
+                self.problem(
+                    pos(&s.referenced),
+                    &join_key(&path, "repost_every"),
+                    format!(
+                        "`repost_every` is only used by `alertmanager` notifiers, not `{kind_lc}`"
                     ),
                 );
             }
@@ -302,8 +320,11 @@ impl<'a> Validator<'a> {
                     },
                     None => continue,
                 },
-                "slack" => NotifierKind::Slack { url },
-                _ => NotifierKind::Alertmanager { url },
+                "slack" => NotifierKind::Slack {
+                    url,
+                    buttons: false,
+                },
+                _ => NotifierKind::Alertmanager { url, repost_every },
             };
             out.push(Notifier {
                 name,
@@ -370,6 +391,7 @@ impl<'a> Validator<'a> {
     pub(super) fn response_targets(
         &mut self,
         raw: &raw::OrderedMap<Spanned<raw::RawResponseTarget>>,
+        notifiers: &[Notifier],
     ) -> std::collections::BTreeMap<String, ResponseTarget> {
         let mut out = std::collections::BTreeMap::new();
         for (key, target) in &raw.0 {
@@ -389,15 +411,62 @@ impl<'a> Validator<'a> {
             );
             let restore =
                 self.required_duration(&t.restore, at, &path, "restore", &limits::RESPONSE_TARGET);
+            let escalate = self.escalate(t.escalate.as_ref(), &path, notifiers);
             if let (Some(acknowledge), Some(restore)) = (ack, restore) {
                 out.insert(
                     key.clone(),
                     ResponseTarget {
                         acknowledge,
                         restore,
+                        escalate,
                     },
                 );
             }
+        }
+        out
+    }
+
+    /// `response_targets.<severity>.escalate`: names of configured
+    /// notifiers, each kept once.
+    fn escalate(
+        &mut self,
+        raw: Option<&Spanned<Vec<Spanned<String>>>>,
+        parent: &str,
+        notifiers: &[Notifier],
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let Some(list) = raw else { return out };
+        let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
+        for (k, n) in list.value.iter().enumerate() {
+            // A notifier that is defined but invalid was reported already;
+            // naming it here is not a second problem.
+            if known.contains(&n.value.as_str()) || self.seen_notifiers.contains_key(&n.value) {
+                if !out.contains(&n.value) {
+                    out.push(n.value.clone());
+                }
+                continue;
+            }
+            let hint = match suggest(&n.value, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if known.is_empty() => {
+                    "no notifiers are defined; define the escalation contacts under `notifiers`"
+                        .into()
+                }
+                None => format!(
+                    "defined notifiers: {}",
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            self.report(
+                pos(&n.referenced),
+                &format!("{parent}.escalate[{k}]"),
+                format!("unknown notifier `{}` in `escalate`", n.value),
+                Some(hint),
+            );
         }
         out
     }

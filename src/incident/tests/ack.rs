@@ -141,3 +141,95 @@ fn ticket_severity_is_one_step_lower() {
     check("P5", "P5");
     check("critical", "critical");
 }
+
+#[test]
+fn the_first_acknowledgement_from_any_source_wins_and_repeats_are_only_recorded() {
+    let p = policy(1, 1);
+    let mut m = ServiceIncidents::new("identity", &p, None, 0);
+    let id = m.on_run(t(0), "login", false, "x", false)[0]
+        .incident
+        .id
+        .clone();
+    let Ack::Changed(first) = m
+        .ack_from(t(30), &id, "Alice Ops", None, Source::PagerDuty)
+        .unwrap()
+    else {
+        panic!("first ack must change");
+    };
+    let inc = &first.incident;
+    assert_eq!(inc.acknowledged_at, Some(t(30)));
+    assert_eq!(inc.acknowledged_by.as_deref(), Some("Alice Ops"));
+    assert_eq!(inc.ack_source, Some(Source::PagerDuty));
+    // A later ack from Slack: nothing changes, and only `record_ack` keeps it.
+    let Ack::AlreadyAcked(same) = m.ack_from(t(40), &id, "bob", None, Source::Slack).unwrap()
+    else {
+        panic!("a repeat must not change the incident");
+    };
+    assert_eq!(&same, inc);
+    let rec = m.record_ack(t(40), &id, "bob", Source::Slack).unwrap();
+    assert_eq!(rec.kind, ChangeKind::Updated);
+    assert_eq!(rec.event, None, "a recorded repeat notifies nobody");
+    assert_eq!(rec.incident.acknowledged_at, Some(t(30)));
+    assert_eq!(rec.incident.ack_source, Some(Source::PagerDuty));
+    assert_eq!(
+        rec.incident.acknowledgements,
+        [
+            AckRecord {
+                at: t(30),
+                by: "Alice Ops".into(),
+                source: Source::PagerDuty
+            },
+            AckRecord {
+                at: t(40),
+                by: "bob".into(),
+                source: Source::Slack
+            },
+        ]
+    );
+    // The list is bounded.
+    for i in 0..100 {
+        m.record_ack(t(50 + i), &id, "carol", Source::Api);
+    }
+    assert_eq!(
+        m.open_incident().unwrap().acknowledgements.len(),
+        MAX_ACK_RECORDS
+    );
+    assert_eq!(m.record_ack(t(200), &id, "carol", Source::Api), None);
+    // Resolved from Jira by a person; the source is kept.
+    let done = m.resolve_from(t(300), &id, "Dana", Source::Jira).unwrap();
+    assert_eq!(
+        done.incident.resolved_by,
+        Some(ResolvedBy::User("Dana".into()))
+    );
+    assert_eq!(done.incident.resolve_source, Some(Source::Jira));
+    // Nothing is recorded on a resolved incident.
+    assert_eq!(m.record_ack(t(301), &id, "erin", Source::Opsgenie), None);
+}
+
+#[test]
+fn recovery_resolves_with_source_auto_and_the_api_is_the_default_source() {
+    let p = policy(1, 1);
+    let mut m = ServiceIncidents::new("identity", &p, None, 0);
+    let id = m.on_run(t(0), "login", false, "x", false)[0]
+        .incident
+        .id
+        .clone();
+    let Ack::Changed(c) = m.ack(t(5), &id, "bob", None).unwrap() else {
+        panic!("first ack must change");
+    };
+    assert_eq!(c.incident.ack_source, Some(Source::Api));
+    let done = m.on_run(t(10), "login", true, "", false);
+    assert_eq!(done[0].incident.resolve_source, Some(Source::Auto));
+    let json = serde_json::to_value(&done[0].incident).unwrap();
+    assert_eq!(json["ack_source"], "api");
+    assert_eq!(json["resolve_source"], "auto");
+    assert_eq!(json["acknowledgements"][0]["source"], "api");
+    // An incident stored before these fields existed reads back without them.
+    let mut old = json.clone();
+    for k in ["ack_source", "resolve_source", "acknowledgements"] {
+        old.as_object_mut().unwrap().remove(k);
+    }
+    let back: Incident = serde_json::from_value(old).unwrap();
+    assert_eq!(back.ack_source, None);
+    assert!(back.acknowledgements.is_empty());
+}

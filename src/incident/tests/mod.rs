@@ -115,6 +115,7 @@ fn with_slo(mut svc: crate::config::Service) -> crate::config::Service {
 }
 
 mod ack;
+mod escalation;
 mod mttx;
 mod open;
 mod proptests;

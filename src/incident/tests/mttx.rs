@@ -36,6 +36,7 @@ fn targets() -> BTreeMap<String, ResponseTarget> {
         ResponseTarget {
             acknowledge: Duration::from_secs(600),
             restore: Duration::from_secs(7200),
+            escalate: Vec::new(),
         },
     )])
 }

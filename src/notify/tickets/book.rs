@@ -54,6 +54,23 @@ impl Book {
             .collect()
     }
 
+    /// The incident whose `provider` ticket (`servicenow`, `jira`,
+    /// `opsgenie`) has `reference` as its provider id, key or lookup value:
+    /// how an inbound hook finds the incident of a provider's record. The
+    /// most recently updated ticket wins.
+    pub fn find(&self, provider: &str, reference: &str) -> Option<String> {
+        read(&self.0)
+            .values()
+            .filter(|t| t.provider == provider)
+            .filter(|t| {
+                t.ext_id.as_deref() == Some(reference)
+                    || t.key.as_deref() == Some(reference)
+                    || t.lookup == reference
+            })
+            .max_by_key(|t| t.updated_at)
+            .map(|t| t.incident_id.clone())
+    }
+
     /// Every ticket, by incident then notifier.
     pub fn all(&self) -> Vec<TicketRow> {
         read(&self.0).values().cloned().collect()

@@ -87,3 +87,32 @@ fn the_book_lists_only_tickets_with_a_key_per_incident() {
     );
     assert_eq!(b.refs("inc-b"), Vec::new());
 }
+
+#[test]
+fn the_book_finds_an_incident_by_any_reference_of_one_provider() {
+    let row = |inc: &str, provider: &str, key: &str, ext_id: &str, updated_at: i64| TicketRow {
+        incident_id: inc.into(),
+        notifier: provider.into(),
+        provider: provider.into(),
+        lookup: inc.into(),
+        key: Some(key.into()),
+        ext_id: Some(ext_id.into()),
+        url: None,
+        create_sent_at: None,
+        updated_at,
+    };
+    let b = Book::default();
+    b.put(row("inc-a", "servicenow", "INC0010001", "9d38", 10));
+    b.put(row("inc-b", "jira", "OPS-1", "10001", 10));
+    let find = |p: &str, r: &str| b.find(p, r);
+    assert_eq!(find("servicenow", "9d38").as_deref(), Some("inc-a"));
+    assert_eq!(find("servicenow", "INC0010001").as_deref(), Some("inc-a"));
+    assert_eq!(find("servicenow", "inc-a").as_deref(), Some("inc-a"));
+    assert_eq!(find("jira", "OPS-1").as_deref(), Some("inc-b"));
+    // Another provider's reference, or none at all.
+    assert_eq!(find("jira", "INC0010001"), None);
+    assert_eq!(find("opsgenie", "9d38"), None);
+    // A key reused by a later record (a recreated instance): the newest wins.
+    b.put(row("inc-c", "jira", "OPS-1", "10002", 20));
+    assert_eq!(find("jira", "OPS-1").as_deref(), Some("inc-c"));
+}

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use crate::incident::EventType;
-use crate::notify::Event;
+use crate::notify::{EscalationCause, Event};
 
 /// `[sentinel] <title>`, cut to `max` characters (Opsgenie 130, Jira 255)
 /// on one line.
@@ -76,12 +76,22 @@ pub fn note(event: &Event) -> String {
                 None => format!("Acknowledged in sentinel by {by} at {at}."),
             }
         }
-        EventType::Escalated => format!(
-            "Severity raised by sentinel from {} to {}: {}",
-            event.previous_severity.as_deref().unwrap_or("?"),
-            i.severity,
-            i.reason
-        ),
+        EventType::Escalated => match &event.escalation {
+            Some(e) if e.cause == EscalationCause::AcknowledgeTarget => {
+                let told = if e.notifiers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Escalation contacts notified: {}.", e.notifiers.join(", "))
+                };
+                format!("Escalated by sentinel: {}.{told}", e.reason)
+            }
+            _ => format!(
+                "Severity raised by sentinel from {} to {}: {}",
+                event.previous_severity.as_deref().unwrap_or("?"),
+                i.severity,
+                i.reason
+            ),
+        },
         EventType::Resolved => close_notes(event),
         EventType::UpdatePosted => match &event.update {
             Some(u) => format!(

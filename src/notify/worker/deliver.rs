@@ -62,6 +62,9 @@ pub(super) async fn serve<S: OutboxStore>(
     let mut backlog: VecDeque<Vec<OutboxRow>> = VecDeque::new();
     let mut retry_now = false;
     let mut store_failures = 0u64;
+    // Alertmanager notifiers re-post open incidents' alerts: at once, then
+    // every `repost_every` (see the module docs).
+    let mut next_repost = repost_every(inner, &q.name).map(|_| tokio::time::Instant::now());
     loop {
         // Every wake-up below is a reason to look for due events, once the
         // previous fetch has been started.
@@ -116,6 +119,22 @@ pub(super) async fn serve<S: OutboxStore>(
                 busy.clear();
                 backlog.clear();
                 retry_now = true;
+                // A new Alertmanager (or period) gets the open alerts now.
+                next_repost = repost_every(inner, &q.name).map(|_| tokio::time::Instant::now());
+            }
+            () = tokio::time::sleep_until(next_repost.unwrap_or_else(tokio::time::Instant::now)),
+                if next_repost.is_some() =>
+            {
+                let skip: HashSet<String> = busy.values().cloned().collect();
+                // A hanging Alertmanager holds this loop for at most the
+                // notifier's timeout per request, and never a shutdown.
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    () = repost(inner, q, &skip) => {}
+                }
+                next_repost =
+                    repost_every(inner, &q.name).map(|p| tokio::time::Instant::now() + p);
             }
             Some(res) = inflight.join_next_with_id() => {
                 let id = match &res {
@@ -143,6 +162,85 @@ pub(super) async fn serve<S: OutboxStore>(
     inflight.abort_all();
     while inflight.join_next().await.is_some() {}
     flush(inner, q).await;
+}
+
+/// `repost_every` of notifier `name` when it is a configured Alertmanager.
+pub(super) fn repost_every<S>(inner: &Inner<S>, name: &str) -> Option<Duration> {
+    match current(inner).notifiers.get(name).map(|n| &n.kind) {
+        Some(NotifierKind::Alertmanager { repost_every, .. }) => Some(*repost_every),
+        _ => None,
+    }
+}
+
+/// Alerts per re-post request.
+const REPOST_BATCH: usize = 100;
+
+/// Send the firing alert of every open incident `q`'s Alertmanager was
+/// told about again, except those in `skip` (an attempt in flight). Counts
+/// and logs; never fails.
+pub(super) async fn repost<S: OutboxStore>(inner: &Inner<S>, q: &Queue, skip: &HashSet<String>) {
+    let targets = current(inner);
+    let Some(notifier) = targets.notifiers.get(&q.name) else {
+        return;
+    };
+    let NotifierKind::Alertmanager { url, repost_every } = &notifier.kind else {
+        return;
+    };
+    // What the store does not know yet (the disk is full) counts as finished.
+    let settled: Vec<i64> = lock(&q.marks)
+        .iter()
+        .filter(|(_, o)| o.is_final())
+        .map(|(s, _)| *s)
+        .collect();
+    let rows = match inner.store.outbox_open_heads(&q.name, &settled).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(notifier = %q.name, error = %e, "reading open incidents for the Alertmanager re-post failed; trying again at the next one");
+            return;
+        }
+    };
+    let events: Vec<Event> = rows
+        .iter()
+        .filter(|r| !skip.contains(&r.incident_id))
+        .filter_map(|r| Event::from_payload(&r.payload).ok())
+        .filter(|e| e.kind != crate::incident::EventType::Resolved)
+        .collect();
+    if events.is_empty() {
+        return;
+    }
+    let ends_after = alertmanager_ends_after(*repost_every);
+    for chunk in events.chunks(REPOST_BATCH) {
+        let n = chunk.len() as u64;
+        let now = inner.clock.now();
+        let req = resolve_url(&q.name, url, &targets.secrets).and_then(|base| {
+            PreparedRequest::json(
+                alertmanager::alerts_url(&base),
+                &alertmanager::repost(chunk, now, ends_after),
+                notifier.timeout,
+            )
+        });
+        let result = match req {
+            Ok(req) => send(&inner.client, &req).await,
+            Err(e) => {
+                tracing::debug!(notifier = %q.name, error = %e, "cannot build the Alertmanager re-post");
+                DeliveryResult::Retry(RetryReason::Network)
+            }
+        };
+        let failures = &q.repost_failures;
+        if let DeliveryResult::Delivered { .. } = result {
+            inner.stats.add_reposts(&q.name, Repost::Delivered, n);
+            let before = failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if before > 0 {
+                tracing::info!(notifier = %q.name, failures = before, "Alertmanager re-posts delivered again");
+            }
+        } else {
+            inner.stats.add_reposts(&q.name, Repost::Failed, n);
+            let before = failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if before.is_multiple_of(60) {
+                tracing::warn!(notifier = %q.name, alerts = n, result = ?result, "re-posting open incidents' alerts to Alertmanager failed; trying again in repost_every (their endsAt lasts four periods)");
+            }
+        }
+    }
 }
 
 /// One pass over one notifier's queue (see [`Worker::run_once`]).

@@ -106,6 +106,32 @@ impl OutboxStore for MemoryOutbox {
         Ok(due)
     }
 
+    /// Without incident rows, an incident is open while this notifier's
+    /// queue holds no `incident.resolved` for it (the engine writes that
+    /// event with the resolution).
+    async fn outbox_open_heads(
+        &self,
+        notifier: &str,
+        settled: &[i64],
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        let rows = self.rows.lock().map_err(|_| MemoryOutboxError)?;
+        let mine = || rows.iter().filter(|r| r.row.notifier == notifier);
+        let resolved: HashSet<&str> = mine()
+            .filter(|r| {
+                Event::from_payload(&r.row.payload)
+                    .is_ok_and(|e| e.kind == crate::incident::EventType::Resolved)
+            })
+            .map(|r| r.row.incident_id.as_str())
+            .collect();
+        let mut heads: BTreeMap<&str, &OutboxRow> = BTreeMap::new();
+        for r in mine().filter(|r| !r.pending() || settled.contains(&r.row.seq)) {
+            if !resolved.contains(r.row.incident_id.as_str()) {
+                heads.insert(r.row.incident_id.as_str(), &r.row);
+            }
+        }
+        Ok(heads.into_values().cloned().collect())
+    }
+
     async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
         let mut rows = self.rows.lock().map_err(|_| MemoryOutboxError)?;
         for (seq, outcome) in marks {
@@ -154,22 +180,18 @@ impl OutboxStore for crate::store::Store {
             settled.to_vec(),
         )
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| OutboxRow {
-                seq: r.seq,
-                event_id: r.event_id,
-                notifier: r.notifier,
-                incident_id: r.incident_id,
-                payload: r.payload,
-                // Out-of-range times (a corrupt row) read as the epoch, so
-                // the row ages out instead of blocking its queue forever.
-                created_at: Timestamp::from_second(r.created_at).unwrap_or(Timestamp::UNIX_EPOCH),
-                attempts: r.attempts,
-                next_attempt_at: Timestamp::from_second(r.next_attempt_at)
-                    .unwrap_or(Timestamp::UNIX_EPOCH),
-            })
-            .collect())
+        Ok(rows.into_iter().map(worker_row).collect())
+    }
+
+    async fn outbox_open_heads(
+        &self,
+        notifier: &str,
+        settled: &[i64],
+    ) -> Result<Vec<OutboxRow>, Self::Error> {
+        let rows =
+            crate::store::Store::outbox_open_heads(self, notifier.to_string(), settled.to_vec())
+                .await?;
+        Ok(rows.into_iter().map(worker_row).collect())
     }
 
     async fn outbox_settle(&self, marks: &[(i64, Outcome)]) -> Result<(), Self::Error> {
@@ -192,5 +214,21 @@ impl OutboxStore for crate::store::Store {
             })
             .collect();
         crate::store::Store::outbox_settle(self, marks).await
+    }
+}
+
+/// The store's row as the worker takes it.
+fn worker_row(r: crate::store::OutboxRow) -> OutboxRow {
+    OutboxRow {
+        seq: r.seq,
+        event_id: r.event_id,
+        notifier: r.notifier,
+        incident_id: r.incident_id,
+        payload: r.payload,
+        // Out-of-range times (a corrupt row) read as the epoch, so the row
+        // ages out instead of blocking its queue forever.
+        created_at: Timestamp::from_second(r.created_at).unwrap_or(Timestamp::UNIX_EPOCH),
+        attempts: r.attempts,
+        next_attempt_at: Timestamp::from_second(r.next_attempt_at).unwrap_or(Timestamp::UNIX_EPOCH),
     }
 }

@@ -36,6 +36,20 @@
 //!
 //! Within one notifier, up to [`Worker::concurrency`] incidents are
 //! delivered at once; one incident's events go one after the other.
+//!
+//! **Alertmanager re-post.** Alertmanager ends an alert whose `endsAt`
+//! passed, so an `alertmanager` notifier's task also sends the firing
+//! alert of every open incident again: when it starts, after a reload
+//! changed the notifier, and every `repost_every` (default 5m). What it
+//! sends is the last event the notifier finished for each incident still
+//! open ([`OutboxStore::outbox_open_heads`]), with a fresh `endsAt`.
+//! Re-posts are idempotent state pushes, so they do not go through the
+//! outbox: nothing is written, a failed one is counted
+//! (`sentinel_notifier_reposts_total`) and the next one tries again (the
+//! alert's `endsAt` lasts four periods). They run inside the notifier's
+//! task, between fetches, and skip incidents with an attempt in flight, so
+//! a re-post never lands after the event that changed or resolved its
+//! alert. [`Worker::run_once`] does not re-post.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -48,11 +62,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DeliveryResult, Event, NotifyError, RetryReason, Secrets, backoff, build_request, send,
-    shown_location, url_is_secret,
+    DeliveryResult, Event, NotifyError, PreparedRequest, RetryReason, Secrets, alertmanager,
+    backoff, build_request, resolve_url, send, shown_location, url_is_secret,
 };
 use crate::clock::Clock;
-use crate::config::Notifier;
+use crate::config::{Notifier, NotifierKind, alertmanager_ends_after};
 
 /// One row of the `outbox` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +129,21 @@ pub trait OutboxStore: Send + Sync + 'static {
         settled: &[i64],
     ) -> impl Future<Output = Result<Vec<OutboxRow>, Self::Error>> + Send;
 
+    /// For each incident still open, the last finished row of `notifier`
+    /// (delivered or dropped, or listed in `settled`, which the worker
+    /// finished but could not record yet): what the receiver was last told.
+    /// An incident counts as open while no `incident.resolved` was written
+    /// for it. Used to re-post open incidents' alerts to Alertmanager; a
+    /// store that cannot answer returns none (no re-post).
+    fn outbox_open_heads(
+        &self,
+        notifier: &str,
+        settled: &[i64],
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, Self::Error>> + Send {
+        let _ = (notifier, settled);
+        async { Ok(Vec::new()) }
+    }
+
     /// Record outcomes by `seq`, all or none. A row already delivered or
     /// dropped keeps its first outcome.
     fn outbox_settle(
@@ -166,10 +195,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Outcome label of one re-posted alert
+/// (`sentinel_notifier_reposts_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Repost {
+    /// Alertmanager answered 2xx.
+    Delivered,
+    /// Any other answer or a network error; the next re-post tries again.
+    Failed,
+}
+
+impl Repost {
+    pub const ALL: [Repost; 2] = [Repost::Delivered, Repost::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Repost::Delivered => "delivered",
+            Repost::Failed => "failed",
+        }
+    }
+}
+
 /// Delivery counters per notifier, for the metrics module.
 #[derive(Debug, Default)]
 pub struct DeliveryStats {
     counts: Mutex<BTreeMap<(String, Attempt), u64>>,
+    reposts: Mutex<BTreeMap<(String, Repost), u64>>,
     restarts: Mutex<BTreeMap<String, u64>>,
     unstored: Mutex<BTreeMap<String, u64>>,
 }
@@ -184,6 +235,17 @@ impl DeliveryStats {
     /// Attempts per (notifier, result).
     pub fn snapshot(&self) -> BTreeMap<(String, Attempt), u64> {
         lock(&self.counts).clone()
+    }
+
+    fn add_reposts(&self, notifier: &str, r: Repost, n: u64) {
+        *lock(&self.reposts)
+            .entry((notifier.to_string(), r))
+            .or_default() += n;
+    }
+
+    /// Re-posted alerts per (notifier, result).
+    pub fn reposts(&self) -> BTreeMap<(String, Repost), u64> {
+        lock(&self.reposts).clone()
     }
 
     /// Delivery task restarts (after a panic) per notifier.
@@ -251,6 +313,8 @@ struct Queue {
     flushing: tokio::sync::Mutex<()>,
     /// Failed flushes, to log the first and then every 60th.
     flush_failures: std::sync::atomic::AtomicU64,
+    /// Failed re-posts in a row, to log the first and then every 60th.
+    repost_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Queue {
@@ -263,6 +327,7 @@ impl Queue {
             retarget: Notify::new(),
             flushing: tokio::sync::Mutex::new(()),
             flush_failures: std::sync::atomic::AtomicU64::new(0),
+            repost_failures: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

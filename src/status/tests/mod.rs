@@ -50,6 +50,11 @@ pub(super) fn incident(service: &str, n: u32, start: i64, end: Option<i64>) -> I
         restored_at: end.map(ts),
         resolved_at: end.map(|e| ts(e + 60)),
         resolved_by: end.map(|_| ResolvedBy::User("carol".into())),
+        ack_source: Some(crate::incident::Source::Slack),
+        resolve_source: end.map(|_| crate::incident::Source::Jira),
+        acknowledgements: Vec::new(),
+        ack_escalated_at: None,
+        escalated_to: Vec::new(),
         events_emitted: 2,
         updates: Vec::new(),
     }

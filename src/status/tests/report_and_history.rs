@@ -47,6 +47,7 @@ fn the_monthly_report_has_exact_budget_response_and_attainment() {
             ResponseTarget {
                 acknowledge: Duration::from_secs(600),
                 restore: Duration::from_secs(7200),
+                escalate: Vec::new(),
             },
         ),
         (
@@ -54,6 +55,7 @@ fn the_monthly_report_has_exact_budget_response_and_attainment() {
             ResponseTarget {
                 acknowledge: Duration::from_secs(1800),
                 restore: Duration::from_secs(8 * 3600),
+                escalate: Vec::new(),
             },
         ),
     ]);

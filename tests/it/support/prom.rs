@@ -145,11 +145,22 @@ pub fn start_prometheus(dir: &Path, target: std::net::SocketAddr) -> (Proc, Stri
 /// An Alertmanager that routes everything nowhere, its data under `dir`,
 /// clustering off; its base URL.
 pub fn start_alertmanager(dir: &Path) -> (Proc, String) {
+    start_alertmanager_with(dir, "")
+}
+
+/// [`start_alertmanager`] with `global` as the config's `global:` section
+/// (YAML flow mapping body, e.g. `resolve_timeout: 1s`; empty for none).
+pub fn start_alertmanager_with(dir: &Path, global: &str) -> (Proc, String) {
     const BINARY: &str = "prometheus-alertmanager";
     let cfg = dir.join("alertmanager.yml");
+    let global = if global.is_empty() {
+        String::new()
+    } else {
+        format!("global: {{ {global} }}\n")
+    };
     std::fs::write(
         &cfg,
-        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+        format!("{global}route:\n  receiver: none\nreceivers:\n  - name: none\n"),
     )
     .unwrap();
     let mut cmd = Command::new(BINARY);
