@@ -944,7 +944,7 @@ enum Range {
 #[test]
 fn documented_ranges_are_the_codes() {
     use Range::{D, I};
-    let cases: [(&str, &str, Range); 25] = [
+    let cases: [(&str, &str, Range); 26] = [
         ("server", "max_concurrency", I(limits::MAX_CONCURRENCY)),
         ("server", "max_connections", I(limits::MAX_CONNECTIONS)),
         ("server", "worker_threads", I(limits::WORKER_THREADS)),
