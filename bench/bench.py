@@ -536,6 +536,23 @@ def bench_blackbox(args, work, rate, target):
     pbase = f"http://127.0.0.1:{prom_port}"
     if not wait_http_ok(pbase + "/-/ready", 60, prom):
         raise RuntimeError("prometheus did not become ready")
+    # Prometheus hands discovered targets to its scrape loops in batches
+    # every 5 s: the warm-up starts once every target has been scraped,
+    # or the first seconds of the window would miss scrapes that simply
+    # had not begun.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            q = urllib.parse.quote('count(up{job="blackbox"})')
+            _, body = http_get(f"{pbase}/api/v1/query?query={q}", timeout=10)
+            res = json.loads(body)["data"]["result"]
+            if res and float(res[0]["value"][1]) >= n:
+                break
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+        time.sleep(0.5)
+    else:
+        log(f"not every one of the {n} targets was scraped within 30 s; measuring anyway")
     time.sleep(args.warmup)
 
     m = Measure({"blackbox": [bbe.pid], "prometheus": [prom.pid], "target": target.pids()})
@@ -574,7 +591,9 @@ def bench_blackbox(args, work, rate, target):
     per = (lambda x: x * 1e6 / scrapes) if scrapes == scrapes and scrapes else (lambda x: float("nan"))
     res = {
         "rate": scrapes / rate_window,
-        "good_ratio": good / offered if offered else float("nan"),
+        # Of the probes that were due: the window's edges can hold a scrape
+        # more than `offered`, never count a ratio above 1 from that.
+        "good_ratio": good / max(offered, scrapes) if offered else float("nan"),
         "runs": scrapes,
         "user_ms": per(u),
         "sys_ms": per(s),
