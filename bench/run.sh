@@ -5,7 +5,7 @@
 #
 #   bench/run.sh            # the cost-per-probe table: sentinel at 1 000, 5 000, 10 000,
 #                           # 15 000 and 20 000 probes/s and blackbox_exporter + Prometheus
-#                           # at 1 000/s, 3 runs each (~12 minutes)
+#                           # at 1 000/s, 3 runs each (~9 minutes after the build)
 #   bench/run.sh --quick    # 1 run each, 10 s measured (~2 minutes): a look, not the table
 #   bench/run.sh --quick --rates 1000 --stages probe   # one row
 #   bench/run.sh --stages history,storm,render        # the other stages
