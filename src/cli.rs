@@ -82,7 +82,17 @@ pub fn dispatch(cmd: Action) -> Result<(), CliError> {
                 tracing::warn!("config: {w}");
             }
             let cfg = loaded.config;
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let workers = crate::daemon::runtime_workers(&cfg, cpus);
+            tracing::info!(
+                worker_threads = workers,
+                configured = cfg.server.worker_threads.is_some(),
+                probes_per_second = crate::daemon::probe_rate(&cfg).round(),
+                cpus,
+                "runtime"
+            );
             let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
                 .enable_all()
                 .build()
                 .map_err(|e| CliError::Runtime(e.into()))?;

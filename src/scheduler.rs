@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -239,7 +239,6 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
         let probe = Arc::clone(&self.probe);
         let sink = Arc::clone(&self.sink);
         let permits = Arc::clone(&self.permits);
-        let tracker = self.tracker.clone();
         let interval = check.interval.max(Duration::from_millis(1));
         let mut ph = phase(&id, interval);
         if let Some(wall) = self.origin_wall_ms {
@@ -247,16 +246,56 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
         }
         let first = next_due(self.origin, ph, interval, Instant::now());
         let check = Arc::new(check);
-        let bound = Arc::new(sink.bind(&id));
+        let bound = sink.bind(&id);
+        // One task per check runs its probes too: a run is polled on this
+        // task (no task, tracker entry and handful of `Arc` clones per run),
+        // next to the timer of the next start, so an overlap is still seen
+        // and skipped.
         self.tracker.spawn(async move {
-            let busy = Arc::new(AtomicBool::new(false));
+            let run = |scheduled: Instant| {
+                let (probe, permits, check) = (&probe, &permits, &check);
+                async move {
+                    // The semaphore is never closed, so acquire only fails
+                    // if it were; then run without a permit rather than stop.
+                    let _permit = permits.acquire().await.ok();
+                    let started = Instant::now();
+                    let outcome = probe.run(check).await;
+                    (scheduled, started, outcome)
+                }
+            };
+            let mut in_flight = pin!(None);
+            let mut cancelled = pin!(cancel.cancelled());
             let mut due = first;
             loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep_until(due) => {}
+                let woke = tokio::select! {
+                    biased;
+                    _ = &mut cancelled => Woke::Cancelled,
+                    done = async {
+                        match in_flight.as_mut().as_pin_mut() {
+                            Some(f) => f.await,
+                            None => std::future::pending().await,
+                        }
+                    } => Woke::Finished(done),
+                    _ = tokio::time::sleep_until(due) => Woke::Due,
+                };
+                match woke {
+                    Woke::Cancelled => break,
+                    Woke::Finished((scheduled, started, outcome)) => {
+                        in_flight.set(None);
+                        sink.deliver(
+                            &bound,
+                            RunEvent::Finished {
+                                id: id.clone(),
+                                scheduled,
+                                started,
+                                outcome,
+                            },
+                        );
+                        continue;
+                    }
+                    Woke::Due => {}
                 }
-                if busy.swap(true, Ordering::AcqRel) {
+                if in_flight.is_some() {
                     sink.deliver(
                         &bound,
                         RunEvent::Skipped {
@@ -265,33 +304,7 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
                         },
                     );
                 } else {
-                    let (probe, sink, bound, permits, check, busy, id) = (
-                        Arc::clone(&probe),
-                        Arc::clone(&sink),
-                        Arc::clone(&bound),
-                        Arc::clone(&permits),
-                        Arc::clone(&check),
-                        Arc::clone(&busy),
-                        id.clone(),
-                    );
-                    let scheduled = due;
-                    tracker.spawn(async move {
-                        // The semaphore is never closed, so acquire only fails
-                        // if it were; then run without a permit rather than stop.
-                        let _permit = permits.acquire_owned().await.ok();
-                        let started = Instant::now();
-                        let outcome = probe.run(&check).await;
-                        busy.store(false, Ordering::Release);
-                        sink.deliver(
-                            &bound,
-                            RunEvent::Finished {
-                                id,
-                                scheduled,
-                                started,
-                                outcome,
-                            },
-                        );
-                    });
+                    in_flight.set(Some(run(due)));
                 }
                 // Fixed rate: the next start depends only on the grid, never
                 // on when this run finished. If we woke up late (a paused
@@ -303,8 +316,29 @@ impl<P: Probe, S: RunSink> Scheduler<P, S> {
                     due = next_due(first, Duration::ZERO, interval, now);
                 }
             }
+            // Stopped (reload or shutdown): a run in flight still finishes
+            // (bounded by its timeout) and is recorded.
+            if let Some(f) = in_flight.as_mut().as_pin_mut() {
+                let (scheduled, started, outcome) = f.await;
+                sink.deliver(
+                    &bound,
+                    RunEvent::Finished {
+                        id,
+                        scheduled,
+                        started,
+                        outcome,
+                    },
+                );
+            }
         });
     }
+}
+
+/// What a check's task woke up for.
+enum Woke<T> {
+    Cancelled,
+    Finished(T),
+    Due,
 }
 
 /// The first grid point `origin + phase + k × interval` that is ≥ `now`.
@@ -481,6 +515,37 @@ mod tests {
                 (ph + 40_000, Some(ph + 40_000)),
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_in_flight_when_its_check_is_removed_still_finishes_and_is_recorded() {
+        let sink = Arc::new(Collect::default());
+        let mut s = Scheduler::new(
+            Arc::new(SleepProbe(Duration::from_secs(7))),
+            Arc::clone(&sink),
+            10,
+            CancellationToken::new(),
+        );
+        let origin = s.origin;
+        let (id, c) = check("gone", 10);
+        let ph = phase(&id, Duration::from_secs(10)).as_millis();
+        s.sync(vec![(id, c)]);
+        // Removed 2 s into its second run, which then ends at +17 s.
+        tokio::time::sleep(Duration::from_millis(ph as u64 + 12_000)).await;
+        assert_eq!(s.sync(Vec::new()), (0, 1));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(timeline(&sink.0.lock().unwrap(), origin).len(), 1);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let events = sink.0.lock().unwrap().clone();
+        assert_eq!(
+            timeline(&events, origin),
+            vec![(ph, Some(ph)), (ph + 10_000, Some(ph + 10_000))]
+        );
+        let RunEvent::Finished { outcome, .. } = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(outcome.latency, Duration::from_secs(7));
+        s.shutdown().await;
     }
 
     #[tokio::test(start_paused = true)]

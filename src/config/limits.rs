@@ -139,6 +139,13 @@ pub const MAX_CONCURRENCY: IntRange = IntRange {
     why: "",
 };
 
+/// `server.worker_threads`.
+pub const WORKER_THREADS: IntRange = IntRange {
+    min: 1,
+    max: 256,
+    why: "",
+};
+
 /// `http.max_body_bytes`: 64 MiB, the most one probe may buffer.
 pub const MAX_BODY_BYTES: IntRange = IntRange {
     min: 1,

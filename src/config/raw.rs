@@ -124,6 +124,7 @@ pub struct RawServer {
     pub api_token_env: Opt<String>,
     pub max_concurrency: Opt<i64>,
     pub max_connections: Opt<i64>,
+    pub worker_threads: Opt<i64>,
     pub read_timeout: Opt<String>,
     pub external_url: Opt<String>,
 }

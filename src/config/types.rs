@@ -124,6 +124,10 @@ pub struct Server {
     /// Cap on open HTTP connections. `None`: derived at start from the
     /// descriptor limit (what is left after probes, store and notifiers).
     pub max_connections: Option<usize>,
+    /// Threads of the runtime that runs probes, the engine and the HTTP
+    /// server. `None`: chosen at start from the probe rate
+    /// (`daemon::runtime_workers`).
+    pub worker_threads: Option<usize>,
     /// Time a client has to send a request head (from connecting, or from the
     /// previous response on a kept-alive connection) and then its body. Default 10s.
     pub read_timeout: Duration,
@@ -146,6 +150,7 @@ impl Default for Server {
             api_token_env: None,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             max_connections: None,
+            worker_threads: None,
             read_timeout: Self::DEFAULT_READ_TIMEOUT,
             external_url: format!("http://{}", Self::DEFAULT_LISTEN),
         }

@@ -131,3 +131,39 @@ async fn runs_in_process_on_the_given_listener_clock_and_shutdown_token() {
         assert_eq!(of[0].counts.good, of[0].counts.valid, "{res:?}");
     }
 }
+
+#[test]
+fn runtime_workers_follow_the_probe_rate_unless_configured() {
+    use super::{probe_rate, runtime_workers};
+    let cfg = |n: usize, interval: &str, extra: &str| {
+        let mut text =
+            format!("server:\n  listen: 127.0.0.1:0\n{extra}services:\n  - name: s\n    checks:\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "      - {{ name: c{i}, interval: {interval}, tcp: {{ host: h, port: 1 }} }}\n"
+            ));
+        }
+        parse_str(&text, "t.yaml").unwrap()
+    };
+    // 1 000 checks every second: 1 000 probes/s, one worker whatever the CPUs.
+    let c = cfg(1000, "1s", "");
+    assert_eq!(probe_rate(&c), 1000.0);
+    assert_eq!(runtime_workers(&c, 2), 1);
+    assert_eq!(runtime_workers(&c, 8), 1);
+    // 500 every 100ms: 5 000/s, the threshold: one per CPU.
+    let c = cfg(500, "100ms", "");
+    assert_eq!(probe_rate(&c), 5000.0);
+    assert_eq!(runtime_workers(&c, 2), 2);
+    assert_eq!(runtime_workers(&c, 8), 8);
+    assert_eq!(runtime_workers(&c, 0), 1);
+    // 499 every 100ms: just below.
+    assert_eq!(runtime_workers(&cfg(499, "100ms", ""), 8), 1);
+    // Configured: taken as is, at any rate.
+    let c = cfg(500, "100ms", "  worker_threads: 3\n");
+    assert_eq!(c.server.worker_threads, Some(3));
+    assert_eq!(runtime_workers(&c, 2), 3);
+    assert_eq!(
+        runtime_workers(&cfg(1, "1s", "  worker_threads: 4\n"), 1),
+        4
+    );
+}

@@ -1,16 +1,18 @@
 //! The HTTP probe: one request on a fresh connection, the body read up to a
-//! cap, then the expectations judged in a fixed order.
+//! cap, then the expectations judged in a fixed order. Plain `http://`
+//! requests without redirects take the lean path in [`super::http1`];
+//! everything else goes through reqwest.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method};
 use tokio::time::Instant;
 
 use super::net::{self, Failure, ResolveFailure, TlsConfigs};
-use super::{Outcome, ProbeInitError, Reason, jsonpath};
+use super::{Outcome, ProbeInitError, Reason, http1, jsonpath};
 use crate::clock::Clock;
 use crate::config::{HttpExpect, HttpSpec, JsonExpectation};
 
@@ -60,7 +62,7 @@ fn build(tls: &TlsConfigs, verify: bool, follow: bool) -> Result<Client, ProbeIn
         // happens to be set in the daemon's environment.
         .no_proxy()
         .dns_resolver(Arc::new(ProbeResolver))
-        .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
+        .user_agent(http1::USER_AGENT_VALUE)
         .build()
         .map_err(ProbeInitError::Http)
 }
@@ -134,12 +136,11 @@ async fn run_unredacted(
     clock: &dyn Clock,
     start: Instant,
 ) -> Outcome {
-    let client = clients.pick(spec.tls_verify, spec.follow_redirects);
     let Exchanged {
         status,
         body,
         not_after,
-    } = match exchange(client, spec).await {
+    } = match exchange(clients, spec).await {
         Ok(v) => v,
         Err((f, not_after)) => return f.into_outcome(start, not_after),
     };
@@ -158,35 +159,38 @@ async fn run_unredacted(
 }
 
 /// What came back, before judging.
-struct Exchanged {
-    status: u16,
+pub(crate) struct Exchanged {
+    pub status: u16,
     /// At most `max_body_bytes`.
-    body: Vec<u8>,
+    pub body: Vec<u8>,
     /// Leaf certificate notAfter when the (final) connection used TLS.
-    not_after: Option<i64>,
+    pub not_after: Option<i64>,
 }
 
-async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failure, Option<i64>)> {
+/// The check's method and its own headers (`headers`, then `headers_env`),
+/// validated; the clients add their defaults later.
+fn request_parts(spec: &HttpSpec) -> Result<(Method, HeaderMap), Failure> {
     let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
-        (
-            Failure::new(
-                Reason::Protocol,
-                format!("invalid method {:?}", spec.method),
-            ),
-            None,
+        Failure::new(
+            Reason::Protocol,
+            format!("invalid method {:?}", spec.method),
         )
     })?;
-    let mut req = client.request(method, spec.url.clone());
+    let mut headers = HeaderMap::with_capacity(spec.headers.len() + spec.env_headers.len());
     for header in &spec.headers {
         let (k, v) = (&header.name, &header.value);
         let name = HeaderName::from_bytes(k.as_bytes());
         let value = HeaderValue::from_str(v);
         match (name, value) {
-            (Ok(n), Ok(v)) => req = req.header(n, v),
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
+            }
+            // Name only: header values are where tokens live.
             _ => {
-                // Name only: header values are where tokens live.
-                let f = Failure::new(Reason::Protocol, format!("invalid header {k:?}"));
-                return Err((f, None));
+                return Err(Failure::new(
+                    Reason::Protocol,
+                    format!("invalid header {k:?}"),
+                ));
             }
         }
     }
@@ -200,17 +204,37 @@ async fn exchange(client: &Client, spec: &HttpSpec) -> Result<Exchanged, (Failur
         match (name, value) {
             (Ok(n), Ok(mut v)) => {
                 v.set_sensitive(true);
-                req = req.header(n, v);
+                headers.append(n, v);
             }
             _ => {
-                let f = Failure::new(
+                return Err(Failure::new(
                     Reason::Protocol,
                     format!("invalid header {:?} from {}", h.name, h.var),
-                );
-                return Err((f, None));
+                ));
             }
         }
     }
+    Ok((method, headers))
+}
+
+async fn exchange(
+    clients: &HttpClients,
+    spec: &HttpSpec,
+) -> Result<Exchanged, (Failure, Option<i64>)> {
+    let (method, headers) = request_parts(spec).map_err(|f| (f, None))?;
+    if let Some(uri) = http1::eligible(spec) {
+        match http1::resolve(spec).await {
+            Ok(Some(addr)) => {
+                return http1::exchange(addr, uri, spec, method, headers)
+                    .await
+                    .map_err(|f| (f, None));
+            }
+            Ok(None) => {}
+            Err(f) => return Err((f, None)),
+        }
+    }
+    let client = clients.pick(spec.tls_verify, spec.follow_redirects);
+    let mut req = client.request(method, spec.url.clone()).headers(headers);
     if let Some(body) = &spec.body {
         req = req.body(body.clone());
     }

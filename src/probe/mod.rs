@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod dns;
 mod http;
+mod http1;
 pub mod jsonpath;
 mod net;
 mod prober;

@@ -2,7 +2,11 @@
 //! owns what is expensive to build (TLS configurations, HTTP clients) so a
 //! run only pays for its own connection.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use rustls::pki_types::CertificateDer;
 use tokio::time::Instant;
@@ -63,38 +67,22 @@ impl Prober {
     /// connect, TLS, request, body) → [`Reason::Timeout`].
     /// Never panics, never returns an error: every failure is an [`Outcome`].
     ///
-    /// The run happens on its own task so that a panic deep in a dependency
-    /// (a parser meeting hostile bytes) becomes an outcome instead of taking
-    /// the scheduler down; dropping the returned future aborts that task.
+    /// A panic deep in a dependency (a parser meeting hostile bytes) is
+    /// caught around each poll of the run and becomes an outcome instead of
+    /// taking the scheduler down. The run stays on the caller's task (no
+    /// task of its own per run: a spawn and a cross-task wake-up per probe
+    /// are a measurable share of its cost); dropping the future stops it.
     pub async fn run(&self, check: &Check) -> Outcome {
-        self.run_shared(Arc::new(check.clone())).await
-    }
-
-    /// [`Self::run`] for a check the caller already shares: the daemon's
-    /// scheduler holds every check in an `Arc`, so a run costs no copy of
-    /// the check definition.
-    pub async fn run_shared(&self, check: Arc<Check>) -> Outcome {
         let start = Instant::now();
-        let this = self.clone();
-        let task = tokio::spawn(async move { this.run_here(&check, start).await });
-        let _abort = AbortOnDrop(task.abort_handle());
-        match task.await {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome {
+        match (CatchPanic(Box::pin(self.run_here(check, start)))).await {
+            Some(outcome) => outcome,
+            None => Outcome {
                 // A panic is almost always input we failed to handle: the
                 // peer's bytes. `protocol` is the closest closed reason.
-                reason: Some(if e.is_panic() {
-                    Reason::Protocol
-                } else {
-                    Reason::Network
-                }),
+                reason: Some(Reason::Protocol),
                 latency: start.elapsed(),
                 cert_not_after: None,
-                detail: if e.is_panic() {
-                    "probe panicked (a bug in sentinel)".to_string()
-                } else {
-                    "probe cancelled".to_string()
-                },
+                detail: "probe panicked (a bug in sentinel)".to_string(),
             },
         }
     }
@@ -125,11 +113,19 @@ impl Prober {
     }
 }
 
-/// Aborts the probe task when the caller stops waiting for it.
-struct AbortOnDrop(tokio::task::AbortHandle);
+/// Polls the inner future, turning a panic into `None`. A future that
+/// panicked is never polled again.
+struct CatchPanic<F>(Pin<Box<F>>);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
     }
 }

@@ -944,9 +944,10 @@ enum Range {
 #[test]
 fn documented_ranges_are_the_codes() {
     use Range::{D, I};
-    let cases: [(&str, &str, Range); 25] = [
+    let cases: [(&str, &str, Range); 26] = [
         ("server", "max_concurrency", I(limits::MAX_CONCURRENCY)),
         ("server", "max_connections", I(limits::MAX_CONNECTIONS)),
+        ("server", "worker_threads", I(limits::WORKER_THREADS)),
         ("server", "read_timeout", D(limits::READ_TIMEOUT)),
         ("storage", "minute_retention", D(limits::MINUTE_RETENTION)),
         ("storage", "retention", D(limits::RETENTION)),

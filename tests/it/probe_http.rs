@@ -326,3 +326,82 @@ async fn detail_never_contains_the_url() {
     assert_eq!(out.reason, Some(Reason::Refused));
     assert_eq!(out.detail, "connection refused");
 }
+
+/// A plain `http://` check without redirects takes the lean hyper path,
+/// one that follows redirects takes reqwest's: both send the same request
+/// head (request line, the check's headers in order, `Accept`,
+/// `User-Agent`, `Host` with the port) and reach the same verdict.
+#[tokio::test]
+async fn lean_and_reqwest_paths_send_the_same_request() {
+    use std::sync::{Arc, Mutex};
+    let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&heads);
+    let addr = servers::http_server(move |head: &str| {
+        let end = head.find("\r\n\r\n").map_or(head.len(), |i| i + 4);
+        seen.lock().unwrap().push(head[..end].to_string());
+        response("200 OK", &[], "ok")
+    })
+    .await;
+    let prober = Prober::new().unwrap();
+    let variants: Vec<(&str, Vec<HttpHeader>, Option<&str>)> = vec![
+        ("GET", Vec::new(), None),
+        (
+            "POST",
+            vec![
+                HttpHeader::new("X-Probe", "one"),
+                HttpHeader::new("Accept", "text/plain"),
+                HttpHeader::new("X-Probe", "two"),
+            ],
+            Some("hello"),
+        ),
+        (
+            "GET",
+            vec![
+                HttpHeader::new("Host", "example.test"),
+                HttpHeader::new("User-Agent", "mine"),
+            ],
+            None,
+        ),
+    ];
+    for (method, headers, body) in variants {
+        for follow in [false, true] {
+            let mut spec = http_spec(&format!("http://{addr}/echo?x=1&y=%20#fragment"));
+            spec.method = method.into();
+            spec.headers = headers.clone();
+            spec.body = body.map(str::to_string);
+            spec.follow_redirects = follow;
+            spec.expect.body_contains = Some("ok".into());
+            let out = prober
+                .run(&servers::check(ProbeSpec::Http(spec), 2000))
+                .await;
+            assert_eq!(out.reason, None, "{method} follow={follow}: {}", out.detail);
+            assert_eq!(out.detail, "status 200");
+        }
+        let got: Vec<String> = std::mem::take(&mut *heads.lock().unwrap());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0], got[1],
+            "lean path (left) and reqwest (right) differ"
+        );
+        assert!(
+            got[0].starts_with(&format!("{method} /echo?x=1&y=%20 HTTP/1.1\r\n")),
+            "{:?}",
+            got[0]
+        );
+    }
+    // The defaults, when the check sets none of them.
+    let mut spec = http_spec(&format!("http://{addr}/"));
+    spec.expect.body_contains = Some("ok".into());
+    let out = prober
+        .run(&servers::check(ProbeSpec::Http(spec), 2000))
+        .await;
+    assert_eq!(out.reason, None, "{}", out.detail);
+    let head = heads.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        head,
+        format!(
+            "GET / HTTP/1.1\r\naccept: */*\r\nuser-agent: sentinel/{}\r\nhost: {addr}\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}

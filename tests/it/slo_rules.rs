@@ -43,6 +43,7 @@ fn config(services: Vec<Service>) -> Config {
             api_token_env: None,
             max_concurrency: 1024,
             max_connections: None,
+            worker_threads: None,
             read_timeout: std::time::Duration::from_secs(10),
             external_url: "http://127.0.0.1:9464".into(),
         },

@@ -59,6 +59,7 @@ fn config(path: &Path) -> Config {
             api_token_env: None,
             max_concurrency: 16,
             max_connections: None,
+            worker_threads: None,
             read_timeout: std::time::Duration::from_secs(10),
             external_url: "http://127.0.0.1:0".into(),
         },

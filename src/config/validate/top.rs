@@ -60,6 +60,14 @@ impl<'a> Validator<'a> {
         ) {
             server.max_connections = Some(n as usize);
         }
+        if let Ok(Some(n)) = self.int_in(
+            &raw.worker_threads,
+            "server.worker_threads",
+            &limits::WORKER_THREADS,
+            "worker_threads",
+        ) {
+            server.worker_threads = Some(n as usize);
+        }
         if let Ok(Some(d)) = self.duration(
             &raw.read_timeout,
             "server.read_timeout",
