@@ -465,15 +465,10 @@ impl Running {
             }
         };
         let old = Arc::clone(&self.config.borrow());
-        if new.server.listen != old.server.listen {
-            tracing::warn!("server.listen changed; it takes effect at the next restart");
-        }
-        if new.server.max_connections != old.server.max_connections
-            || new.server.read_timeout != old.server.read_timeout
-            || new.server.worker_threads != old.server.worker_threads
-        {
+        for key in restart_only_changes(&old, &new) {
             tracing::warn!(
-                "server.max_connections, server.read_timeout or server.worker_threads changed; it takes effect at the next restart"
+                key,
+                "{key} changed; the running daemon keeps the old value until the next restart"
             );
         }
         // Slots first: a check task the scheduler starts below binds its slot.
@@ -494,6 +489,33 @@ impl Running {
 }
 
 #[cfg(unix)]
+/// The keys a reload cannot apply to a running daemon (the listener, the
+/// runtime, the probe semaphore and the state file are built once at start)
+/// whose value differs between `old` and `new`.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (o, n) = (&old.server, &new.server);
+    [
+        ("server.listen", o.listen != n.listen),
+        (
+            "server.max_connections",
+            o.max_connections != n.max_connections,
+        ),
+        ("server.read_timeout", o.read_timeout != n.read_timeout),
+        (
+            "server.worker_threads",
+            o.worker_threads != n.worker_threads,
+        ),
+        (
+            "server.max_concurrency",
+            o.max_concurrency != n.max_concurrency,
+        ),
+        ("storage.path", old.storage.path != new.storage.path),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
+}
+
 fn sighup() -> anyhow::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing SIGHUP handler")

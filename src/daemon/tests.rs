@@ -167,3 +167,35 @@ fn runtime_workers_follow_the_probe_rate_unless_configured() {
         4
     );
 }
+
+#[test]
+fn a_reload_names_every_restart_only_key_it_cannot_apply() {
+    use super::restart_only_changes;
+    let base = "services:\n  - name: s\n    checks:\n      - { name: c, interval: 1s, tcp: { host: h, port: 1 } }\n";
+    let cfg = |server: &str, storage: &str| {
+        parse_str(&format!("{server}{storage}{base}"), "t.yaml").unwrap()
+    };
+    let old = cfg("server:\n  listen: 127.0.0.1:9464\n", "");
+    assert!(restart_only_changes(&old, &old).is_empty());
+    let new = cfg(
+        "server:\n  listen: 127.0.0.1:9465\n  max_connections: 100\n  read_timeout: 3s\n  worker_threads: 2\n  max_concurrency: 10\n",
+        "storage:\n  path: other.db\n",
+    );
+    assert_eq!(
+        restart_only_changes(&old, &new),
+        [
+            "server.listen",
+            "server.max_connections",
+            "server.read_timeout",
+            "server.worker_threads",
+            "server.max_concurrency",
+            "storage.path"
+        ]
+    );
+    // Keys a reload applies are not named.
+    let slo = cfg(
+        "server:\n  listen: 127.0.0.1:9464\n",
+        "metrics:\n  check_histograms: false\n",
+    );
+    assert!(restart_only_changes(&old, &slo).is_empty());
+}
