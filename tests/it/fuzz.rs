@@ -1,4 +1,5 @@
-//! Fuzz harness: mutated configs, hostile API request bodies and hostile probe
+//! Fuzz harness: mutated configs, hostile API request bodies, inbound hook
+//! payloads and hostile probe
 //! inputs must never panic or abort. A bounded number of cases runs in CI;
 //! `bench/fuzz.sh` runs the same harness long (`FUZZ_CASES`, `FUZZ_SEED`).
 //!
@@ -366,6 +367,158 @@ fn json_paths_never_panic() {
         }
     }
     assert!(parsed > 0, "no generated path parsed");
+}
+
+/// A copy of `v` with one random subtree (or the whole value) replaced by
+/// random JSON: the field a parser reads gets the wrong type, goes missing
+/// or nests where it should not.
+fn graft(rng: &mut Rng, v: &Value) -> Value {
+    if rng.chance(4) {
+        return random_json(rng, 3);
+    }
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let mut m = m.clone();
+            let keys: Vec<String> = m.keys().cloned().collect();
+            let k = rng.pick(&keys).clone();
+            match rng.below(3) {
+                0 => {
+                    m.remove(&k);
+                }
+                1 => {
+                    let inner = graft(rng, &m[&k]);
+                    m.insert(k, inner);
+                }
+                _ => {
+                    m.insert(k, random_json(rng, 2));
+                }
+            }
+            Value::Object(m)
+        }
+        Value::Array(a) if !a.is_empty() => {
+            let mut a = a.clone();
+            let i = rng.below(a.len());
+            a[i] = graft(rng, &a[i]);
+            Value::Array(a)
+        }
+        _ => random_json(rng, 2),
+    }
+}
+
+/// Inbound hook payloads (after their signature checked out, so a provider
+/// bug or a compromised secret, not anyone on the network) never panic the
+/// parser: each provider's real shape with grafted subtrees, truncated
+/// bytes and random bytes all end in an action, an ignore or a parse error.
+#[test]
+fn hook_payloads_never_panic() {
+    use sentinel::config::HookProvider;
+    use sentinel::inbound::parse::intent;
+    use sentinel::inbound::{Intent, parse::SLACK_ACK_ACTION};
+    let key = "sentinel/web/inc-web-1768467600-1";
+    let id = "inc-web-1768467600-1";
+    let slack_form = |payload: &Value| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish()
+    };
+    let samples: Vec<(HookProvider, Value)> = vec![
+        (
+            HookProvider::PagerDuty,
+            json!({"event": {"id": "01DEV8PQZ7", "event_type": "incident.acknowledged",
+                "resource_type": "incident", "agent": {"summary": "Alice", "type": "user_reference"},
+                "data": {"id": "Q1ABC", "incident_key": key, "status": "acknowledged"}}}),
+        ),
+        (
+            HookProvider::Opsgenie,
+            json!({"source": {"name": "", "type": "web"}, "action": "Close",
+                "alert": {"alias": key, "alertId": "8418d193", "tinyId": "14", "username": "alice"}}),
+        ),
+        (
+            HookProvider::Slack,
+            json!({"type": "block_actions", "user": {"id": "U1", "username": "alice"},
+                "response_url": "https://hooks.slack.com/actions/T1/1/abc",
+                "actions": [{"type": "button", "action_id": SLACK_ACK_ACTION, "value": id}]}),
+        ),
+        (
+            HookProvider::ServiceNow,
+            json!({"table": "incident", "sys_id": "9d38", "number": "INC0010001",
+                "correlation_id": id, "state": "6", "sys_updated_by": "carol"}),
+        ),
+        (
+            HookProvider::Jira,
+            json!({"webhookEvent": "jira:issue_updated", "user": {"displayName": "Dana"},
+                "issue": {"id": "10001", "key": "OPS-1", "fields": {"labels": [format!("sentinel-{id}")],
+                    "status": {"statusCategory": {"key": "done"}}}},
+                "changelog": {"items": [{"field": "status"}]}}),
+        ),
+    ];
+    let body_of = |provider: HookProvider, v: &Value| -> Vec<u8> {
+        match provider {
+            HookProvider::Slack => slack_form(v).into_bytes(),
+            _ => v.to_string().into_bytes(),
+        }
+    };
+    // The unmutated samples are actions: the mutations start from real shapes.
+    for (provider, v) in &samples {
+        let got = intent(*provider, &body_of(*provider, v));
+        assert!(
+            matches!(got, Ok(Intent::Act(_))),
+            "{provider:?} sample: {got:?}"
+        );
+    }
+    let (seed, cases, only) = plan(20_000);
+    let (mut acted, mut ignored, mut refused) = (0u64, 0u64, 0u64);
+    for i in 0..cases {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        let mut rng = case_rng(seed ^ 0x4008, i);
+        let (provider, sample) = rng.pick(&samples);
+        let body = match rng.below(6) {
+            0 => {
+                let mut b = body_of(*provider, sample);
+                b.truncate(rng.below(b.len() + 1));
+                b
+            }
+            1 => (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+            _ => {
+                let mut v = graft(&mut rng, sample);
+                if rng.chance(2) {
+                    v = graft(&mut rng, &v);
+                }
+                body_of(*provider, &v)
+            }
+        };
+        let got = std::panic::catch_unwind(AssertUnwindSafe(|| intent(*provider, &body)));
+        match got {
+            Ok(Ok(Intent::Act(a))) => {
+                acted += 1;
+                // Whoever the payload names (or nobody): a person, bounded,
+                // as the API's `by` is.
+                let n = a.by.chars().count();
+                assert!(
+                    (1..=200).contains(&n),
+                    "case {i}: `by` of {n} characters: {:?}",
+                    a.by
+                );
+            }
+            Ok(Ok(Intent::Ignore(_))) => ignored += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!(
+                "case {i} ({provider:?}) panicked on {:?}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+    eprintln!(
+        "fuzz: hook payloads {cases} cases: {acted} acted, {ignored} ignored, {refused} refused, 0 panics"
+    );
+    if only.is_none() && cases >= 1000 {
+        assert!(
+            acted > 0 && ignored > 0 && refused > 0,
+            "the mutations should reach every outcome: {acted} / {ignored} / {refused}"
+        );
+    }
 }
 
 /// HTTP bodies from a hostile server against every body matcher: the probe
