@@ -1,6 +1,5 @@
 //! Fuzz harness: mutated configs, hostile API request bodies, inbound hook
-//! payloads and hostile probe
-//! inputs must never panic or abort. A bounded number of cases runs in CI;
+//! payloads and hostile probe inputs must never panic or abort. A bounded number of cases runs in CI;
 //! `bench/fuzz.sh` runs the same harness long (`FUZZ_CASES`, `FUZZ_SEED`).
 //!
 //! Every case is derived from one seed, so a failure names the seed and case
