@@ -87,7 +87,7 @@ pub fn dispatch(cmd: Action) -> Result<(), CliError> {
             tracing::info!(
                 worker_threads = workers,
                 configured = cfg.server.worker_threads.is_some(),
-                probes_per_second = crate::daemon::probe_rate(&cfg).round(),
+                probes_per_second = %format!("{:.2}", crate::daemon::probe_rate(&cfg)),
                 cpus,
                 "runtime"
             );
