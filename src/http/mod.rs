@@ -18,6 +18,7 @@ pub mod server;
 mod state;
 
 pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
+mod stall;
 mod status;
 mod throttle;
 

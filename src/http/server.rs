@@ -13,7 +13,9 @@
 //!   complete request head within `read_timeout` of the server waiting for one,
 //!   which is from the connect and again after every response, so the same
 //!   timer closes idle keep-alive connections. Bodies have the same time (see
-//!   `guard_body` in the parent module).
+//!   `guard_body` in the parent module), and so does a client that stops
+//!   reading a response: a write that makes no progress for `read_timeout`
+//!   ends the connection (`stall.rs`).
 //! - **Accept errors** (EMFILE when descriptors run out, ...) never end the
 //!   loop: they are logged, rate-limited, and accepting resumes after a pause.
 //! - **Graceful shutdown.** On cancel the listener closes; each connection
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::stall::WriteStall;
 use super::throttle::Throttle;
 use axum::Router;
 use hyper::server::conn::http1;
@@ -245,6 +248,7 @@ pub async fn serve(
         let guard = OpenGuard(Arc::clone(&stats));
         tracker.spawn(connection(
             stream,
+            limits.read_timeout,
             router.clone(),
             builder.clone(),
             shutdown.clone(),
@@ -261,6 +265,7 @@ pub async fn serve(
 
 async fn connection(
     stream: TcpStream,
+    write_stall: Duration,
     router: Router,
     builder: http1::Builder,
     shutdown: CancellationToken,
@@ -269,7 +274,8 @@ async fn connection(
 ) {
     // Small responses: do not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    let io = TokioIo::new(WriteStall::new(stream, write_stall));
+    let conn = builder.serve_connection(io, TowerToHyperService::new(router));
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

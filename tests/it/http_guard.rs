@@ -289,6 +289,49 @@ async fn over_the_connection_cap_clients_wait_until_a_connection_closes() {
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
 
+/// A client that asks for responses and never reads them: the server's
+/// writes stall, and the connection (and its permit of the cap) is given up
+/// once a write made no progress for `server.read_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_after_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "  read_timeout: 1s", &quiet_checks().await);
+    let d = Daemon::start(&cfg, &[]);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    // A small receive window, and far more response than the socket
+    // buffers of both sides hold: 2 000 pipelined `/metrics` requests.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = sock.connect(d.addr).await.unwrap();
+    let requests = "GET /metrics HTTP/1.1\r\nHost: sentinel\r\n\r\n".repeat(2000);
+    // The server reads requests only as it answers them; what it has not
+    // read may stay in our send buffer.
+    let _ = tokio::time::timeout(secs(5), stalled.write_all(requests.as_bytes())).await;
+    let m = scrape(&client, &d).await;
+    assert!(
+        sample(&m, "sentinel_http_connections_open", &[]).unwrap() >= 2.0,
+        "the stalled connection should still be open while the server waits to write"
+    );
+    // Closed by the server although we still hold our end and never read.
+    wait_for(
+        &client,
+        &d,
+        20,
+        "the server to give up the connection whose client stopped reading",
+        |m| sample(m, "sentinel_http_connections_open", &[]).unwrap_or(f64::MAX) <= 1.0,
+    )
+    .await;
+    assert!(
+        closed_within(&mut stalled, secs(10)).await,
+        "after the data that fit in the buffers, the connection ends"
+    );
+    let status = d.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
 /// Sends `head` (and `body`) on a raw connection and returns the status code
 /// and JSON body of the response, and whether it says `Connection: close`.
 async fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Value, bool) {
