@@ -241,3 +241,64 @@ async fn a_hanging_alertmanager_does_not_hold_up_shutdown() {
         .unwrap();
     assert_eq!(w.stats().reposts(), Default::default());
 }
+
+/// A reload that changes `repost_every` takes effect at once: the re-posts
+/// that follow carry `endsAt` four of the *new* periods ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_repost_every_applies_to_the_next_reposts() {
+    let (rx, addr) = Receiver::start().await;
+    let clock = ManualClock::new(t(100));
+    let am = |every: u64| Notifier {
+        name: "am".into(),
+        kind: NotifierKind::Alertmanager {
+            url: UrlSource::Inline(url::Url::parse(&format!("http://{addr}")).unwrap()),
+            repost_every: Duration::from_secs(every),
+        },
+        max_age: Duration::from_secs(3600),
+        timeout: Duration::from_secs(5),
+    };
+    let w = Worker::new(
+        MemoryOutbox::default(),
+        &[am(300)],
+        sentinel::notify::Secrets::default(),
+        reqwest::Client::new(),
+        Arc::new(clock.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(w.clone().run(
+        shutdown.clone(),
+        Arc::clone(&wake),
+        Duration::from_secs(3600),
+    ));
+    let identity = lifecycle("identity", 0);
+    let id = identity[0].incident.id.clone();
+    push(w.store(), &identity[0], clock.now());
+    wake.notify_one();
+    // Four 5-minute periods after t(100), then four 1-second ones.
+    let slow = vec![(id.clone(), "2027-01-15T08:21:40Z".to_string())];
+    let fast = vec![(id.clone(), "2027-01-15T08:01:44Z".to_string())];
+    until("the opening with endsAt 20 minutes ahead", &rx, |hits| {
+        hits.iter().any(|h| alerts(h) == slow)
+    })
+    .await;
+    assert!(
+        rx.hits().iter().all(|h| alerts(h) == slow),
+        "before the reload every alert is 4 × 5 min ahead: {:?}",
+        rx.hits().iter().map(alerts).collect::<Vec<_>>()
+    );
+
+    w.set_notifiers(&[am(1)], sentinel::notify::Secrets::default());
+    until("re-posts at the new period", &rx, |hits| {
+        hits.iter().filter(|h| alerts(h) == fast).count() >= 2
+    })
+    .await;
+    let sent: Vec<_> = rx.hits().iter().map(alerts).collect();
+    let first_fast = sent.iter().position(|s| *s == fast).unwrap();
+    assert!(
+        sent[first_fast..].iter().all(|s| *s == fast),
+        "after the reload only the new period: {sent:?}"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
