@@ -107,6 +107,9 @@ pub(super) struct CumulativeSeverityDoc {
     pub mttr: TallyDoc,
     pub acknowledge: CountedDoc,
     pub restore: CountedDoc,
+    /// Incidents escalated to the `escalate` contacts because the
+    /// acknowledge target passed (`sentinel_incident_escalations_total`).
+    pub escalated: u64,
 }
 
 /// A summary's `_count`, `_sum` and their exact mean.
@@ -148,6 +151,7 @@ impl CumulativeSeverityDoc {
             mttr: tally(c.mttr),
             acknowledge: counted(c.acknowledge),
             restore: counted(c.restore),
+            escalated: c.escalations,
         }
     }
 }

@@ -131,6 +131,7 @@ fn render_cumulative(out: &mut String, s: &CumulativeSeverityDoc) {
             percent(c.attainment)
         );
     }
+    let _ = writeln!(out, "      {:<11}  {}", "escalated", s.escalated);
 }
 
 /// Seconds as `45s`, `12m05s` or `2h03m00s` (rounded to the second).

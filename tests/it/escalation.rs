@@ -280,5 +280,33 @@ services:
         },
     )
     .await;
+    // `sentinel report` reads the same cumulative ledger, beside the
+    // running daemon: one escalation for portal, none for shop.
+    let out = std::process::Command::new(crate::support::daemon::BIN)
+        .args(["report", "--json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let escalated = |service: &str| -> u64 {
+        let s = doc["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service)
+            .unwrap_or_else(|| panic!("{service} not in the report: {doc}"));
+        s["incidents"]["cumulative"]["by_severity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sev| sev["escalated"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((escalated("portal"), escalated("shop")), (1, 0), "{doc}");
     drop(d);
 }

@@ -355,7 +355,8 @@ fn identity_incidents() -> serde_json::Value {
                     "mtta": { "count": 3, "sum_seconds": 1560.0, "mean_seconds": 520.0 },
                     "mttr": { "count": 3, "sum_seconds": 12600.0, "mean_seconds": 4200.0 },
                     "acknowledge": { "met": 2, "missed": 1, "attainment": 0.666666667 },
-                    "restore": { "met": 3, "missed": 0, "attainment": 1.0 }
+                    "restore": { "met": 3, "missed": 0, "attainment": 1.0 },
+                    "escalated": 0
                 },
                 {
                     "severity": "P2", "opened": 2,
@@ -363,7 +364,8 @@ fn identity_incidents() -> serde_json::Value {
                     "mtta": { "count": 0, "sum_seconds": 0.0, "mean_seconds": null },
                     "mttr": { "count": 1, "sum_seconds": 3600.0, "mean_seconds": 3600.0 },
                     "acknowledge": { "met": 0, "missed": 2, "attainment": 0.0 },
-                    "restore": { "met": 1, "missed": 1, "attainment": 0.5 }
+                    "restore": { "met": 1, "missed": 1, "attainment": 0.5 },
+                    "escalated": 0
                 }
             ]
         }
@@ -462,7 +464,8 @@ async fn json_report_has_exact_figures() {
                     "mtta": { "count": 1, "sum_seconds": 300.0, "mean_seconds": 300.0 },
                     "mttr": { "count": 0, "sum_seconds": 0.0, "mean_seconds": null },
                     "acknowledge": { "met": 0, "missed": 0, "attainment": null },
-                    "restore": { "met": 0, "missed": 0, "attainment": null }
+                    "restore": { "met": 0, "missed": 0, "attainment": null },
+                    "escalated": 0
                 }]
             }
         })
@@ -509,12 +512,14 @@ identity (window 30d)
       MTTR         n 3  mean 1h10m00s
       acknowledge  met 2  missed 1  attainment 66.667%
       restore      met 3  missed 0  attainment 100.000%
+      escalated    0
     P2            opened 2
       MTTD         n 2  mean 1m30s
       MTTA         n 0  mean n/a
       MTTR         n 1  mean 1h00m00s
       acknowledge  met 0  missed 2  attainment 0.000%
       restore      met 1  missed 1  attainment 50.000%
+      escalated    0
 
 intranet (window 30d)
   no SLO configured
@@ -534,6 +539,7 @@ intranet (window 30d)
       MTTR         n 0  mean n/a
       acknowledge  met 0  missed 0  attainment n/a
       restore      met 0  missed 0  attainment n/a
+      escalated    0
 
 warning: 1 stored incident(s) could not be read and are left out
 ",
