@@ -448,6 +448,12 @@ pub fn outbox_due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxR
     rows.collect::<Result<Vec<_>, _>>().map_err(read_err(OP))
 }
 
+/// `[1,2,3]`: a list of row ids as SQL's `json_each` reads it.
+fn json_array(seqs: &[i64]) -> String {
+    let items: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    format!("[{}]", items.join(","))
+}
+
 /// The due heads of one notifier's queues (see `Store::outbox_due_for`).
 pub fn outbox_due_for(
     conn: &Connection,
@@ -459,14 +465,7 @@ pub fn outbox_due_for(
     const OP: &str = "outbox_due_for";
     // `settled` (a JSON array) lists rows the worker finished but could not
     // mark yet: they count as finished here, so the queue behind them moves.
-    let settled = format!(
-        "[{}]",
-        settled
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let settled = json_array(settled);
     let mut stmt = conn
         .prepare_cached(
             "SELECT o.seq, o.event_id, o.notifier, o.incident_id, o.payload, o.created_at,
@@ -498,14 +497,7 @@ pub fn outbox_open_heads(
     settled: &[i64],
 ) -> Result<Vec<OutboxRow>, StoreError> {
     const OP: &str = "outbox_open_heads";
-    let settled = format!(
-        "[{}]",
-        settled
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let settled = json_array(settled);
     // Driven by the open incidents (few), each looked up through the
     // `(event_id, notifier)` index: event ids are `evt-<incident id>-<n>`,
     // so an incident's rows are the ids from `evt-<id>-` up to (not

@@ -244,3 +244,20 @@ impl<'a> Validator<'a> {
         }
     }
 }
+
+/// The fix for a reference to a notifier `name` that is not among `known`:
+/// the closest name, else the names there are, else `none_defined`.
+fn unknown_notifier_hint(name: &str, known: &[&str], none_defined: &str) -> String {
+    match crate::config::suggest::suggest(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if known.is_empty() => none_defined.to_string(),
+        None => format!(
+            "defined notifiers: {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

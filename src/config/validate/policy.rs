@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::{Position, SeverityUse, Validator, join_key, pos};
+use super::{Position, SeverityUse, Validator, join_key, pos, unknown_notifier_hint};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, Opt};
-use crate::config::suggest::suggest;
 use crate::config::types::*;
 
 /// The longest calendar month: what a `month` window needs of history.
@@ -152,18 +151,11 @@ impl<'a> Validator<'a> {
                     policy.notify.push(n.value.clone());
                 }
             } else {
-                let hint = match suggest(&n.value, known.iter().copied()) {
-                    Some(s) => Some(format!("did you mean `{s}`?")),
-                    None if known.is_empty() => Some("no notifiers are defined".into()),
-                    None => Some(format!(
-                        "defined notifiers: {}",
-                        known
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                };
+                let hint = Some(unknown_notifier_hint(
+                    &n.value,
+                    &known,
+                    "no notifiers are defined",
+                ));
                 self.report(
                     pos(&n.referenced),
                     &format!("{path}.notify[{k}]"),

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde_saphyr::Spanned;
 
 use super::parse::{parse_listen, parse_url};
-use super::{FILE_START, FirstDefinition, Position, Validator, join_key, pos};
+use super::{
+    FILE_START, FirstDefinition, Position, Validator, join_key, pos, unknown_notifier_hint,
+};
 use crate::config::duration;
 use crate::config::limits;
 use crate::config::raw::{self, RawConfig};
@@ -446,21 +448,11 @@ impl<'a> Validator<'a> {
                 }
                 continue;
             }
-            let hint = match suggest(&n.value, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None if known.is_empty() => {
-                    "no notifiers are defined; define the escalation contacts under `notifiers`"
-                        .into()
-                }
-                None => format!(
-                    "defined notifiers: {}",
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
+            let hint = unknown_notifier_hint(
+                &n.value,
+                &known,
+                "no notifiers are defined; define the escalation contacts under `notifiers`",
+            );
             self.report(
                 pos(&n.referenced),
                 &format!("{parent}.escalate[{k}]"),
