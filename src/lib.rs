@@ -24,6 +24,7 @@
 //! - [`report`]: `sentinel report`: per-service SLO figures read from the store, as text or JSON.
 //! - [`rules`]: `sentinel rules`: Prometheus recording + alerting rules equivalent to the SLOs.
 //! - [`cli`]: the subcommands behind the thin binary, and their exit codes.
+//! - [`throttle`]: rate limit for repeated warnings (a count of what was not logged).
 
 pub mod cli;
 pub mod clock;
@@ -42,3 +43,4 @@ pub mod scheduler;
 pub mod slo;
 pub mod status;
 pub mod store;
+pub mod throttle;

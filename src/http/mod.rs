@@ -20,7 +20,6 @@ mod state;
 pub use state::{AppState, Health, NotReady, ReloadReply, ReloadRequest};
 mod stall;
 mod status;
-mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,8 +86,8 @@ impl IntoResponse for ApiError {
 }
 
 /// The log throttle for refused inbound hook requests: one line a minute.
-pub(crate) fn refusal_throttle() -> throttle::Throttle {
-    throttle::Throttle::new(std::time::Duration::from_secs(60))
+pub(crate) fn refusal_throttle() -> crate::throttle::Throttle {
+    crate::throttle::Throttle::new(std::time::Duration::from_secs(60))
 }
 
 pub fn router(app: Arc<AppState>) -> Router {

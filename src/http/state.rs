@@ -46,7 +46,7 @@ pub struct AppState {
     pub hook_deliveries: tokio::sync::Mutex<()>,
     /// Refused hook requests are logged at most once a minute (anyone can
     /// send them); `sentinel_inbound_hooks_total` counts every one.
-    pub(crate) hook_refusals: std::sync::Mutex<super::throttle::Throttle>,
+    pub(crate) hook_refusals: std::sync::Mutex<crate::throttle::Throttle>,
     /// Outbound HTTP for the handlers (the Slack follow-up to a button
     /// press); the delivery workers' client (no redirects, a timeout).
     pub http: reqwest::Client,

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::metrics::expo::LabelSet;
 use crate::probe::{Outcome, Reason};
+use crate::throttle::Throttle;
 
 /// Upper bounds (seconds) of `sentinel_check_duration_seconds`, as floats for
 /// bucketing and as the exact `le` strings we render.
@@ -145,10 +146,8 @@ pub(super) struct SlotState {
     pub(super) window: [Minute; WINDOW_MINUTES],
     /// Runs that ended in a local error.
     pub(super) local_errors: u64,
-    /// When a local error of this check was last logged, and how many were
-    /// not logged since: the log is rate-limited, the counter is not.
-    pub(super) local_logged_at: Option<Instant>,
-    pub(super) local_unlogged: u64,
+    /// The local-error log line is rate-limited; the counter is not.
+    pub(super) local_log: Throttle,
     /// `None` until the first run finishes.
     pub(super) last: Option<LastRun>,
     /// Wall time of the first bad run of the current down streak.
@@ -191,8 +190,7 @@ impl CheckSlot {
                 cert_not_after: None,
                 window,
                 local_errors: 0,
-                local_logged_at: None,
-                local_unlogged: 0,
+                local_log: Throttle::new(LOCAL_ERROR_LOG_EVERY),
                 last: None,
                 down_since: None,
             }),
@@ -288,17 +286,7 @@ impl CheckSlot {
     /// seen at `now` should be logged, `n` being how many were not logged
     /// since the last line; `None` to stay quiet.
     pub fn local_error_log_due(&self, now: Instant) -> Option<u64> {
-        let mut s = lock(&self.state);
-        match s.local_logged_at {
-            Some(at) if now.saturating_duration_since(at) < LOCAL_ERROR_LOG_EVERY => {
-                s.local_unlogged += 1;
-                None
-            }
-            _ => {
-                s.local_logged_at = Some(now);
-                Some(std::mem::take(&mut s.local_unlogged))
-            }
-        }
+        lock(&self.state).local_log.due_at(now)
     }
 
     /// Whether the last finished run was good; `None` before the first run.

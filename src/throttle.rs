@@ -1,4 +1,5 @@
-//! A warning that repeats (a refused connection, a forged hook request) is
+//! A warning that repeats (a refused connection, a forged hook request, a
+//! check's local errors) is
 //! logged the first time, then at most once per period with the number of
 //! times it was not logged in between: what anyone on the network can
 //! trigger must not be able to flood the log. Counters stay exact.
@@ -8,14 +9,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug)]
-pub(crate) struct Throttle {
+pub struct Throttle {
     every: Duration,
     last: Option<Instant>,
     unlogged: u64,
 }
 
 impl Throttle {
-    pub(crate) fn new(every: Duration) -> Self {
+    pub fn new(every: Duration) -> Self {
         Throttle {
             every,
             last: None,
@@ -25,8 +26,12 @@ impl Throttle {
 
     /// `Some(unlogged)` when a log line is due: how many were skipped since
     /// the last one.
-    pub(crate) fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
+    pub fn due(&mut self) -> Option<u64> {
+        self.due_at(Instant::now())
+    }
+
+    /// [`Self::due`] for a warning seen at `now`.
+    pub fn due_at(&mut self, now: Instant) -> Option<u64> {
         match self.last {
             Some(at) if now.saturating_duration_since(at) < self.every => {
                 self.unlogged += 1;
