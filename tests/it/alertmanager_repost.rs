@@ -54,20 +54,6 @@ fn ends_at(alert: &Value) -> Timestamp {
     alert["endsAt"].as_str().unwrap().parse().unwrap()
 }
 
-async fn ready(d: &Daemon) {
-    let http = reqwest::Client::new();
-    eventually(
-        secs(20),
-        "/readyz",
-        || format!("{:?}", d.log()),
-        || async {
-            let r = http.get(d.url("/readyz")).send().await.ok()?;
-            (r.status() == 200).then_some(())
-        },
-    )
-    .await;
-}
-
 fn counter(m: &str, name: &str, result: &str) -> f64 {
     let result = format!("result=\"{result}\"");
     sample(m, name, &["notifier=\"am\"", &result])
@@ -121,7 +107,7 @@ services:
     )
     .unwrap();
     let mut d = Daemon::start(&config, &[]);
-    ready(&d).await;
+    d.ready().await;
 
     let first = portal_alert(&client, &am_base, &am, &d).await;
     let first_ends = ends_at(&first);
@@ -154,7 +140,7 @@ services:
     kill9(&mut d);
     let killed = SystemClock.now();
     let d = Daemon::start(&config, &[]);
-    ready(&d).await;
+    d.ready().await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let after_restart = portal_alert(&client, &am_base, &am, &d).await;
     assert!(

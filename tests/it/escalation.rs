@@ -62,20 +62,6 @@ fn incident(service: &str, opened: i64, acked: Option<i64>) -> Incident {
     }
 }
 
-async fn ready(d: &Daemon) {
-    let http = reqwest::Client::new();
-    eventually(
-        secs(20),
-        "/readyz",
-        || format!("{:?}", d.log()),
-        || async {
-            let r = http.get(d.url("/readyz")).send().await.ok()?;
-            (r.status() == 200).then_some(())
-        },
-    )
-    .await;
-}
-
 /// `incident.escalated` requests on `path` (`/team`, `/manager`).
 fn escalations(rx: &Receiver, path: &str) -> Vec<Hit> {
     rx.hits()
@@ -166,7 +152,7 @@ services:
     .unwrap();
     let env = [("ESCALATION_TOKEN", TOKEN)];
     let mut d = Daemon::start(&config, &env);
-    ready(&d).await;
+    d.ready().await;
 
     // The team hears it; the contact is tried and refuses.
     let context = || format!("hits: {:?}\nsentinel: {:?}", rx.hits(), d.log());
@@ -200,7 +186,7 @@ services:
     kill9(&mut d);
     rx.set_status("/manager", 200);
     let d = Daemon::start(&config, &env);
-    ready(&d).await;
+    d.ready().await;
     eventually(
         secs(20),
         "the escalation delivered to the manager after the restart",

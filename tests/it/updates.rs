@@ -75,20 +75,6 @@ fn incident(id: &str, started: i64, resolved: Option<i64>) -> Incident {
     }
 }
 
-async fn ready(d: &Daemon) {
-    let http = reqwest::Client::new();
-    eventually(
-        secs(20),
-        "/readyz",
-        || format!("{:?}", d.log()),
-        || async {
-            let r = http.get(d.url("/readyz")).send().await.ok()?;
-            (r.status() == 200).then_some(())
-        },
-    )
-    .await;
-}
-
 /// POSTs `body` to the updates endpoint of `id`; the status and JSON answer.
 async fn post(d: &Daemon, id: &str, token: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = reqwest::Client::new()
@@ -186,7 +172,7 @@ services:
     .unwrap();
     let env = [("UPDATES_TOKEN", TOKEN)];
     let mut d = Daemon::start(&config, &env);
-    ready(&d).await;
+    d.ready().await;
 
     let good = json!({"status": "identified", "message": MESSAGE, "by": AUTHOR}).to_string();
     // Auth first: nothing else is looked at without the token.
@@ -296,7 +282,7 @@ services:
     // kill -9 right after the 200s: both were on disk before the answer.
     kill9(&mut d);
     let d = Daemon::start(&config, &env);
-    ready(&d).await;
+    d.ready().await;
     let after = all_incidents(&d).await;
     let find = |id: &str| after.iter().find(|i| i["id"] == id).unwrap().clone();
     assert_eq!(find(&open.id)["updates"], json!(updates));
@@ -376,7 +362,7 @@ async fn updates_are_403_while_the_write_api_is_disabled() {
     )
     .unwrap();
     let d = Daemon::start(&config, &[]);
-    ready(&d).await;
+    d.ready().await;
     let body = json!({"status": "identified", "message": "x"}).to_string();
     let (status, answer) = post(&d, "inc-portal-1-1", Some(TOKEN), &body).await;
     assert_eq!(status, 403);

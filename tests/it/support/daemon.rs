@@ -148,6 +148,21 @@ impl Daemon {
         panic!("daemon did not exit within 20s; stderr: {:?}", self.log());
     }
 
+    /// Waits (up to 20 s) until `/readyz` answers 200.
+    pub async fn ready(&self) {
+        let http = reqwest::Client::new();
+        crate::support::eventually(
+            Duration::from_secs(20),
+            "/readyz",
+            || format!("{:?}", self.log()),
+            || async {
+                let r = http.get(self.url("/readyz")).send().await.ok()?;
+                (r.status() == 200).then_some(())
+            },
+        )
+        .await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
